@@ -1,0 +1,72 @@
+//! `animescore`: predict how popular a Pixiv illustration will be.
+
+mod ingest;
+mod progress;
+mod quickstart;
+mod scores;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "animescore", version, about = "Predict the popularity of anime illustrations from pixels and Pixiv metadata")]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build or update the SQLite index of a gallery-dl dataset folder.
+    Ingest(ingest::IngestArgs),
+    /// Compute popularity scores for the rows of an index and write them as CSV.
+    Scores(scores::ScoresArgs),
+    /// Write a synthetic gallery-dl-shaped dataset (images + metadata).
+    Synth(synth::SynthArgs),
+    /// Run the whole chain on synthetic data with the CPU defaults.
+    Quickstart(quickstart::QuickstartArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let result = match cli.command {
+        Command::Ingest(args) => ingest::run(&args),
+        Command::Scores(args) => scores::run(&args),
+        Command::Synth(args) => synth::run(&args),
+        Command::Quickstart(args) => quickstart::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, skipping a cause whose text the message above already holds
+/// (our library errors include their source's text).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text = format!("{text}: {c}");
+        }
+    }
+    text
+}

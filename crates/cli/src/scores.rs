@@ -1,0 +1,115 @@
+//! `animescore scores`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use animescore_dataset::{Database, write_atomic};
+use animescore_scoring::{Counts, DEFAULT_ALPHA, ScoreMethod, Scorer};
+use chrono::NaiveDateTime;
+
+#[derive(clap::Args)]
+pub struct ScoresArgs {
+    /// The index (from `animescore ingest`).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// weighted-log | time-decay | ctr-quantile | bookmark-ratio.
+    #[arg(long, default_value = "weighted-log")]
+    pub method: String,
+    /// Weight of bookmarks against views (weighted-log, time-decay).
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// Weight of the time decay (ctr-quantile).
+    #[arg(long, default_value_t = animescore_scoring::DEFAULT_CTR_LAMBDA)]
+    pub lambda: f64,
+    /// Date ages are measured to (YYYY-MM-DD[ HH:MM:SS]) [default: newest upload].
+    #[arg(long, value_parser = parse_reference)]
+    pub reference_date: Option<NaiveDateTime>,
+    /// Fitted scalers to apply (transform only). Without it, the score is fitted on the rows it
+    /// scores, as the original tool did.
+    #[arg(long)]
+    pub scalers: Option<PathBuf>,
+    /// Also save the fitted scalers here (JSON).
+    #[arg(long)]
+    pub save_scalers: Option<PathBuf>,
+    /// Output CSV [default: standard output].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_reference(s: &str) -> Result<NaiveDateTime, String> {
+    animescore_dataset::metadata::parse_date(s)
+        .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"))
+}
+
+fn method(args: &ScoresArgs) -> anyhow::Result<ScoreMethod> {
+    Ok(match ScoreMethod::from_name(&args.method)? {
+        ScoreMethod::WeightedLog { .. } => ScoreMethod::WeightedLog { alpha: args.alpha },
+        ScoreMethod::TimeDecay { .. } => ScoreMethod::TimeDecay { alpha: args.alpha, reference: args.reference_date },
+        ScoreMethod::CtrQuantile { .. } => {
+            ScoreMethod::CtrQuantile { lambda: args.lambda, reference: args.reference_date }
+        }
+        ScoreMethod::BookmarkRatio => ScoreMethod::BookmarkRatio,
+    })
+}
+
+pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
+    let db = Database::open_read_only(&args.db)?;
+    let records = db.records()?;
+    let scorer = match &args.scalers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let scorer = Scorer::from_json(&text).with_context(|| format!("reading {}", path.display()))?;
+            if scorer.method.name() != args.method && args.method != "weighted-log" {
+                bail!("{} holds a {} scorer, not {}", path.display(), scorer.method.name(), args.method);
+            }
+            Some(scorer)
+        }
+        None => None,
+    };
+    let method = scorer.as_ref().map_or_else(|| method(args), |s| Ok(s.method))?;
+    let needs_date = matches!(method, ScoreMethod::TimeDecay { .. } | ScoreMethod::CtrQuantile { .. });
+
+    let mut usable = Vec::new();
+    let mut skipped = 0usize;
+    for r in &records {
+        match (r.bookmarks, r.views, r.date) {
+            (Some(b), Some(v), date) if !needs_date || date.is_some() => {
+                usable.push((r.filename.as_str(), b, v, Counts { bookmarks: b as f64, views: v as f64, uploaded: date }));
+            }
+            _ => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "skipped {skipped} rows without bookmark/view counts{}",
+            if needs_date { " or upload date" } else { "" }
+        );
+    }
+    let counts: Vec<Counts> = usable.iter().map(|u| u.3).collect();
+    let scorer = match scorer {
+        Some(s) => s,
+        None => Scorer::fit(method, &counts)?,
+    };
+    if let Some(path) = &args.save_scalers {
+        write_atomic(path, scorer.to_json()?.as_bytes())?;
+    }
+    let scores = scorer.score_all(&counts)?;
+
+    let mut buf = csv::Writer::from_writer(Vec::new());
+    buf.write_record(["filename", "score", "total_bookmarks", "total_view"])?;
+    for ((filename, b, v, _), score) in usable.iter().zip(&scores) {
+        buf.write_record([filename.to_string(), format!("{score}"), b.to_string(), v.to_string()])?;
+    }
+    let bytes = buf.into_inner().context("writing CSV")?;
+    match &args.out {
+        Some(path) => {
+            write_atomic(path, &bytes)?;
+            eprintln!("{}: {} scores ({})", path.display(), scores.len(), method.name());
+        }
+        None => std::io::stdout().lock().write_all(&bytes)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

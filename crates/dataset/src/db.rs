@@ -1,0 +1,519 @@
+//! The SQLite index (`dataset/.database/metadata.sqlite3`, table `illusts`).
+//!
+//! Columns are a superset of the original Python tool's schema, so its databases open here and
+//! are migrated in place (missing columns added, `ai_flag` derived) inside one transaction.
+//! `PRAGMA user_version` records our schema version; a newer one is refused, never guessed at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::characters::{CharacterTable, ORIGINAL};
+use crate::error::{DatasetError, Result};
+use crate::metadata::{PixivMetadata, format_date, parse_date};
+
+/// Schema version written to `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+/// Where `ingest` puts the index inside a dataset folder.
+pub const DEFAULT_DB_RELATIVE: &str = ".database/metadata.sqlite3";
+/// How long to wait for another process's write lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every column of `illusts` and its SQL type, in table order. The first block is the original
+/// tool's schema; the rest are ours.
+const COLUMNS: &[(&str, &str)] = &[
+    ("filename", "TEXT PRIMARY KEY"),
+    ("id", "INTEGER"),
+    ("title", "TEXT"),
+    ("type", "TEXT"),
+    ("restrict", "INTEGER"),
+    ("user_name", "TEXT"),
+    ("user_account", "TEXT"),
+    ("tags", "TEXT"),
+    ("create_date", "TIMESTAMP"),
+    ("page_count", "INTEGER"),
+    ("width", "INTEGER"),
+    ("height", "INTEGER"),
+    ("sanity_level", "INTEGER"),
+    ("x_restrict", "INTEGER"),
+    ("total_view", "INTEGER"),
+    ("total_bookmarks", "INTEGER"),
+    ("is_bookmarked", "BOOLEAN"),
+    ("visible", "BOOLEAN"),
+    ("is_muted", "BOOLEAN"),
+    ("illust_ai_type", "INTEGER"),
+    ("illust_book_style", "INTEGER"),
+    ("num", "INTEGER"),
+    ("date", "TIMESTAMP"),
+    ("rating", "TEXT"),
+    ("suffix", "TEXT"),
+    ("category", "TEXT"),
+    ("subcategory", "TEXT"),
+    ("url", "TEXT"),
+    ("date_url", "TEXT"),
+    ("extension", "TEXT"),
+    ("tag_character", "TEXT DEFAULT 'オリジナル'"),
+    // ---- animescore's additions ----
+    ("user_id", "INTEGER"),
+    ("tags_json", "TEXT"),
+    ("tools_json", "TEXT"),
+    ("ai_flag", "INTEGER"),
+    ("image_path", "TEXT"),
+    ("metadata_path", "TEXT"),
+    ("source_size", "INTEGER"),
+    ("source_mtime_ns", "INTEGER"),
+    ("source_hash", "TEXT"),
+];
+
+/// The columns [`Database::upsert`] writes (all but none: every column comes from a file).
+fn upsert_sql() -> String {
+    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> =
+        quoted.iter().skip(1).map(|q| format!("{q} = excluded.{q}")).collect();
+    format!(
+        "INSERT INTO illusts ({}) VALUES ({}) ON CONFLICT(filename) DO UPDATE SET {}",
+        quoted.join(", "),
+        marks.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// The SQL form of the AI rule, used when migrating rows that were not parsed by us.
+const AI_FLAG_SQL: &str = "CASE WHEN illust_ai_type = 2 OR tags LIKE '%AIイラスト%' \
+     OR tags LIKE '%Diffusion%' OR tags LIKE '%Novel%' OR tags LIKE '%midjourney%' THEN 1 ELSE 0 END";
+
+/// One artwork page, ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IllustRow {
+    /// Primary key: the file's base name.
+    pub filename: String,
+    /// The parsed metadata.
+    pub meta: PixivMetadata,
+    /// Characters matched in the tags (or [`ORIGINAL`]).
+    pub tag_character: String,
+    /// Image path relative to the dataset root.
+    pub image_path: Option<String>,
+    /// Metadata path relative to the dataset root.
+    pub metadata_path: String,
+    /// Size of the metadata file when read.
+    pub source_size: i64,
+    /// Modification time of the metadata file when read (ns since the epoch).
+    pub source_mtime_ns: i64,
+    /// xxh3 of the metadata file's bytes.
+    pub source_hash: String,
+}
+
+/// What the index knows of a file from an earlier run, to skip unchanged files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    /// Metadata path relative to the root.
+    pub metadata_path: Option<String>,
+    /// Image path relative to the root.
+    pub image_path: Option<String>,
+    /// File size.
+    pub size: Option<i64>,
+    /// Modification time (ns).
+    pub mtime_ns: Option<i64>,
+    /// Content hash.
+    pub hash: Option<String>,
+}
+
+/// One row as training and scoring read it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IllustRecord {
+    /// Primary key (`{id}_p{num}`).
+    pub filename: String,
+    /// Artwork id (from the metadata, else the leading digits of `filename`).
+    pub id: Option<i64>,
+    /// Image path relative to the dataset root, when known.
+    pub image_path: Option<String>,
+    /// `total_bookmarks`.
+    pub bookmarks: Option<i64>,
+    /// `total_view`.
+    pub views: Option<i64>,
+    /// Upload date (`date`, else `create_date`).
+    pub date: Option<NaiveDateTime>,
+    /// `sanity_level`.
+    pub sanity_level: Option<i64>,
+    /// `illust_ai_type`.
+    pub illust_ai_type: Option<i64>,
+    /// The derived AI flag.
+    pub ai_flag: bool,
+    /// Tags, exact when written by us (split on commas for rows from the original tool).
+    pub tags: Vec<String>,
+    /// Matched character names (comma-joined) or [`ORIGINAL`].
+    pub tag_character: String,
+}
+
+impl IllustRecord {
+    /// The artwork id, from the record or from the leading digits of its file name.
+    pub fn artwork_id(&self) -> Option<i64> {
+        self.id.or_else(|| {
+            let digits: String = self.filename.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+    }
+
+    /// The image file: the stored path, else `{root}/{first two chars}/{filename}.{png|jpg|…}`
+    /// (rows from the original tool have no stored path).
+    pub fn resolve_image(&self, root: &Path) -> Option<PathBuf> {
+        if let Some(rel) = &self.image_path {
+            return Some(root.join(rel));
+        }
+        let shard: String = self.filename.chars().take(2).collect();
+        crate::scan::IMAGE_EXTENSIONS
+            .iter()
+            .map(|ext| root.join(&shard).join(format!("{}.{ext}", self.filename)))
+            .find(|p| p.is_file())
+    }
+}
+
+/// An open index.
+pub struct Database {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.path).finish()
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) and migrates the index at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| DatasetError::sqlite(path, e))?;
+        let mut db = Self { conn, path: path.to_path_buf() };
+        db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
+        // WAL: readers (training) never block the ingest writer and a crash loses at most the
+        // open transaction.
+        db.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db.err(e))?;
+        db.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db.err(e))?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Opens an existing index read-only (no migration: legacy databases are read as they are).
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(DatasetError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such database")));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| DatasetError::sqlite(path, e))?;
+        let db = Self { conn, path: path.to_path_buf() };
+        db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
+        let version = db.user_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(DatasetError::NewerSchema { path: db.path.clone(), found: version, supported: SCHEMA_VERSION });
+        }
+        if db.existing_columns()?.is_empty() {
+            return Err(DatasetError::CorruptDatabase { path: db.path.clone(), reason: "no `illusts` table".into() });
+        }
+        Ok(db)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> DatasetError {
+        DatasetError::sqlite(&self.path, e)
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    fn existing_columns(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info('illusts')").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version = self.user_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(DatasetError::NewerSchema { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
+        }
+        let existing = self.existing_columns()?;
+        let path = self.path.clone();
+        let err = |e| DatasetError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        if existing.is_empty() {
+            let cols: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("\"{n}\" {t}")).collect();
+            tx.execute_batch(&format!("CREATE TABLE illusts ({});", cols.join(", "))).map_err(err)?;
+        } else {
+            // A database from the original Python tool (or an older animescore): add what is
+            // missing, derive what can be derived.
+            for (name, ty) in COLUMNS.iter().filter(|(n, _)| !existing.iter().any(|e| e == n)) {
+                let ty = ty.replace(" PRIMARY KEY", "");
+                tx.execute_batch(&format!("ALTER TABLE illusts ADD COLUMN \"{name}\" {ty};")).map_err(err)?;
+            }
+            tx.execute_batch(&format!(
+                "UPDATE illusts SET ai_flag = {AI_FLAG_SQL} WHERE ai_flag IS NULL;
+                 UPDATE illusts SET tag_character = '{ORIGINAL}' WHERE tag_character IS NULL;"
+            ))
+            .map_err(err)?;
+        }
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS character_aliases (alias TEXT PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS animescore_meta (key TEXT PRIMARY KEY, value TEXT);",
+        )
+        .map_err(err)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// What an earlier run stored about each file, keyed by `filename`.
+    pub fn source_states(&self) -> Result<std::collections::HashMap<String, SourceState>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT filename, metadata_path, image_path, source_size, source_mtime_ns, source_hash FROM illusts")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    SourceState {
+                        metadata_path: r.get(1)?,
+                        image_path: r.get(2)?,
+                        size: r.get(3)?,
+                        mtime_ns: r.get(4)?,
+                        hash: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Writes `rows` in one transaction (insert or update by `filename`).
+    pub fn upsert(&mut self, rows: &[IllustRow]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| DatasetError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx.prepare_cached(&upsert_sql()).map_err(err)?;
+            for row in rows {
+                let m = &row.meta;
+                let tags_json = serde_json::to_string(&m.tags.iter().map(|t| &t.name).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let tools_json = serde_json::to_string(&m.tools).unwrap_or_default();
+                let date = m.date.as_ref().map(format_date);
+                let create_date = m.create_date.as_ref().map(format_date);
+                stmt.execute(params![
+                    row.filename,
+                    m.id,
+                    m.title,
+                    m.kind,
+                    m.restrict,
+                    m.user_name,
+                    m.user_account,
+                    m.tags_joined(),
+                    create_date,
+                    m.page_count,
+                    m.width,
+                    m.height,
+                    m.sanity_level,
+                    m.x_restrict,
+                    m.total_view,
+                    m.total_bookmarks,
+                    m.is_bookmarked,
+                    m.visible,
+                    m.is_muted,
+                    m.illust_ai_type,
+                    m.illust_book_style,
+                    m.num,
+                    date,
+                    m.rating,
+                    m.suffix,
+                    m.category,
+                    m.subcategory,
+                    m.url,
+                    m.date_url,
+                    m.extension,
+                    row.tag_character,
+                    m.user_id,
+                    tags_json,
+                    tools_json,
+                    m.is_ai() as i64,
+                    row.image_path,
+                    row.metadata_path,
+                    row.source_size,
+                    row.source_mtime_ns,
+                    row.source_hash,
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Records a file's new modification time when its content is unchanged.
+    pub fn touch_sources(&mut self, touched: &[(String, i64, i64)]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| DatasetError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE illusts SET source_size = ?2, source_mtime_ns = ?3 WHERE filename = ?1")
+                .map_err(err)?;
+            for (filename, size, mtime) in touched {
+                stmt.execute(params![filename, size, mtime]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The character table stored by the last ingest that was given one.
+    pub fn stored_characters(&self) -> Result<Option<CharacterTable>> {
+        let mut stmt = self.conn.prepare("SELECT alias, name FROM character_aliases").map_err(|e| self.err(e))?;
+        let pairs = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, String)>>>())
+            .map_err(|e| self.err(e))?;
+        Ok((!pairs.is_empty()).then(|| CharacterTable::from_pairs(pairs)))
+    }
+
+    /// Replaces the stored character table and recomputes `tag_character` for every row;
+    /// returns how many rows changed. One transaction.
+    pub fn replace_characters(&mut self, table: &CharacterTable) -> Result<usize> {
+        let path = self.path.clone();
+        let err = |e| DatasetError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM character_aliases", []).map_err(err)?;
+        {
+            let mut ins = tx.prepare("INSERT INTO character_aliases (alias, name) VALUES (?1, ?2)").map_err(err)?;
+            for (alias, name) in table.pairs() {
+                ins.execute(params![alias, name]).map_err(err)?;
+            }
+        }
+        let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = {
+            let mut stmt = tx.prepare("SELECT filename, tags_json, tags, tag_character FROM illusts").map_err(err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(err)?
+        };
+        let mut changed = 0;
+        {
+            let mut upd = tx.prepare("UPDATE illusts SET tag_character = ?2 WHERE filename = ?1").map_err(err)?;
+            for (filename, tags_json, tags, current) in rows {
+                let list = tag_list(tags_json.as_deref(), tags.as_deref());
+                let new = table.tag_character(list.iter().map(String::as_str));
+                if current.as_deref() != Some(new.as_str()) {
+                    upd.execute(params![filename, new]).map_err(err)?;
+                    changed += 1;
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(changed)
+    }
+
+    /// A value from the `animescore_meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM animescore_meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a value in the `animescore_meta` table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO animescore_meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Number of rows in `illusts`.
+    pub fn count(&self) -> Result<usize> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM illusts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every row, sorted by `filename`. Works on databases of the original tool too (read-only
+    /// opens do not migrate, so absent columns read as empty).
+    pub fn records(&self) -> Result<Vec<IllustRecord>> {
+        let existing = self.existing_columns()?;
+        let col = |name: &str| if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() };
+        let sql = format!(
+            "SELECT filename, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM illusts ORDER BY filename",
+            col("id"),
+            col("image_path"),
+            col("total_bookmarks"),
+            col("total_view"),
+            col("date"),
+            col("create_date"),
+            col("sanity_level"),
+            col("illust_ai_type"),
+            col("ai_flag"),
+            col("tags_json"),
+            col("tags"),
+            col("tag_character"),
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let tags_json: Option<String> = r.get(10)?;
+                let tags_text: Option<String> = r.get(11)?;
+                let tags = tag_list(tags_json.as_deref(), tags_text.as_deref());
+                let illust_ai_type: Option<i64> = r.get(8)?;
+                let ai_flag: Option<i64> = r.get(9)?;
+                let date = read_date(r, 5)?.or(read_date(r, 6)?);
+                Ok(IllustRecord {
+                    filename: r.get(0)?,
+                    id: r.get(1)?,
+                    image_path: r.get(2)?,
+                    bookmarks: r.get(3)?,
+                    views: r.get(4)?,
+                    date,
+                    sanity_level: r.get(7)?,
+                    illust_ai_type,
+                    ai_flag: match ai_flag {
+                        Some(f) => f != 0,
+                        None => crate::encoding::is_ai(illust_ai_type, tags_text.as_deref().unwrap_or("")),
+                    },
+                    tags,
+                    tag_character: r.get::<_, Option<String>>(12)?.unwrap_or_else(|| ORIGINAL.to_string()),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+}
+
+/// Reads a date column stored as text (ours and the original's) or as a Unix time number.
+fn read_date(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<NaiveDateTime>> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(idx)? {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(parse_date),
+        ValueRef::Integer(secs) => chrono::DateTime::from_timestamp(secs, 0).map(|d| d.naive_utc()),
+        _ => None,
+    })
+}
+
+/// The exact tag list when stored, else the comma-joined text split (legacy rows).
+fn tag_list(tags_json: Option<&str>, tags: Option<&str>) -> Vec<String> {
+    if let Some(list) = tags_json.and_then(|j| serde_json::from_str::<Vec<String>>(j).ok()) {
+        return list;
+    }
+    tags.map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+}

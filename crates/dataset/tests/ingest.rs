@@ -1,0 +1,193 @@
+//! Ingest end to end on a synthetic dataset with bad files mixed in.
+
+use std::path::{Path, PathBuf};
+
+use animescore_dataset::{
+    CharacterTable, Database, IngestOptions, NoProgress, PixivMetadata, SynthOptions, ingest, synthesize,
+};
+
+fn synth(dir: &Path, count: usize) {
+    synthesize(dir, &SynthOptions { count, seed: 3, size: 24 }).unwrap();
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(dir).unwrap().flatten() {
+        if shard.path().is_dir() && !shard.file_name().to_string_lossy().starts_with('.') {
+            for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
+                if f.path().to_string_lossy().ends_with(".json") {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn base_of(json: &Path) -> String {
+    let name = json.file_name().unwrap().to_string_lossy().to_string();
+    let stem = name.strip_suffix(".json").unwrap();
+    stem.rsplit_once('.').map(|(b, _)| b.to_string()).unwrap_or(stem.to_string())
+}
+
+#[test]
+fn good_records_exact_bad_ones_reported_and_reruns_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    synth(root, 40);
+    let good = json_files(root);
+    assert_eq!(good.len(), 40);
+
+    // Bad inputs, each with a reason we expect to see.
+    let shard = root.join("99");
+    std::fs::create_dir_all(&shard).unwrap();
+    let png = std::fs::read(
+        std::fs::read_dir(good[0].parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "png"))
+            .unwrap(),
+    )
+    .unwrap();
+    let bad: [(&str, &[u8], &str); 4] = [
+        ("99000001_p0", b"{\"id\": 99000001, \"total_view\": ", "invalid JSON"),
+        ("99000002_p0", b"{\"id\": 99000002, \"total_view\": \"many\"}", "total_view"),
+        ("99000003_p0", b"{\"id\": 99000003, \"title\": \"\xff\xfe\"}", "UTF-8"),
+        ("99000004_p0", b"{\"id\": 99000004, \"tags\": [1, 2]}", "tags[0]"),
+    ];
+    for (base, bytes, _) in &bad {
+        std::fs::write(shard.join(format!("{base}.jpg.json")), bytes).unwrap();
+        std::fs::write(shard.join(format!("{base}.png")), &png).unwrap();
+    }
+    std::fs::write(shard.join("99000005_p0.png.json"), b"{\"id\": 99000005}").unwrap();
+    std::fs::write(shard.join("99000006_p0.png"), &png).unwrap();
+
+    let opts = IngestOptions::new(root);
+    let report = ingest(&opts, &NoProgress).unwrap();
+    assert_eq!((report.added, report.updated, report.unchanged), (40, 0, 0), "{report:?}");
+    assert_eq!(report.skipped(), 6, "{:#?}", report.problems);
+    for (base, _, why) in &bad {
+        let p = report.problems.iter().find(|p| p.path.to_string_lossy().contains(base)).unwrap();
+        assert!(p.reason.contains(why), "{base}: {}", p.reason);
+    }
+    assert!(report.problems.iter().any(|p| p.reason == "metadata without image"));
+    assert!(report.problems.iter().any(|p| p.reason == "image without metadata"));
+
+    // Every good record is stored exactly as its file says.
+    let db = Database::open_read_only(&opts.db_path()).unwrap();
+    let records = db.records().unwrap();
+    assert_eq!(records.len(), 40);
+    for json in &good {
+        let meta = PixivMetadata::parse(json, &std::fs::read(json).unwrap()).unwrap();
+        let rec = records.iter().find(|r| r.filename == base_of(json)).unwrap();
+        assert_eq!(rec.id, meta.id);
+        assert_eq!(rec.bookmarks, meta.total_bookmarks);
+        assert_eq!(rec.views, meta.total_view);
+        assert_eq!(rec.date, meta.date);
+        assert_eq!(rec.sanity_level, meta.sanity_level);
+        assert_eq!(rec.tags, meta.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>());
+        assert_eq!(rec.ai_flag, meta.is_ai());
+        assert!(rec.resolve_image(root).unwrap().is_file());
+    }
+    drop(db);
+
+    // Re-run: nothing changes.
+    let again = ingest(&opts, &NoProgress).unwrap();
+    assert_eq!((again.added, again.updated, again.unchanged), (0, 0, 40));
+
+    // Rewriting a file with the same bytes (new mtime) is still unchanged; changing it updates.
+    std::fs::write(&good[1], std::fs::read(&good[1]).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&good[2]).unwrap();
+    let changed = text.replace("\"total_bookmarks\": ", "\"total_bookmarks\": 1");
+    std::fs::write(&good[2], changed).unwrap();
+    let third = ingest(&opts, &NoProgress).unwrap();
+    assert_eq!((third.added, third.updated, third.unchanged), (0, 1, 39), "{third:?}");
+    let db = Database::open_read_only(&opts.db_path()).unwrap();
+    let meta = PixivMetadata::parse(&good[2], &std::fs::read(&good[2]).unwrap()).unwrap();
+    let rec = db.records().unwrap().into_iter().find(|r| r.filename == base_of(&good[2])).unwrap();
+    assert_eq!(rec.bookmarks, meta.total_bookmarks);
+}
+
+#[test]
+fn character_aliases_fill_tag_character_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    synth(root, 30);
+    let mut opts = IngestOptions::new(root);
+    ingest(&opts, &NoProgress).unwrap();
+    let db = Database::open_read_only(&opts.db_path()).unwrap();
+    assert!(db.records().unwrap().iter().all(|r| r.tag_character == animescore_dataset::ORIGINAL));
+    drop(db);
+
+    opts.characters = Some(root.join("character_aliases.csv"));
+    let report = ingest(&opts, &NoProgress).unwrap();
+    assert!(report.characters_refreshed > 0);
+    let table = CharacterTable::load(&root.join("character_aliases.csv")).unwrap();
+    let db = Database::open_read_only(&opts.db_path()).unwrap();
+    for r in db.records().unwrap() {
+        assert_eq!(r.tag_character, table.tag_character(r.tags.iter().map(String::as_str)));
+    }
+    drop(db);
+    // A later run without the flag keeps using the stored table for new files.
+    opts.characters = None;
+    synthesize(root, &SynthOptions { count: 45, seed: 3, size: 24 }).unwrap();
+    let report = ingest(&opts, &NoProgress).unwrap();
+    assert_eq!(report.added, 15);
+    let db = Database::open_read_only(&opts.db_path()).unwrap();
+    for r in db.records().unwrap() {
+        assert_eq!(r.tag_character, table.tag_character(r.tags.iter().map(String::as_str)));
+    }
+}
+
+#[test]
+fn original_python_tool_database_is_read_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.sqlite3");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE illusts(filename TEXT PRIMARY KEY, id INTEGER, title TEXT, type TEXT, restrict INTEGER,
+          user_name TEXT, user_account TEXT, tags TEXT, create_date TIMESTAMP, page_count INTEGER,
+          width INTEGER, height INTEGER, sanity_level INTEGER, x_restrict INTEGER, total_view INTEGER,
+          total_bookmarks INTEGER, is_bookmarked BOOLEAN, visible BOOLEAN, is_muted BOOLEAN,
+          illust_ai_type INTEGER, illust_book_style INTEGER, num INTEGER, date TIMESTAMP, rating TEXT,
+          suffix TEXT, category TEXT, subcategory TEXT, url TEXT, date_url TEXT, extension TEXT,
+          tag_character TEXT DEFAULT 'オリジナル');
+         INSERT INTO illusts (filename, id, tags, total_view, total_bookmarks, illust_ai_type, sanity_level, date)
+           VALUES ('123_p0', 123, 'オリジナル,NovelAI', 100, 10, 1, 4, '2023-01-02 03:04:05'),
+                  ('124_p0', 124, 'オリジナル', 50, 5, 0, 2, '2023-01-03 00:00:00');",
+    )
+    .unwrap();
+    drop(conn);
+
+    // Read-only: no migration, still readable.
+    let ro = Database::open_read_only(&path).unwrap();
+    let recs = ro.records().unwrap();
+    assert_eq!(recs.len(), 2);
+    assert!(recs[0].ai_flag && !recs[1].ai_flag);
+    assert_eq!(recs[0].tags, ["オリジナル", "NovelAI"]);
+    assert_eq!(recs[0].date.unwrap().to_string(), "2023-01-02 03:04:05");
+    drop(ro);
+
+    // Read-write: migrated in place, rows kept.
+    let db = Database::open(&path).unwrap();
+    assert_eq!(db.count().unwrap(), 2);
+    assert_eq!(db.records().unwrap(), recs);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, animescore_dataset::SCHEMA_VERSION);
+    let flag: i64 = conn.query_row("SELECT ai_flag FROM illusts WHERE filename = '123_p0'", [], |r| r.get(0)).unwrap();
+    assert_eq!(flag, 1);
+}
+
+#[test]
+fn garbage_database_is_reported_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.sqlite3");
+    let garbage = b"this is not a database, it is a text file of some length ....".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Database::open(&path).unwrap_err();
+    assert!(matches!(err, animescore_dataset::DatasetError::CorruptDatabase { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
