@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "animescore", version, about = "Predict the popularity of anime illustrations from pixels and Pixiv metadata")]
+#[command(
+    name = "animescore",
+    version,
+    about = "Predict the popularity of anime illustrations from pixels and Pixiv metadata"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

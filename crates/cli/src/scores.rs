@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use animescore_dataset::{Database, write_atomic};
 use animescore_scoring::{Counts, DEFAULT_ALPHA, ScoreMethod, Scorer};
+use anyhow::{Context, bail};
 use chrono::NaiveDateTime;
 
 #[derive(clap::Args)]
@@ -40,14 +40,20 @@ pub struct ScoresArgs {
 
 fn parse_reference(s: &str) -> Result<NaiveDateTime, String> {
     animescore_dataset::metadata::parse_date(s)
-        .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
         .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"))
 }
 
 fn method(args: &ScoresArgs) -> anyhow::Result<ScoreMethod> {
     Ok(match ScoreMethod::from_name(&args.method)? {
         ScoreMethod::WeightedLog { .. } => ScoreMethod::WeightedLog { alpha: args.alpha },
-        ScoreMethod::TimeDecay { .. } => ScoreMethod::TimeDecay { alpha: args.alpha, reference: args.reference_date },
+        ScoreMethod::TimeDecay { .. } => {
+            ScoreMethod::TimeDecay { alpha: args.alpha, reference: args.reference_date }
+        }
         ScoreMethod::CtrQuantile { .. } => {
             ScoreMethod::CtrQuantile { lambda: args.lambda, reference: args.reference_date }
         }
@@ -56,28 +62,43 @@ fn method(args: &ScoresArgs) -> anyhow::Result<ScoreMethod> {
 }
 
 pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
+    // Bad parameters are reported before any work starts.
+    method(args)?.validate()?;
     let db = Database::open_read_only(&args.db)?;
     let records = db.records()?;
     let scorer = match &args.scalers {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let scorer = Scorer::from_json(&text).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let scorer =
+                Scorer::from_json(&text).with_context(|| format!("reading {}", path.display()))?;
             if scorer.method.name() != args.method && args.method != "weighted-log" {
-                bail!("{} holds a {} scorer, not {}", path.display(), scorer.method.name(), args.method);
+                bail!(
+                    "{} holds a {} scorer, not {}",
+                    path.display(),
+                    scorer.method.name(),
+                    args.method
+                );
             }
             Some(scorer)
         }
         None => None,
     };
     let method = scorer.as_ref().map_or_else(|| method(args), |s| Ok(s.method))?;
-    let needs_date = matches!(method, ScoreMethod::TimeDecay { .. } | ScoreMethod::CtrQuantile { .. });
+    let needs_date =
+        matches!(method, ScoreMethod::TimeDecay { .. } | ScoreMethod::CtrQuantile { .. });
 
     let mut usable = Vec::new();
     let mut skipped = 0usize;
     for r in &records {
         match (r.bookmarks, r.views, r.date) {
             (Some(b), Some(v), date) if !needs_date || date.is_some() => {
-                usable.push((r.filename.as_str(), b, v, Counts { bookmarks: b as f64, views: v as f64, uploaded: date }));
+                usable.push((
+                    r.filename.as_str(),
+                    b,
+                    v,
+                    Counts { bookmarks: b as f64, views: v as f64, uploaded: date },
+                ));
             }
             _ => skipped += 1,
         }

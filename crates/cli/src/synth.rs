@@ -21,7 +21,10 @@ pub struct SynthArgs {
 }
 
 pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
-    let report = synthesize(&args.dir, &SynthOptions { count: args.count, seed: args.seed, size: args.size })?;
+    let report = synthesize(
+        &args.dir,
+        &SynthOptions { count: args.count, seed: args.seed, size: args.size },
+    )?;
     println!(
         "{}: {} images of {} artworks; character aliases in {}",
         args.dir.display(),

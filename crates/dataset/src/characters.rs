@@ -46,7 +46,8 @@ impl CharacterTable {
                 by_alias
                     .entry(alias.to_string())
                     .and_modify(|cur| {
-                        if (posts, std::cmp::Reverse(&a.name)) > (cur.1, std::cmp::Reverse(&cur.0)) {
+                        if (posts, std::cmp::Reverse(&a.name)) > (cur.1, std::cmp::Reverse(&cur.0))
+                        {
                             *cur = candidate.clone();
                         }
                     })
@@ -68,7 +69,8 @@ impl CharacterTable {
 
     /// Every `(alias, name)` pair, sorted (for storing and fingerprinting).
     pub fn pairs(&self) -> Vec<(String, String)> {
-        let mut v: Vec<_> = self.by_alias.iter().map(|(a, (n, _))| (a.clone(), n.clone())).collect();
+        let mut v: Vec<_> =
+            self.by_alias.iter().map(|(a, (n, _))| (a.clone(), n.clone())).collect();
         v.sort();
         v
     }
@@ -83,10 +85,10 @@ impl CharacterTable {
     pub fn tag_character<'a>(&self, tags: impl IntoIterator<Item = &'a str>) -> String {
         let mut found: Vec<&str> = Vec::new();
         for tag in tags {
-            if let Some((name, _)) = self.by_alias.get(tag) {
-                if !found.contains(&name.as_str()) {
-                    found.push(name);
-                }
+            if let Some((name, _)) = self.by_alias.get(tag)
+                && !found.contains(&name.as_str())
+            {
+                found.push(name);
             }
         }
         if found.is_empty() { ORIGINAL.to_string() } else { found.join(",") }
@@ -111,8 +113,11 @@ impl CharacterTable {
                     .collect::<Result<_>>()?
             }
             "sqlite3" | "sqlite" | "db" => {
-                let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|e| DatasetError::sqlite(path, e))?;
+                let conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .map_err(|e| DatasetError::sqlite(path, e))?;
                 let mut stmt = conn
                     .prepare("SELECT name, other_names, danbooru_post_count FROM character_tags")
                     .map_err(|e| DatasetError::sqlite(path, e))?;
@@ -126,7 +131,11 @@ impl CharacterTable {
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(|e| DatasetError::sqlite(path, e))?
             }
-            other => return Err(bad(format!("unknown extension `{other}` (expected .sqlite3, .csv or .json)"))),
+            other => {
+                return Err(bad(format!(
+                    "unknown extension `{other}` (expected .sqlite3, .csv or .json)"
+                )));
+            }
         };
         Ok(Self::new(aliases))
     }
@@ -137,12 +146,19 @@ mod tests {
     use super::*;
 
     fn alias(name: &str, others: &str, posts: i64) -> CharacterAlias {
-        CharacterAlias { name: name.into(), other_names: Some(others.into()), danbooru_post_count: Some(posts) }
+        CharacterAlias {
+            name: name.into(),
+            other_names: Some(others.into()),
+            danbooru_post_count: Some(posts),
+        }
     }
 
     #[test]
     fn matches_exact_aliases_in_tag_order() {
-        let t = CharacterTable::new([alias("hatsune_miku", "初音ミク,ミク", 10), alias("kagamine_rin", "鏡音リン", 5)]);
+        let t = CharacterTable::new([
+            alias("hatsune_miku", "初音ミク,ミク", 10),
+            alias("kagamine_rin", "鏡音リン", 5),
+        ]);
         assert_eq!(t.tag_character(["鏡音リン", "初音ミク", "ミク"]), "kagamine_rin,hatsune_miku");
         assert_eq!(t.tag_character(["初音ミクちゃん"]), ORIGINAL);
         assert_eq!(t.tag_character(["hatsune_miku"]), "hatsune_miku");

@@ -86,6 +86,9 @@ fn upsert_sql() -> String {
 const AI_FLAG_SQL: &str = "CASE WHEN illust_ai_type = 2 OR tags LIKE '%AIイラスト%' \
      OR tags LIKE '%Diffusion%' OR tags LIKE '%Novel%' OR tags LIKE '%midjourney%' THEN 1 ELSE 0 END";
 
+/// `(filename, tags_json, tags, tag_character)` of a row, for recomputing characters.
+type TagRow = (String, Option<String>, Option<String>, Option<String>);
+
 /// One artwork page, ready to be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IllustRow {
@@ -195,9 +198,7 @@ impl Database {
         db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
         // WAL: readers (training) never block the ingest writer and a crash loses at most the
         // open transaction.
-        db.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db.err(e))?;
+        db.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db.err(e))?;
         db.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db.err(e))?;
         db.migrate()?;
         Ok(db)
@@ -206,7 +207,10 @@ impl Database {
     /// Opens an existing index read-only (no migration: legacy databases are read as they are).
     pub fn open_read_only(path: &Path) -> Result<Self> {
         if !path.is_file() {
-            return Err(DatasetError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such database")));
+            return Err(DatasetError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such database"),
+            ));
         }
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| DatasetError::sqlite(path, e))?;
@@ -214,10 +218,17 @@ impl Database {
         db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
         let version = db.user_version()?;
         if version > SCHEMA_VERSION {
-            return Err(DatasetError::NewerSchema { path: db.path.clone(), found: version, supported: SCHEMA_VERSION });
+            return Err(DatasetError::NewerSchema {
+                path: db.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         if db.existing_columns()?.is_empty() {
-            return Err(DatasetError::CorruptDatabase { path: db.path.clone(), reason: "no `illusts` table".into() });
+            return Err(DatasetError::CorruptDatabase {
+                path: db.path.clone(),
+                reason: "no `illusts` table".into(),
+            });
         }
         Ok(db)
     }
@@ -236,7 +247,10 @@ impl Database {
     }
 
     fn existing_columns(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info('illusts')").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('illusts')")
+            .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
     }
@@ -244,7 +258,11 @@ impl Database {
     fn migrate(&mut self) -> Result<()> {
         let version = self.user_version()?;
         if version > SCHEMA_VERSION {
-            return Err(DatasetError::NewerSchema { path: self.path.clone(), found: version, supported: SCHEMA_VERSION });
+            return Err(DatasetError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         let existing = self.existing_columns()?;
         let path = self.path.clone();
@@ -252,13 +270,15 @@ impl Database {
         let tx = self.conn.transaction().map_err(err)?;
         if existing.is_empty() {
             let cols: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("\"{n}\" {t}")).collect();
-            tx.execute_batch(&format!("CREATE TABLE illusts ({});", cols.join(", "))).map_err(err)?;
+            tx.execute_batch(&format!("CREATE TABLE illusts ({});", cols.join(", ")))
+                .map_err(err)?;
         } else {
             // A database from the original Python tool (or an older animescore): add what is
             // missing, derive what can be derived.
             for (name, ty) in COLUMNS.iter().filter(|(n, _)| !existing.iter().any(|e| e == n)) {
                 let ty = ty.replace(" PRIMARY KEY", "");
-                tx.execute_batch(&format!("ALTER TABLE illusts ADD COLUMN \"{name}\" {ty};")).map_err(err)?;
+                tx.execute_batch(&format!("ALTER TABLE illusts ADD COLUMN \"{name}\" {ty};"))
+                    .map_err(err)?;
             }
             tx.execute_batch(&format!(
                 "UPDATE illusts SET ai_flag = {AI_FLAG_SQL} WHERE ai_flag IS NULL;
@@ -307,8 +327,9 @@ impl Database {
             let mut stmt = tx.prepare_cached(&upsert_sql()).map_err(err)?;
             for row in rows {
                 let m = &row.meta;
-                let tags_json = serde_json::to_string(&m.tags.iter().map(|t| &t.name).collect::<Vec<_>>())
-                    .unwrap_or_default();
+                let tags_json =
+                    serde_json::to_string(&m.tags.iter().map(|t| &t.name).collect::<Vec<_>>())
+                        .unwrap_or_default();
                 let tools_json = serde_json::to_string(&m.tools).unwrap_or_default();
                 let date = m.date.as_ref().map(format_date);
                 let create_date = m.create_date.as_ref().map(format_date);
@@ -367,7 +388,9 @@ impl Database {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
-                .prepare_cached("UPDATE illusts SET source_size = ?2, source_mtime_ns = ?3 WHERE filename = ?1")
+                .prepare_cached(
+                    "UPDATE illusts SET source_size = ?2, source_mtime_ns = ?3 WHERE filename = ?1",
+                )
                 .map_err(err)?;
             for (filename, size, mtime) in touched {
                 stmt.execute(params![filename, size, mtime]).map_err(err)?;
@@ -378,7 +401,10 @@ impl Database {
 
     /// The character table stored by the last ingest that was given one.
     pub fn stored_characters(&self) -> Result<Option<CharacterTable>> {
-        let mut stmt = self.conn.prepare("SELECT alias, name FROM character_aliases").map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT alias, name FROM character_aliases")
+            .map_err(|e| self.err(e))?;
         let pairs = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, String)>>>())
@@ -394,20 +420,26 @@ impl Database {
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute("DELETE FROM character_aliases", []).map_err(err)?;
         {
-            let mut ins = tx.prepare("INSERT INTO character_aliases (alias, name) VALUES (?1, ?2)").map_err(err)?;
+            let mut ins = tx
+                .prepare("INSERT INTO character_aliases (alias, name) VALUES (?1, ?2)")
+                .map_err(err)?;
             for (alias, name) in table.pairs() {
                 ins.execute(params![alias, name]).map_err(err)?;
             }
         }
-        let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = {
-            let mut stmt = tx.prepare("SELECT filename, tags_json, tags, tag_character FROM illusts").map_err(err)?;
+        let rows: Vec<TagRow> = {
+            let mut stmt = tx
+                .prepare("SELECT filename, tags_json, tags, tag_character FROM illusts")
+                .map_err(err)?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
                 .map_err(err)?
         };
         let mut changed = 0;
         {
-            let mut upd = tx.prepare("UPDATE illusts SET tag_character = ?2 WHERE filename = ?1").map_err(err)?;
+            let mut upd = tx
+                .prepare("UPDATE illusts SET tag_character = ?2 WHERE filename = ?1")
+                .map_err(err)?;
             for (filename, tags_json, tags, current) in rows {
                 let list = tag_list(tags_json.as_deref(), tags.as_deref());
                 let new = table.tag_character(list.iter().map(String::as_str));
@@ -453,7 +485,9 @@ impl Database {
     /// opens do not migrate, so absent columns read as empty).
     pub fn records(&self) -> Result<Vec<IllustRecord>> {
         let existing = self.existing_columns()?;
-        let col = |name: &str| if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() };
+        let col = |name: &str| {
+            if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() }
+        };
         let sql = format!(
             "SELECT filename, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM illusts ORDER BY filename",
             col("id"),
@@ -489,10 +523,15 @@ impl Database {
                     illust_ai_type,
                     ai_flag: match ai_flag {
                         Some(f) => f != 0,
-                        None => crate::encoding::is_ai(illust_ai_type, tags_text.as_deref().unwrap_or("")),
+                        None => crate::encoding::is_ai(
+                            illust_ai_type,
+                            tags_text.as_deref().unwrap_or(""),
+                        ),
                     },
                     tags,
-                    tag_character: r.get::<_, Option<String>>(12)?.unwrap_or_else(|| ORIGINAL.to_string()),
+                    tag_character: r
+                        .get::<_, Option<String>>(12)?
+                        .unwrap_or_else(|| ORIGINAL.to_string()),
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -515,5 +554,6 @@ fn tag_list(tags_json: Option<&str>, tags: Option<&str>) -> Vec<String> {
     if let Some(list) = tags_json.and_then(|j| serde_json::from_str::<Vec<String>>(j).ok()) {
         return list;
     }
-    tags.map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+    tags.map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
 }

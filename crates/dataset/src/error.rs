@@ -48,7 +48,9 @@ pub enum DatasetError {
         reason: String,
     },
     /// The database was written by a newer animescore.
-    #[error("{path}: schema version {found} is newer than this animescore understands ({supported})")]
+    #[error(
+        "{path}: schema version {found} is newer than this animescore understands ({supported})"
+    )]
     NewerSchema {
         /// The database file.
         path: PathBuf,
@@ -88,7 +90,11 @@ impl DatasetError {
         Self::Io { path: path.into(), source }
     }
 
-    pub(crate) fn field(path: impl Into<PathBuf>, field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(
+        path: impl Into<PathBuf>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::Field { path: path.into(), field: field.into(), reason: reason.into() }
     }
 

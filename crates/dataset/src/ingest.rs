@@ -108,7 +108,10 @@ enum Outcome {
 /// Builds or updates the index of `opts.root`.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
     if opts.batch_size == 0 {
-        return Err(DatasetError::InvalidArgument { name: "batch_size", reason: "must be at least 1".into() });
+        return Err(DatasetError::InvalidArgument {
+            name: "batch_size",
+            reason: "must be at least 1".into(),
+        });
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.unwrap_or(0))
@@ -121,7 +124,11 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     let scanned = scan(root)?;
     let mut db = Database::open(&db_path)?;
 
-    let mut report = IngestReport { db_path: db_path.clone(), scanned: scanned.pairs.len(), ..Default::default() };
+    let mut report = IngestReport {
+        db_path: db_path.clone(),
+        scanned: scanned.pairs.len(),
+        ..Default::default()
+    };
     let problem = |report: &mut IngestReport, path: PathBuf, reason: String| {
         let p = Problem { path, reason };
         progress.problem(&p);
@@ -134,7 +141,11 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         problem(&mut report, image, "image without metadata".into());
     }
     for (dup, first) in scanned.duplicates {
-        problem(&mut report, dup, format!("same file name already indexed from {}", first.display()));
+        problem(
+            &mut report,
+            dup,
+            format!("same file name already indexed from {}", first.display()),
+        );
     }
 
     let (table, table_changed) = match given_table {
@@ -160,7 +171,9 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         let unchanged = state.is_some_and(|s| {
             s.image_path.as_deref() == Some(image_rel.as_str())
                 && s.metadata_path.as_deref() == Some(relative(root, &pair.metadata).as_str())
-                && stat(&pair.metadata).ok().is_some_and(|(size, mtime)| s.size == Some(size) && s.mtime_ns == Some(mtime))
+                && stat(&pair.metadata)
+                    .ok()
+                    .is_some_and(|(size, mtime)| s.size == Some(size) && s.mtime_ns == Some(mtime))
         });
         if unchanged {
             report.unchanged += 1;
@@ -190,7 +203,12 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         });
         for chunk in candidates.chunks(opts.batch_size) {
             let outcomes: Vec<Outcome> = pool.install(|| {
-                chunk.par_iter().map(|(pair, image_rel)| read_one(root, pair, image_rel, states.get(&pair.base), &table)).collect()
+                chunk
+                    .par_iter()
+                    .map(|(pair, image_rel)| {
+                        read_one(root, pair, image_rel, states.get(&pair.base), &table)
+                    })
+                    .collect()
             });
             for outcome in &outcomes {
                 match outcome {
@@ -211,7 +229,10 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         }
         drop(tx);
         writer.join().unwrap_or_else(|_| {
-            Err(DatasetError::InvalidArgument { name: "writer", reason: "database writer thread panicked".into() })
+            Err(DatasetError::InvalidArgument {
+                name: "writer",
+                reason: "database writer thread panicked".into(),
+            })
         })
     });
     let mut db = writer_result?;
@@ -224,29 +245,44 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     Ok(report)
 }
 
-fn read_one(root: &Path, pair: &Pair, image_rel: &str, state: Option<&SourceState>, table: &CharacterTable) -> Outcome {
-    let problem = |reason: String| Outcome::Problem(crate::ingest::Problem { path: pair.metadata.clone(), reason });
+fn read_one(
+    root: &Path,
+    pair: &Pair,
+    image_rel: &str,
+    state: Option<&SourceState>,
+    table: &CharacterTable,
+) -> Outcome {
+    let problem = |reason: String| {
+        Outcome::Problem(crate::ingest::Problem { path: pair.metadata.clone(), reason })
+    };
     let (size, mtime) = match stat(&pair.metadata) {
         Ok(s) => s,
         Err(e) => return problem(e.to_string()),
     };
     if size as u64 > MAX_METADATA_BYTES {
-        return problem(format!("{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"));
+        return problem(format!(
+            "{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"
+        ));
     }
     let bytes = match std::fs::read(&pair.metadata) {
         Ok(b) => b,
         Err(e) => return problem(format!("cannot read: {e}")),
     };
     let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
-    if let Some(s) = state {
-        if s.hash.as_deref() == Some(hash.as_str()) && s.image_path.as_deref() == Some(image_rel) {
-            return Outcome::Unchanged(pair.base.clone(), size, mtime);
-        }
+    if let Some(s) = state
+        && s.hash.as_deref() == Some(hash.as_str())
+        && s.image_path.as_deref() == Some(image_rel)
+    {
+        return Outcome::Unchanged(pair.base.clone(), size, mtime);
     }
     let meta = match PixivMetadata::parse(&pair.metadata, &bytes) {
         Ok(m) => m,
-        Err(DatasetError::Field { field, reason, .. }) => return problem(format!("field `{field}`: {reason}")),
-        Err(DatasetError::Json { message, .. }) => return problem(format!("invalid JSON: {message}")),
+        Err(DatasetError::Field { field, reason, .. }) => {
+            return problem(format!("field `{field}`: {reason}"));
+        }
+        Err(DatasetError::Json { message, .. }) => {
+            return problem(format!("invalid JSON: {message}"));
+        }
         Err(e) => return problem(e.to_string()),
     };
     let tag_character = table.tag_character(meta.tags.iter().map(|t| t.name.as_str()));
@@ -265,11 +301,8 @@ fn read_one(root: &Path, pair: &Pair, image_rel: &str, state: Option<&SourceStat
 
 fn stat(path: &Path) -> std::io::Result<(i64, i64)> {
     let meta = std::fs::metadata(path)?;
-    let mtime = meta
-        .modified()?
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+    let mtime =
+        meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
     Ok((meta.len() as i64, mtime))
 }
 

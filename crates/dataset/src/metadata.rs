@@ -82,7 +82,11 @@ impl PixivMetadata {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| DatasetError::Json { path: path.to_path_buf(), message: e.to_string() })?;
         if depth(&value) > MAX_DEPTH {
-            return Err(DatasetError::field(path, "(file)", format!("nested deeper than {MAX_DEPTH} levels")));
+            return Err(DatasetError::field(
+                path,
+                "(file)",
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         let Value::Object(obj) = value else {
             return Err(DatasetError::field(path, "(file)", "top level is not a JSON object"));
@@ -175,7 +179,11 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn wrong(&self, field: &str, expected: &str, found: &Value) -> DatasetError {
         let shown: String = found.to_string().chars().take(40).collect();
-        DatasetError::field(self.path, field, format!("expected {expected}, found {} ({shown})", type_name(found)))
+        DatasetError::field(
+            self.path,
+            field,
+            format!("expected {expected}, found {} ({shown})", type_name(found)),
+        )
     }
 
     fn get(&self, field: &str) -> Option<&Value> {
@@ -187,7 +195,9 @@ impl Fields<'_> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(i) => Ok(Some(i)),
-                None if n.is_f64() => Err(self.wrong(field, "an integer", &Value::Number(n.clone()))),
+                None if n.is_f64() => {
+                    Err(self.wrong(field, "an integer", &Value::Number(n.clone())))
+                }
                 None => Err(DatasetError::field(self.path, field, format!("{n} is out of range"))),
             },
             Some(other) => Err(self.wrong(field, "an integer", other)),
@@ -197,7 +207,9 @@ impl Fields<'_> {
     /// A non-negative integer (counts, sizes, ids, page numbers).
     fn count(&self, field: &str) -> Result<Option<i64>> {
         match self.int(field)? {
-            Some(v) if v < 0 => Err(DatasetError::field(self.path, field, format!("{v} is negative"))),
+            Some(v) if v < 0 => {
+                Err(DatasetError::field(self.path, field, format!("{v} is negative")))
+            }
             other => Ok(other),
         }
     }
@@ -263,7 +275,13 @@ impl Fields<'_> {
                     let translated_name = inner.text("translated_name")?;
                     Tag { name, translated_name }
                 }
-                other => return Err(self.wrong(&field, "a string or a {name, translated_name} object", other)),
+                other => {
+                    return Err(self.wrong(
+                        &field,
+                        "a string or a {name, translated_name} object",
+                        other,
+                    ));
+                }
             };
             // Empty tags carry nothing and would create empty vocabulary entries.
             if !tag.name.is_empty() {
@@ -312,7 +330,9 @@ mod tests {
 
     #[test]
     fn dates_in_every_form() {
-        let m = parse(r#"{"date": "2023-05-01 12:00:00", "create_date": "2023-05-01T21:00:00+09:00"}"#).unwrap();
+        let m =
+            parse(r#"{"date": "2023-05-01 12:00:00", "create_date": "2023-05-01T21:00:00+09:00"}"#)
+                .unwrap();
         assert_eq!(m.date, m.create_date);
         let m = parse(r#"{"date": "[Invalid DateTime]", "create_date": null}"#).unwrap();
         assert_eq!((m.date, m.create_date), (None, None));
@@ -320,7 +340,8 @@ mod tests {
 
     #[test]
     fn missing_null_and_unknown_keys_are_fine() {
-        let m = parse(r#"{"id": 5, "series": null, "hash": "abc", "count": 3, "total_view": 0}"#).unwrap();
+        let m = parse(r#"{"id": 5, "series": null, "hash": "abc", "count": 3, "total_view": 0}"#)
+            .unwrap();
         assert_eq!((m.id, m.total_view, m.total_bookmarks), (Some(5), Some(0), None));
     }
 
@@ -341,7 +362,10 @@ mod tests {
         }
         assert!(matches!(parse("{\"id\": 1"), Err(DatasetError::Json { .. })));
         assert!(matches!(parse("[1]"), Err(DatasetError::Field { .. })));
-        assert!(matches!(PixivMetadata::parse(Path::new("x"), b"{\"t\": \"\xff\"}"), Err(DatasetError::Field { .. })));
+        assert!(matches!(
+            PixivMetadata::parse(Path::new("x"), b"{\"t\": \"\xff\"}"),
+            Err(DatasetError::Field { .. })
+        ));
         assert!(parse("\u{feff}{\"id\": 1}").is_ok());
     }
 }

@@ -57,6 +57,9 @@ fn image_rank(ext: &str) -> Option<usize> {
     IMAGE_EXTENSIONS.iter().position(|e| e.eq_ignore_ascii_case(ext))
 }
 
+/// Per folder and base name: the metadata file, and the preferred image with its rank.
+type FolderEntry = (Option<PathBuf>, Option<(usize, PathBuf)>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Metadata,
@@ -68,7 +71,10 @@ enum Kind {
 /// reproducible.
 pub fn scan(root: &Path) -> Result<ScanResult> {
     if !root.is_dir() {
-        return Err(DatasetError::io(root, std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory")));
+        return Err(DatasetError::io(
+            root,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        ));
     }
     let mut result = ScanResult::default();
     let mut found: BTreeMap<String, Pair> = BTreeMap::new();
@@ -82,7 +88,7 @@ pub fn scan(root: &Path) -> Result<ScanResult> {
             }
         };
         // Per folder: base → (metadata, best image).
-        let mut here: BTreeMap<String, (Option<PathBuf>, Option<(usize, PathBuf)>)> = BTreeMap::new();
+        let mut here: BTreeMap<String, FolderEntry> = BTreeMap::new();
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(file_type) = entry.file_type() else { continue };
@@ -99,7 +105,9 @@ pub fn scan(root: &Path) -> Result<ScanResult> {
                 continue;
             }
             match classify(&name) {
-                Some((base, Kind::Metadata)) => here.entry(base.to_string()).or_default().0 = Some(path),
+                Some((base, Kind::Metadata)) => {
+                    here.entry(base.to_string()).or_default().0 = Some(path)
+                }
                 Some((base, Kind::Image(rank))) => {
                     let slot = &mut here.entry(base.to_string()).or_default().1;
                     if slot.as_ref().is_none_or(|(r, _)| rank < *r) {
@@ -147,7 +155,14 @@ mod tests {
         let shard = dir.path().join("28");
         std::fs::create_dir_all(&shard).unwrap();
         std::fs::create_dir_all(dir.path().join(".database")).unwrap();
-        for f in ["28_p0.jpg.json", "28_p0.png", "28_p0.jpg", "28_p1.png.json", "29_p0.png", ".hidden.json"] {
+        for f in [
+            "28_p0.jpg.json",
+            "28_p0.png",
+            "28_p0.jpg",
+            "28_p1.png.json",
+            "29_p0.png",
+            ".hidden.json",
+        ] {
             std::fs::write(shard.join(f), b"").unwrap();
         }
         std::fs::write(dir.path().join(".database/x_p0.json"), b"").unwrap();

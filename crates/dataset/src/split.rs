@@ -50,9 +50,15 @@ impl Default for SplitConfig {
 impl SplitConfig {
     /// Checks that both fractions are within `0..1`.
     pub fn validate(&self) -> Result<(), crate::DatasetError> {
-        for (name, v) in [("test_fraction", self.test_fraction), ("validation_fraction", self.validation_fraction)] {
+        for (name, v) in [
+            ("test_fraction", self.test_fraction),
+            ("validation_fraction", self.validation_fraction),
+        ] {
             if !(0.0..1.0).contains(&v) {
-                return Err(crate::DatasetError::InvalidArgument { name, reason: format!("{v} is outside 0..1") });
+                return Err(crate::DatasetError::InvalidArgument {
+                    name,
+                    reason: format!("{v} is outside 0..1"),
+                });
             }
         }
         Ok(())

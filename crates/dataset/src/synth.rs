@@ -63,7 +63,10 @@ struct Page {
 /// Writes `opts.count` images with metadata under `dir` in the sharded gallery-dl layout.
 pub fn generate(dir: &Path, opts: &SynthOptions) -> Result<SynthReport> {
     if opts.size < 16 {
-        return Err(DatasetError::InvalidArgument { name: "size", reason: format!("{} px is below 16", opts.size) });
+        return Err(DatasetError::InvalidArgument {
+            name: "size",
+            reason: format!("{} px is below 16", opts.size),
+        });
     }
     std::fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -104,7 +107,8 @@ fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
     let age_days = art.random_range(1.0..900.0_f64);
 
     let quality = 0.6 * (radius - 0.12) / 0.33 + 0.4 * warmth;
-    let boost = character.map_or(0.0, |c| SYNTH_CHARACTERS[c].3) + if sanity == 4 { 0.3 } else { 0.0 }
+    let boost = character.map_or(0.0, |c| SYNTH_CHARACTERS[c].3)
+        + if sanity == 4 { 0.3 } else { 0.0 }
         - if ai { 0.4 } else { 0.0 };
     let noise: f64 = gaussian(&mut art) * 0.25;
     let log_bookmarks = 1.0 + 7.0 * quality + boost + noise;
@@ -124,9 +128,12 @@ fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
     let image_path = shard.join(format!("{base}.{}", if as_jpeg { "jpg" } else { "png" }));
     write_image_atomic(&img, &image_path)?;
 
-    let upload = NaiveDate::from_ymd_opt(2024, 6, 1).and_then(|d| d.and_hms_opt(12, 0, 0)).unwrap_or_default()
+    let upload = NaiveDate::from_ymd_opt(2024, 6, 1)
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .unwrap_or_default()
         - Duration::seconds((age_days * 86_400.0) as i64);
-    let mut tags: Vec<String> = vec![if character.is_some() { "二次創作" } else { ORIGINAL }.to_string(), "女の子".into()];
+    let mut tags: Vec<String> =
+        vec![if character.is_some() { "二次創作" } else { ORIGINAL }.to_string(), "女の子".into()];
     if let Some(c) = character {
         tags.push(SYNTH_CHARACTERS[c].1.to_string());
     }
@@ -189,9 +196,18 @@ fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
     write_atomic(&json_path, text.as_bytes())
 }
 
-fn draw(size: u32, radius: f64, warmth: f64, ai: bool, sanity: i64, character: Option<usize>, rng: &mut ChaCha8Rng) -> RgbImage {
+fn draw(
+    size: u32,
+    radius: f64,
+    warmth: f64,
+    ai: bool,
+    sanity: i64,
+    character: Option<usize>,
+    rng: &mut ChaCha8Rng,
+) -> RgbImage {
     let s = size as f64;
-    let bg = [rng.random_range(40..120u8), rng.random_range(40..120u8), rng.random_range(40..120u8)];
+    let bg =
+        [rng.random_range(40..120u8), rng.random_range(40..120u8), rng.random_range(40..120u8)];
     let disc = [(255.0 * warmth) as u8, 80, (255.0 * (1.0 - warmth)) as u8];
     let (cx, cy) = (s * rng.random_range(0.4..0.6), s * rng.random_range(0.4..0.6));
     let frame = match sanity {
@@ -213,10 +229,13 @@ fn draw(size: u32, radius: f64, warmth: f64, ai: bool, sanity: i64, character: O
         if fx < frame || fy < frame || fx > s - frame || fy > s - frame {
             c = [230, 40, 200];
         }
-        if let Some(ch) = character {
-            if fx < s * 0.22 && fy < s * 0.22 && fx > s * 0.1 && fy > s * 0.1 {
-                c = SYNTH_CHARACTERS[ch].2;
-            }
+        if let Some(ch) = character
+            && fx < s * 0.22
+            && fy < s * 0.22
+            && fx > s * 0.1
+            && fy > s * 0.1
+        {
+            c = SYNTH_CHARACTERS[ch].2;
         }
         // Sensor-like noise so that images are not trivially compressible.
         let n = rng.random_range(-6i16..=6);
@@ -236,7 +255,8 @@ fn write_image_atomic(img: &RgbImage, path: &Path) -> Result<()> {
     let format = image::ImageFormat::from_path(path)
         .map_err(|e| DatasetError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, format).map_err(|e| DatasetError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
+    img.write_to(&mut bytes, format)
+        .map_err(|e| DatasetError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
     write_atomic(path, bytes.get_ref())
 }
 

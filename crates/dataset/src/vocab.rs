@@ -17,15 +17,30 @@ pub struct TagVocabulary {
 impl TagVocabulary {
     /// The `k` most frequent Pixiv tags with at least `min_count` artworks (ties broken by
     /// name, so the result is deterministic).
-    pub fn top_k<'a>(records: impl IntoIterator<Item = &'a IllustRecord>, k: usize, min_count: usize) -> Self {
-        Self::from_counts(records.into_iter().flat_map(|r| r.tags.iter().map(String::as_str)), k, min_count)
+    pub fn top_k<'a>(
+        records: impl IntoIterator<Item = &'a IllustRecord>,
+        k: usize,
+        min_count: usize,
+    ) -> Self {
+        Self::from_counts(
+            records.into_iter().flat_map(|r| r.tags.iter().map(String::as_str)),
+            k,
+            min_count,
+        )
     }
 
     /// The `k` most frequent character names (`tag_character`, split on commas), without
     /// [`ORIGINAL`].
-    pub fn characters<'a>(records: impl IntoIterator<Item = &'a IllustRecord>, k: usize, min_count: usize) -> Self {
+    pub fn characters<'a>(
+        records: impl IntoIterator<Item = &'a IllustRecord>,
+        k: usize,
+        min_count: usize,
+    ) -> Self {
         Self::from_counts(
-            records.into_iter().flat_map(|r| r.tag_character.split(',')).filter(|c| !c.is_empty() && *c != ORIGINAL),
+            records
+                .into_iter()
+                .flat_map(|r| r.tag_character.split(','))
+                .filter(|c| !c.is_empty() && *c != ORIGINAL),
             k,
             min_count,
         )
@@ -36,7 +51,8 @@ impl TagVocabulary {
         for item in items {
             *counts.entry(item).or_default() += 1;
         }
-        let mut ranked: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, n)| n >= min_count.max(1)).collect();
+        let mut ranked: Vec<(&str, usize)> =
+            counts.into_iter().filter(|&(_, n)| n >= min_count.max(1)).collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         Self { tags: ranked.into_iter().take(k).map(|(t, _)| t.to_string()).collect() }
     }
@@ -53,7 +69,8 @@ impl TagVocabulary {
 
     /// Multi-hot vector of the given tags (unknown tags ignored).
     pub fn encode<'a>(&self, tags: impl IntoIterator<Item = &'a str>) -> Vec<f32> {
-        let index: HashMap<&str, usize> = self.tags.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+        let index: HashMap<&str, usize> =
+            self.tags.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
         let mut v = vec![0.0; self.tags.len()];
         for t in tags {
             if let Some(&i) = index.get(t) {

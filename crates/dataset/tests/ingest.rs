@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{
-    CharacterTable, Database, IngestOptions, NoProgress, PixivMetadata, SynthOptions, ingest, synthesize,
+    CharacterTable, Database, IngestOptions, NoProgress, PixivMetadata, SynthOptions, ingest,
+    synthesize,
 };
 
 fn synth(dir: &Path, count: usize) {
@@ -177,7 +178,9 @@ fn original_python_tool_database_is_read_and_migrated() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, animescore_dataset::SCHEMA_VERSION);
-    let flag: i64 = conn.query_row("SELECT ai_flag FROM illusts WHERE filename = '123_p0'", [], |r| r.get(0)).unwrap();
+    let flag: i64 = conn
+        .query_row("SELECT ai_flag FROM illusts WHERE filename = '123_p0'", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(flag, 1);
 }
 

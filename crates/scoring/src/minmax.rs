@@ -32,11 +32,7 @@ impl MinMaxScaler {
     pub fn scale(&self) -> f64 {
         let range = self.max - self.min;
         // scikit-learn treats any range below 10·eps (absolute) as zero.
-        if range < 10.0 * f64::EPSILON {
-            1.0
-        } else {
-            1.0 / range
-        }
+        if range < 10.0 * f64::EPSILON { 1.0 } else { 1.0 / range }
     }
 
     /// Maps `x` to `0..1` (values outside the fitted range go outside `0..1`).

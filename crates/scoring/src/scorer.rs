@@ -94,7 +94,8 @@ impl ScoreMethod {
         matches!(self, Self::TimeDecay { .. } | Self::CtrQuantile { .. })
     }
 
-    fn validate(&self) -> Result<(), ScoringError> {
+    /// Checks that the parameters are in range (alpha and lambda within 0..=1).
+    pub fn validate(&self) -> Result<(), ScoringError> {
         let check = |name: &'static str, v: f64| {
             if (0.0..=1.0).contains(&v) {
                 Ok(())
@@ -250,8 +251,9 @@ impl Scorer {
     pub fn unscaled(&self, index: usize, r: &Counts) -> Result<f64, ScoringError> {
         validate_count(index, r)?;
         let age_days = |r: &Counts| -> Result<f64, ScoringError> {
-            let uploaded =
-                r.uploaded.ok_or(ScoringError::MissingDate { index, method: self.method.name() })?;
+            let uploaded = r
+                .uploaded
+                .ok_or(ScoringError::MissingDate { index, method: self.method.name() })?;
             let reference = self.reference.unwrap_or(uploaded);
             Ok((reference - uploaded).num_milliseconds() as f64 / 1000.0 / SECONDS_PER_DAY)
         };

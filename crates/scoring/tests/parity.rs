@@ -3,9 +3,7 @@
 //! The fixture is written by `scripts/parity/make_score_fixtures.py`, which holds the original
 //! functions verbatim; every comparison is to 1e-9.
 
-use animescore_scoring::{
-    Counts, QuantileUniform, ScoreMethod, Scorer, weighted_log_average,
-};
+use animescore_scoring::{Counts, QuantileUniform, ScoreMethod, Scorer, weighted_log_average};
 use chrono::{Duration, NaiveDate};
 use serde_json::Value;
 
@@ -18,11 +16,7 @@ fn fixture() -> Value {
 
 /// A list of floats, with JSON null standing for NaN.
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
+    v.as_array().expect("array").iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
 }
 
 fn counts(b: &[f64], v: &[f64]) -> Vec<Counts> {
