@@ -1,10 +1,15 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
+mod embed;
+mod eval;
+mod experiments;
 mod ingest;
+mod predict;
 mod progress;
 mod quickstart;
 mod scores;
 mod synth;
+mod train;
 
 use std::process::ExitCode;
 
@@ -32,6 +37,16 @@ enum Command {
     Scores(scores::ScoresArgs),
     /// Write a synthetic gallery-dl-shaped dataset (images + metadata).
     Synth(synth::SynthArgs),
+    /// Pooled backbone features of images, as JSON lines.
+    Embed(embed::EmbedArgs),
+    /// Train a model on an ingested dataset.
+    Train(train::TrainArgs),
+    /// Evaluate a trained run on a split of its dataset.
+    Eval(eval::EvalArgs),
+    /// Score images with a trained run.
+    Predict(predict::PredictArgs),
+    /// Run a grid of backbones × embeddings × methods and tabulate the results.
+    Experiments(experiments::ExperimentsArgs),
     /// Run the whole chain on synthetic data with the CPU defaults.
     Quickstart(quickstart::QuickstartArgs),
 }
@@ -51,6 +66,11 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(&args),
         Command::Scores(args) => scores::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Embed(args) => embed::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
     };
     match result {

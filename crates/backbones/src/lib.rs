@@ -1,0 +1,26 @@
+//! Image backbones for animescore: ResNet-18…152, EfficientNet-B0…B7 and a configurable ResNet,
+//! in torchvision's layout so that torchvision/timm pretrained weights load one-to-one.
+
+mod backbone;
+mod config;
+mod conv_bn_act;
+mod drop_path;
+pub mod efficientnet;
+mod error;
+pub mod preprocess;
+pub mod resnet;
+mod squeeze_excitation;
+pub mod weights;
+
+pub use backbone::{Backbone, IMAGENET_MEAN, IMAGENET_STD, InputSpec, global_average_pool};
+pub use config::{AnyBackbone, BACKBONE_NAMES, BackboneConfig};
+pub use conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
+pub use drop_path::{DropPath, DropPathConfig};
+pub use efficientnet::{EfficientNet, EfficientNetConfig};
+pub use error::BackboneError;
+pub use preprocess::{Preprocess, ResizeMode};
+pub use resnet::{BlockKind, ResNet, ResNetConfig};
+pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
+pub use weights::{
+    TorchvisionNames, load_weights, resolve_weights, timm_efficientnet_to_torchvision, weights_dir,
+};

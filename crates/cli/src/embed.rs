@@ -1,0 +1,86 @@
+//! `animescore embed`: the pooled backbone feature of each image, one JSON object per line
+//! (`{"path": "...", "features": [...]}`) — the first piece of the feature cache.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use animescore_backbones::{Backbone, BackboneConfig, Preprocess, resolve_weights};
+use anyhow::{Context, Result, anyhow};
+use burn::prelude::*;
+
+/// Arguments of `animescore embed`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EmbedArgs {
+    /// Backbone: resnet18|resnet34|resnet50|resnet101|resnet152, efficientnet-b0..b7, tiny,
+    /// or custom:FILE (a JSON backbone config).
+    #[arg(long, default_value = "resnet50")]
+    pub backbone: String,
+    /// Pretrained weights (.pth or .safetensors with torchvision names). A bare file name is
+    /// also looked up in $ANIMESCORE_WEIGHTS (default ~/.cache/animescore/weights).
+    /// Without it the backbone is randomly initialised.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Square input side in pixels (default: the backbone's, e.g. 224, or 600 for B7).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Output JSON-lines file (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Image files (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// Runs `embed`.
+pub fn run(args: &EmbedArgs) -> Result<()> {
+    let device = Device::flex();
+    let config = BackboneConfig::from_spec(&args.backbone)?;
+    config.validate()?;
+    let mut backbone = config.init(&device);
+    match &args.weights {
+        Some(spec) => {
+            let path = resolve_weights(spec)?;
+            backbone = backbone.load_weights(&path)?;
+        }
+        None => {
+            tracing::warn!("no --weights given: features come from a randomly initialised backbone")
+        }
+    }
+    // Inference mode: BN on running statistics, no stochastic depth, no autodiff.
+    let backbone = backbone.valid();
+
+    let mut preprocess = Preprocess::from_spec(backbone.input_spec());
+    if let Some(size) = args.image_size {
+        anyhow::ensure!(size > 0, "--image-size must be positive");
+        preprocess.size = size;
+    }
+
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    for chunk in args.images.chunks(args.batch_size.max(1)) {
+        let chws = chunk.iter().map(|p| preprocess.load_chw(p)).collect::<Result<Vec<_>, _>>()?;
+        let pooled = backbone.pooled(preprocess.stack(chws, &device));
+        let dim = pooled.dims()[1];
+        let values = pooled
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow!("reading features back: {e:?}"))?;
+        for (path, features) in chunk.iter().zip(values.chunks(dim)) {
+            let line =
+                serde_json::json!({ "path": path.display().to_string(), "features": features });
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        tracing::info!(images = chunk.len(), "embedded");
+    }
+    out.flush()?;
+    Ok(())
+}

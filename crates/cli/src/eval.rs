@@ -1,0 +1,68 @@
+//! `animescore eval`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use animescore_training::{DeviceSpec, EvalOptions, Split, evaluate_run};
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A run directory written by `animescore train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset folder [default: the one the run was trained on].
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Which split to evaluate: test or validation.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let split = match args.split.as_str() {
+        "test" => Split::Test,
+        "validation" | "valid" => Split::Validation,
+        "train" => Split::Train,
+        other => anyhow::bail!("unknown split `{other}` (expected test or validation)"),
+    };
+    let report = evaluate_run(&EvalOptions {
+        run: args.model.clone(),
+        dataset: args.dataset.clone(),
+        split,
+        device: args.device.parse::<DeviceSpec>()?,
+        batch_size: args.batch_size.max(1),
+    })?;
+    for (path, reason) in &report.unreadable {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} on the {} split of {} ({} images{})",
+            report.run.display(),
+            report.split,
+            report.dataset.display(),
+            report.metrics.n,
+            if report.missing_images > 0 {
+                format!(", {} records without image", report.missing_images)
+            } else {
+                String::new()
+            }
+        );
+        print!(
+            "{}",
+            animescore_training::report::metrics_table(&[(report.split.as_str(), &report.metrics)])
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

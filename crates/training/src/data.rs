@@ -1,0 +1,272 @@
+//! From the index to batches: records → split → labels (score from a scorer fitted on the
+//! training split only, AI flag, sanity class, tags) → burn `Dataset` of images → `Batcher`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use animescore_backbones::Preprocess;
+use animescore_dataset::{
+    DEFAULT_DB_RELATIVE, Database, IllustRecord, ORIGINAL, Split, SplitConfig, TagVocabulary,
+};
+use animescore_heads::{Label, Targets};
+use animescore_scoring::{Counts, ScoreMethod, Scorer};
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::{Dataset, DatasetError};
+use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::augment::augment;
+use crate::config::{AugmentConfig, TagConfig, TagSource};
+use crate::error::{Result, TrainingError};
+
+/// The index file of a dataset folder.
+pub fn index_path(dataset: &Path) -> PathBuf {
+    dataset.join(DEFAULT_DB_RELATIVE)
+}
+
+/// All records of a dataset's index, or [`TrainingError::MissingIndex`] with the command
+/// that builds it.
+pub fn load_records(dataset: &Path) -> Result<Vec<IllustRecord>> {
+    let path = index_path(dataset);
+    if !path.is_file() {
+        return Err(TrainingError::MissingIndex { path, dataset: dataset.to_path_buf() });
+    }
+    Ok(Database::open_read_only(&path)?.records()?)
+}
+
+/// Popularity counts of a record, when it has both.
+pub fn counts(r: &IllustRecord) -> Option<Counts> {
+    let (b, v) = (r.bookmarks?, r.views?);
+    (b >= 0 && v >= 0).then_some(Counts { bookmarks: b as f64, views: v as f64, uploaded: r.date })
+}
+
+/// Records divided by split (records without an artwork id cannot be split and are dropped).
+#[derive(Debug, Clone, Default)]
+pub struct SplitRecords {
+    /// Training records.
+    pub train: Vec<IllustRecord>,
+    /// Validation records.
+    pub validation: Vec<IllustRecord>,
+    /// Test records.
+    pub test: Vec<IllustRecord>,
+}
+
+impl SplitRecords {
+    /// Splits by artwork id.
+    pub fn new(records: Vec<IllustRecord>, config: &SplitConfig) -> Self {
+        let mut out = Self::default();
+        for r in records {
+            match r.artwork_id().map(|id| config.assign(id)) {
+                Some(Split::Train) => out.train.push(r),
+                Some(Split::Validation) => out.validation.push(r),
+                Some(Split::Test) => out.test.push(r),
+                None => tracing::warn!("{}: no artwork id, left out", r.filename),
+            }
+        }
+        out
+    }
+
+    /// The records of one split.
+    pub fn get(&self, split: Split) -> &[IllustRecord] {
+        match split {
+            Split::Train => &self.train,
+            Split::Validation => &self.validation,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+/// Fits the score on the training records only.
+pub fn fit_scorer(train: &[IllustRecord], method: ScoreMethod) -> Result<Scorer> {
+    let counts: Vec<Counts> = train.iter().filter_map(counts).collect();
+    Ok(Scorer::fit(method, &counts)?)
+}
+
+/// The tag names of a record as the vocabulary sees them.
+pub fn tag_names(r: &IllustRecord, source: TagSource) -> Vec<&str> {
+    match source {
+        TagSource::TopK => r.tags.iter().map(String::as_str).collect(),
+        TagSource::Characters => {
+            r.tag_character.split(',').filter(|c| !c.is_empty() && *c != ORIGINAL).collect()
+        }
+    }
+}
+
+/// Fits the tag vocabulary on the training records.
+pub fn fit_vocab(train: &[IllustRecord], config: &TagConfig) -> TagVocabulary {
+    match config.source {
+        TagSource::TopK => TagVocabulary::top_k(train, config.k, config.min_count),
+        TagSource::Characters => TagVocabulary::characters(train, config.k, config.min_count),
+    }
+}
+
+/// One image and its labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Record key (image name without extension).
+    pub filename: String,
+    /// Image file.
+    pub image: PathBuf,
+    /// Labels; `label.tags` indexes the vocabulary.
+    pub label: Label,
+}
+
+/// The labels of a record under a fitted scorer and vocabulary.
+pub fn label(r: &IllustRecord, scorer: &Scorer, vocab: &TagVocabulary, source: TagSource) -> Label {
+    let score = counts(r).and_then(|c| scorer.score(&c).ok()).map(|s| s.clamp(1.0, 100.0) as f32);
+    let sanity_level = r
+        .sanity_level
+        .and_then(animescore_dataset::sanity_class)
+        .and_then(animescore_heads::sanity_level);
+    let names = tag_names(r, source);
+    let tags = vocab
+        .encode(names)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &v)| (v > 0.0).then_some(i))
+        .collect();
+    Label { score, ai: Some(r.ai_flag), sanity_level, tags: Some(tags) }
+}
+
+/// Samples of the records whose image file exists; returns them and how many were left out.
+pub fn samples(
+    records: &[IllustRecord],
+    root: &Path,
+    scorer: &Scorer,
+    vocab: &TagVocabulary,
+    source: TagSource,
+) -> (Vec<Sample>, usize) {
+    let mut out = Vec::with_capacity(records.len());
+    let mut missing = 0;
+    for r in records {
+        match r.resolve_image(root).filter(|p| p.is_file()) {
+            Some(image) => out.push(Sample {
+                filename: r.filename.clone(),
+                image,
+                label: label(r, scorer, vocab, source),
+            }),
+            None => missing += 1,
+        }
+    }
+    (out, missing)
+}
+
+/// A sample with its decoded, preprocessed (and maybe augmented) image.
+#[derive(Debug, Clone)]
+pub struct LoadedSample {
+    /// The sample.
+    pub sample: Sample,
+    /// `3 · size · size` normalised values, or why the image could not be read.
+    pub chw: std::result::Result<Vec<f32>, String>,
+}
+
+/// Images decoded on demand (in the data loader's workers).
+#[derive(Debug, Clone)]
+pub struct ImageDataset {
+    samples: Arc<Vec<Sample>>,
+    preprocess: Preprocess,
+    augment: Option<(AugmentConfig, u64)>,
+}
+
+impl ImageDataset {
+    /// Without augmentation (evaluation, prediction).
+    pub fn new(samples: Arc<Vec<Sample>>, preprocess: Preprocess) -> Self {
+        Self { samples, preprocess, augment: None }
+    }
+
+    /// With augmentation drawn from `seed` (use a new seed every epoch).
+    pub fn with_augment(mut self, config: &AugmentConfig, seed: u64) -> Self {
+        self.augment = config.is_active().then(|| (config.clone(), seed));
+        self
+    }
+}
+
+impl Dataset<LoadedSample> for ImageDataset {
+    fn get(&self, index: usize) -> std::result::Result<LoadedSample, DatasetError> {
+        let sample = self.samples.get(index).cloned().ok_or_else(|| {
+            DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
+        })?;
+        let chw = self.preprocess.load_chw(&sample.image).map_err(|e| e.to_string());
+        let chw = match (&self.augment, chw) {
+            (Some((config, seed)), Ok(chw)) => {
+                // Per image and epoch, independent of which worker loads it.
+                let key = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = ChaCha8Rng::seed_from_u64(key);
+                Ok(augment(&chw, self.preprocess.size, config, &mut rng))
+            }
+            (_, chw) => chw,
+        };
+        Ok(LoadedSample { sample, chw })
+    }
+
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+}
+
+/// A batch on the device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Normalised images `[B, 3, size, size]`.
+    pub images: Tensor<4>,
+    /// Training targets.
+    pub targets: Targets,
+    /// The samples, in batch order.
+    pub samples: Vec<Sample>,
+}
+
+/// What the batcher makes of a list of loaded samples: the readable ones batched, the
+/// others reported.
+#[derive(Debug, Clone)]
+pub struct LoadedBatch {
+    /// `None` when no image of the batch could be read.
+    pub batch: Option<Batch>,
+    /// Unreadable images and why.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Stacks images and labels.
+#[derive(Debug, Clone)]
+pub struct ScoringBatcher {
+    /// Image side.
+    pub size: usize,
+    /// Tag vocabulary of the model's tag head (`None`: no tag targets).
+    pub tag_vocab: Option<usize>,
+}
+
+impl Batcher<LoadedSample, LoadedBatch> for ScoringBatcher {
+    fn batch(&self, items: Vec<LoadedSample>, device: &Device) -> LoadedBatch {
+        let mut failed = Vec::new();
+        let mut samples = Vec::with_capacity(items.len());
+        let mut pixels = Vec::with_capacity(items.len() * 3 * self.size * self.size);
+        for item in items {
+            match item.chw {
+                Ok(chw) => {
+                    pixels.extend_from_slice(&chw);
+                    samples.push(item.sample);
+                }
+                Err(reason) => failed.push((item.sample.image, reason)),
+            }
+        }
+        if samples.is_empty() {
+            return LoadedBatch { batch: None, failed };
+        }
+        let labels: Vec<Label> = samples.iter().map(|s| s.label.clone()).collect();
+        match Targets::from_labels(&labels, self.tag_vocab, device) {
+            Ok(targets) => {
+                let images = Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([
+                    samples.len(),
+                    3,
+                    self.size,
+                    self.size,
+                ]);
+                LoadedBatch { batch: Some(Batch { images, targets, samples }), failed }
+            }
+            Err(e) => {
+                failed.extend(samples.into_iter().map(|s| (s.image, e.to_string())));
+                LoadedBatch { batch: None, failed }
+            }
+        }
+    }
+}

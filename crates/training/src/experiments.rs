@@ -1,0 +1,228 @@
+//! Experiment grids (SPEC §4): backbones × embeddings × variants × score methods, one run
+//! directory each, finished runs skipped, unfinished ones resumed, and a results table.
+//!
+//! ```toml
+//! backbones = ["tiny"]
+//! variants = ["multitask", "attention"]
+//! embeddings = ["none", "both"]
+//! scores = ["weighted-log"]
+//! [base]            # any TrainConfig key, shared by every run
+//! epochs = 10
+//! image_size = 64
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use animescore_heads::{Embedding, Variant};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainingError};
+use crate::plot::bars_svg;
+use crate::run::{RunDir, RunSummary, write_text};
+use crate::train::{TrainOptions, TrainProgress, train};
+
+/// A grid file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridConfig {
+    /// Backbone names (or `custom:FILE`).
+    pub backbones: Vec<String>,
+    /// Model variants.
+    #[serde(default = "all_variants")]
+    pub variants: Vec<Variant>,
+    /// Metadata embeddings.
+    #[serde(default = "all_embeddings")]
+    pub embeddings: Vec<Embedding>,
+    /// Score methods.
+    #[serde(default = "default_scores")]
+    pub scores: Vec<String>,
+    /// Settings shared by every run.
+    #[serde(default)]
+    pub base: TrainConfig,
+}
+
+fn all_variants() -> Vec<Variant> {
+    Variant::ALL.to_vec()
+}
+fn all_embeddings() -> Vec<Embedding> {
+    Embedding::ALL.to_vec()
+}
+fn default_scores() -> Vec<String> {
+    vec!["weighted-log".into()]
+}
+
+impl GridConfig {
+    /// Reads a TOML grid file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainingError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
+    }
+
+    /// Every run of the grid: `(name, config)`.
+    pub fn runs(&self) -> Vec<(String, TrainConfig)> {
+        let mut out = Vec::new();
+        for backbone in &self.backbones {
+            for &variant in &self.variants {
+                for &embedding in &self.embeddings {
+                    for score in &self.scores {
+                        let name = format!("{}-{variant}-{embedding}-{score}", sanitize(backbone));
+                        let config = TrainConfig {
+                            backbone: backbone.clone(),
+                            variant,
+                            embedding,
+                            score: score.clone(),
+                            ..self.base.clone()
+                        };
+                        out.push((name, config));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+/// One finished run of a grid.
+#[derive(Debug, Clone)]
+pub struct GridRow {
+    /// Run name (its directory under the grid's output).
+    pub name: String,
+    /// Its configuration.
+    pub config: TrainConfig,
+    /// Its summary.
+    pub summary: RunSummary,
+    /// Whether it was already finished before this call.
+    pub skipped: bool,
+}
+
+/// Calls around each run of a grid.
+pub trait GridProgress {
+    /// A run starts (`skipped`: already finished).
+    fn run_start(&self, _index: usize, _total: usize, _name: &str, _skipped: bool) {}
+    /// Progress of the current run's training.
+    fn train_progress(&self) -> &dyn TrainProgress;
+}
+
+/// Runs every run of the grid not yet finished, then writes `results.csv`, `results.md` and
+/// `results.svg` under `out`.
+pub fn run_grid(
+    grid: &GridConfig,
+    dataset: &Path,
+    out: &Path,
+    progress: &dyn GridProgress,
+) -> Result<Vec<GridRow>> {
+    std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
+    let runs = grid.runs();
+    let total = runs.len();
+    let mut rows = Vec::with_capacity(total);
+    for (i, (name, config)) in runs.into_iter().enumerate() {
+        let dir: PathBuf = out.join(&name);
+        let run = RunDir::new(&dir);
+        let skipped = run.is_finished();
+        progress.run_start(i, total, &name, skipped);
+        let summary = if skipped {
+            run.read_summary()?
+        } else {
+            let opts = TrainOptions {
+                dataset: dataset.to_path_buf(),
+                out: dir.clone(),
+                config: config.clone(),
+                resume: true,
+            };
+            train(&opts, progress.train_progress())?.summary
+        };
+        rows.push(GridRow { name, config, summary, skipped });
+    }
+    write_text(&out.join("results.csv"), &results_csv(&rows)?)?;
+    write_text(&out.join("results.md"), &results_md(&rows))?;
+    let bars: Vec<(String, f64)> = rows
+        .iter()
+        .map(|r| (r.name.clone(), test_or_validation(&r.summary).srcc.unwrap_or(f64::NAN)))
+        .collect();
+    write_text(&out.join("results.svg"), &bars_svg("score SRCC (test, else validation)", &bars))?;
+    Ok(rows)
+}
+
+fn test_or_validation(s: &RunSummary) -> &crate::metrics::SplitMetrics {
+    s.test.as_ref().unwrap_or(&s.validation)
+}
+
+const COLUMNS: [&str; 17] = [
+    "run",
+    "backbone",
+    "variant",
+    "embedding",
+    "score",
+    "eval_split",
+    "srcc",
+    "plcc",
+    "mae",
+    "rmse",
+    "ai_accuracy",
+    "sanity_accuracy",
+    "tags_map",
+    "parameters",
+    "epochs",
+    "best_epoch",
+    "train_seconds",
+];
+
+fn row_values(r: &GridRow) -> Vec<String> {
+    let m = test_or_validation(&r.summary);
+    let o = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
+    vec![
+        r.name.clone(),
+        r.config.backbone.clone(),
+        r.config.variant.to_string(),
+        r.config.embedding.to_string(),
+        r.config.score.clone(),
+        if r.summary.test.is_some() { "test" } else { "validation" }.into(),
+        o(m.srcc),
+        o(m.plcc),
+        o(m.mae),
+        o(m.rmse),
+        o(m.ai_accuracy),
+        o(m.sanity_accuracy),
+        o(m.tags_map),
+        r.summary.parameters.to_string(),
+        r.summary.epochs.to_string(),
+        r.summary.best_epoch.to_string(),
+        format!("{:.1}", r.summary.train_seconds),
+    ]
+}
+
+/// `results.csv`: one row per run.
+pub fn results_csv(rows: &[GridRow]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| TrainingError::format("results.csv", e);
+    w.write_record(COLUMNS).map_err(fail)?;
+    for r in rows {
+        w.write_record(row_values(r)).map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| TrainingError::format("results.csv", e))?;
+    String::from_utf8(bytes).map_err(|e| TrainingError::format("results.csv", e))
+}
+
+/// `results.md`: the same table in Markdown, best SRCC first.
+pub fn results_md(rows: &[GridRow]) -> String {
+    let mut sorted: Vec<&GridRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| {
+        let s = |r: &GridRow| test_or_validation(&r.summary).srcc.unwrap_or(f64::NEG_INFINITY);
+        s(b).total_cmp(&s(a))
+    });
+    let mut out = String::from("# Experiment results\n\n| ");
+    out.push_str(&COLUMNS.join(" | "));
+    out.push_str(" |\n|");
+    out.push_str(&"---|".repeat(COLUMNS.len()));
+    out.push('\n');
+    for r in sorted {
+        let _ = writeln!(out, "| {} |", row_values(r).join(" | "));
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! Training, evaluation, prediction and experiment grids for animescore models.
+//!
+//! - [`train`](train::train): dataset folder → run directory (weights, config, scalers,
+//!   vocabulary, metrics, curves, model card), resumable.
+//! - [`evaluate_run`]: metrics of a run on a split.
+//! - [`Predictor`]: scores, AI probability, sanity class, tags, percentile and tier of new
+//!   images.
+//! - [`run_grid`]: an experiment grid with a results table.
+//!
+//! Design notes: `docs/training.md`.
+
+pub mod augment;
+pub mod config;
+pub mod data;
+pub mod device;
+mod error;
+pub mod eval;
+pub mod experiments;
+pub mod metrics;
+pub mod plot;
+pub mod predict;
+pub mod report;
+pub mod run;
+pub mod schedule;
+pub mod train;
+
+pub use animescore_dataset::Split;
+pub use animescore_heads::{Embedding, Variant};
+pub use config::{AugmentConfig, RunConfig, TagConfig, TagSource, TrainConfig};
+pub use device::DeviceSpec;
+pub use error::{Result, TrainingError};
+pub use eval::{EvalOptions, EvalReport, evaluate_run};
+pub use experiments::{GridConfig, GridProgress, GridRow, run_grid};
+pub use metrics::SplitMetrics;
+pub use predict::{KnownLabels, PredictReport, Prediction, Predictor};
+pub use run::{EpochRecord, RunDir, RunSummary};
+pub use train::{NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, train};

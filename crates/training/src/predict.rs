@@ -1,0 +1,336 @@
+//! Scoring new images with a trained run: score, AI probability, sanity class, top tags,
+//! and the score's percentile and tier within the training distribution.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use animescore_dataset::{Database, TagVocabulary, write_atomic};
+use animescore_heads::{KnownMetadata, Label, ScoringModel, sanity_level, unscale_score};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::data::{ImageDataset, LoadedBatch, Sample, ScoringBatcher, tag_names};
+use crate::device::DeviceSpec;
+use crate::error::{Result, TrainingError};
+use crate::eval::load_model;
+use crate::metrics::argmax;
+use crate::run::{RunDir, percentile, tier};
+
+/// Tags reported per image at most, and the probability they need.
+const TOP_TAGS: usize = 5;
+const TAG_THRESHOLD: f64 = 0.5;
+
+/// One image's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Image file name without extension.
+    pub filename: String,
+    /// The image file.
+    pub path: PathBuf,
+    /// Predicted score, 1..100.
+    pub score: f64,
+    /// Probability that the image is AI-generated.
+    pub ai_probability: f64,
+    /// Predicted sanity class (0, 1, 2).
+    pub sanity_class: usize,
+    /// Pixiv sanity level of that class (2, 4, 6).
+    pub sanity_level: u8,
+    /// Tags above 0.5 probability, most likely first (at most 5).
+    pub tags: Vec<(String, f64)>,
+    /// Percentile of the score among the training targets.
+    pub percentile: f64,
+    /// Tier label of the percentile (worst … masterpiece).
+    pub tier: String,
+    /// Whether known metadata from an index was fed to the model.
+    pub known_metadata: bool,
+}
+
+/// Metadata of an image known from an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownLabels {
+    /// AI flag.
+    pub ai: bool,
+    /// Sanity class.
+    pub sanity_class: usize,
+    /// Tag indices in the run's vocabulary.
+    pub tags: Vec<usize>,
+}
+
+/// Predictions and the images that could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct PredictReport {
+    /// One per readable image, in input order.
+    pub predictions: Vec<Prediction>,
+    /// Unreadable images and why.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// A loaded run, ready to score images.
+pub struct Predictor {
+    model: ScoringModel,
+    config: RunConfig,
+    vocab: TagVocabulary,
+    distribution: Vec<f64>,
+    device: Device,
+    /// Images per forward pass.
+    pub batch_size: usize,
+}
+
+impl Predictor {
+    /// Loads a run directory's best weights.
+    pub fn load(run_dir: &Path, device: DeviceSpec) -> Result<Self> {
+        let run = RunDir::new(run_dir);
+        let config = run.read_config()?;
+        let device = device.device()?;
+        let model = load_model(&run, &config, &device)?;
+        Ok(Self {
+            model,
+            vocab: run.read_vocab()?,
+            distribution: run.read_distribution()?,
+            batch_size: config.train.batch_size.min(32),
+            config,
+            device,
+        })
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// Known metadata of every record of an index, by record name, encoded with this run's
+    /// vocabulary.
+    pub fn known_from_index(&self, db: &Path) -> Result<HashMap<String, KnownLabels>> {
+        let records = Database::open_read_only(db)?.records()?;
+        let source = self.config.train.tags.source;
+        Ok(records
+            .iter()
+            .filter_map(|r| {
+                let sanity_class = r.sanity_level.and_then(animescore_dataset::sanity_class)?;
+                let tags = self
+                    .vocab
+                    .encode(tag_names(r, source))
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &v)| (v > 0.0).then_some(i))
+                    .collect();
+                Some((r.filename.clone(), KnownLabels { ai: r.ai_flag, sanity_class, tags }))
+            })
+            .collect())
+    }
+
+    /// Scores images; `known` (by file name without extension) replaces the model's own
+    /// metadata predictions as input of the embedding (variants `meta-embed`, `attention`).
+    pub fn predict(
+        &self,
+        images: &[PathBuf],
+        known: &HashMap<String, KnownLabels>,
+    ) -> Result<PredictReport> {
+        let samples: Vec<Sample> = images
+            .iter()
+            .map(|p| Sample { filename: file_stem(p), image: p.clone(), label: Label::default() })
+            .collect();
+        let size = self.config.preprocess.size;
+        let loader = DataLoaderBuilder::new(ScoringBatcher { size, tag_vocab: None })
+            .batch_size(self.batch_size)
+            .num_workers(self.config.train.workers)
+            .set_device(self.device.clone())
+            .build(ImageDataset::new(Arc::new(samples), self.config.preprocess.clone()));
+        let mut report = PredictReport::default();
+        for loaded in loader.iter() {
+            let LoadedBatch { batch, failed } =
+                loaded.map_err(|e| TrainingError::Data(e.to_string()))?;
+            report.failed.extend(failed);
+            let Some(batch) = batch else { continue };
+            // Images with and without known metadata go through separate forward passes,
+            // since known metadata is given per batch.
+            let (with, without): (Vec<usize>, Vec<usize>) = (0..batch.samples.len())
+                .partition(|&i| known.contains_key(&batch.samples[i].filename));
+            for (group, use_known) in [(without, false), (with, true)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let ids: Vec<i64> = group.iter().map(|&i| i as i64).collect();
+                let index = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.device);
+                let images = batch.images.clone().select(0, index);
+                let samples: Vec<&Sample> = group.iter().map(|&i| &batch.samples[i]).collect();
+                let meta = use_known.then(|| self.known_metadata(&samples, known));
+                report.predictions.extend(self.forward(images, &samples, meta, use_known)?);
+            }
+        }
+        // Input order, whatever order the loader's workers finished in.
+        let order: HashMap<&Path, usize> =
+            images.iter().enumerate().map(|(i, p)| (p.as_path(), i)).collect();
+        report
+            .predictions
+            .sort_by_key(|p| order.get(p.path.as_path()).copied().unwrap_or(usize::MAX));
+        Ok(report)
+    }
+
+    fn known_metadata(
+        &self,
+        samples: &[&Sample],
+        known: &HashMap<String, KnownLabels>,
+    ) -> KnownMetadata {
+        let rows: Vec<&KnownLabels> =
+            samples.iter().filter_map(|s| known.get(&s.filename)).collect();
+        let ai: Vec<f32> = rows.iter().map(|k| f32::from(u8::from(k.ai))).collect();
+        let sanity: Vec<i64> = rows.iter().map(|k| k.sanity_class as i64).collect();
+        let tags = self.model.head.tag_vocab().map(|k| {
+            let mut hot = vec![0.0f32; rows.len() * k];
+            for (r, row) in rows.iter().enumerate() {
+                for &t in row.tags.iter().filter(|&&t| t < k) {
+                    hot[r * k + t] = 1.0;
+                }
+            }
+            Tensor::<1>::from_floats(hot.as_slice(), &self.device).reshape([rows.len(), k])
+        });
+        KnownMetadata {
+            ai: Some(Tensor::from_floats(ai.as_slice(), &self.device)),
+            sanity: Some(Tensor::from_ints(sanity.as_slice(), &self.device)),
+            tags,
+        }
+    }
+
+    fn forward(
+        &self,
+        images: Tensor<4>,
+        samples: &[&Sample],
+        known: Option<KnownMetadata>,
+        used_known: bool,
+    ) -> Result<Vec<Prediction>> {
+        let out = self.model.forward(images, known)?;
+        let read = |t: Tensor<2>| -> Vec<f64> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(f64::from)
+                .collect()
+        };
+        let scores = read(out.score.unsqueeze_dim(1));
+        let ai = read(sigmoid(out.ai_logit).unsqueeze_dim(1));
+        let sanity = read(softmax(out.sanity_logits, 1));
+        let tags = out.tag_logits.map(|t| read(sigmoid(t)));
+        let k = self.vocab.len();
+        Ok(samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let score = f64::from(unscale_score(scores[i] as f32));
+                let class = argmax(&sanity[i * 3..i * 3 + 3]);
+                let pct = percentile(&self.distribution, score);
+                let mut top: Vec<(String, f64)> = match &tags {
+                    Some(t) if k > 0 && t.len() >= (i + 1) * k => t[i * k..(i + 1) * k]
+                        .iter()
+                        .zip(&self.vocab.tags)
+                        .filter(|(p, _)| **p >= TAG_THRESHOLD)
+                        .map(|(p, name)| (name.clone(), *p))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                top.sort_by(|a, b| b.1.total_cmp(&a.1));
+                top.truncate(TOP_TAGS);
+                Prediction {
+                    filename: s.filename.clone(),
+                    path: s.image.clone(),
+                    score,
+                    ai_probability: ai[i],
+                    sanity_class: class,
+                    sanity_level: sanity_level(class).unwrap_or(2),
+                    tags: top,
+                    percentile: pct,
+                    tier: tier(pct).into(),
+                    known_metadata: used_known,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Image name without its extension.
+pub fn file_stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Image files among `inputs`: files as given, folders searched recursively for PNG and
+/// JPEG files (hidden folders such as `.database` skipped), in name order.
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| TrainingError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_image(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut out)?;
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// CSV header of [`predictions_csv`].
+pub const CSV_HEADER: &str =
+    "filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
+
+/// Predictions as CSV (`top_tags` as `tag:p;tag:p`).
+pub fn predictions_csv(predictions: &[Prediction]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| TrainingError::format("predictions.csv", e);
+    w.write_record(CSV_HEADER.split(',')).map_err(fail)?;
+    for p in predictions {
+        let tags: Vec<String> = p.tags.iter().map(|(t, v)| format!("{t}:{v:.3}")).collect();
+        w.write_record([
+            p.filename.clone(),
+            format!("{:.2}", p.score),
+            format!("{:.4}", p.ai_probability),
+            p.sanity_class.to_string(),
+            p.sanity_level.to_string(),
+            tags.join(";"),
+            format!("{:.1}", p.percentile),
+            p.tier.clone(),
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| TrainingError::format("predictions.csv", e))?;
+    String::from_utf8(bytes).map_err(|e| TrainingError::format("predictions.csv", e))
+}
+
+/// Writes predictions atomically, as JSON when `path` ends in `.json` and CSV otherwise.
+pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    let json =
+        path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let text = if json {
+        serde_json::to_string_pretty(predictions).map_err(|e| TrainingError::format(path, e))?
+    } else {
+        predictions_csv(predictions)?
+    };
+    Ok(write_atomic(path, text.as_bytes())?)
+}

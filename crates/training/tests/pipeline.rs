@@ -1,0 +1,192 @@
+//! End to end on a tiny synthetic dataset: synth → ingest → train (every variant, 2 epochs,
+//! `tiny` at 32 px) → eval → predict, the run directory's files, resume, and errors.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
+use animescore_training::predict::{CSV_HEADER, collect_images, predictions_csv};
+use animescore_training::{
+    DeviceSpec, EvalOptions, NoTrainProgress, Predictor, RunDir, RunInfo, TrainConfig,
+    TrainOptions, TrainProgress, TrainingError, evaluate_run, train,
+};
+use animescore_training::{Embedding, Variant};
+
+fn dataset(dir: &Path, count: usize) -> PathBuf {
+    let data = dir.join("data");
+    let synth = synthesize(&data, &SynthOptions { count, seed: 3, size: 32 }).unwrap();
+    let mut opts = IngestOptions::new(&data);
+    opts.characters = Some(synth.aliases);
+    ingest(&opts, &NoProgress).unwrap();
+    data
+}
+
+fn quick_config(variant: Variant) -> TrainConfig {
+    TrainConfig {
+        backbone: "tiny".into(),
+        variant,
+        embedding: Embedding::Both,
+        image_size: Some(32),
+        epochs: 2,
+        batch_size: 16,
+        lr: 3e-3,
+        workers: 1,
+        ..TrainConfig::default()
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    first_epoch: Cell<usize>,
+    epochs_seen: Cell<usize>,
+}
+
+impl TrainProgress for Recorder {
+    fn start(&self, info: &RunInfo) {
+        self.first_epoch.set(info.first_epoch);
+    }
+    fn epoch_end(&self, _record: &animescore_training::EpochRecord, _improved: bool) {
+        self.epochs_seen.set(self.epochs_seen.get() + 1);
+    }
+}
+
+#[test]
+fn train_eval_predict_every_variant_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 60);
+
+    for variant in Variant::ALL {
+        let out = tmp.path().join(format!("run-{variant}"));
+        let opts = TrainOptions {
+            dataset: data.clone(),
+            out: out.clone(),
+            config: quick_config(variant),
+            resume: false,
+        };
+        let report = train(&opts, &NoTrainProgress).unwrap();
+        assert_eq!(report.history.len(), 2, "{variant}");
+        assert_eq!(report.summary.epochs, 2);
+        let m = &report.summary.validation;
+        assert!(m.n > 0 && m.loss.is_finite() && m.mae.is_some(), "{variant}: {m:?}");
+        assert!(m.sigmas.is_some(), "uncertainty weighting logs σ");
+        assert!(m.tags_map.is_some(), "{variant}: tag head evaluated");
+
+        let run = RunDir::new(&out);
+        for file in [
+            run.config(),
+            run.model(),
+            run.scalers(),
+            run.vocab(),
+            run.distribution(),
+            run.metrics(),
+            run.curves(),
+            run.summary(),
+            run.model_card(),
+            run.checkpoint_state(),
+            run.checkpoint_model(2),
+            run.checkpoint_optim(2),
+        ] {
+            assert!(file.is_file(), "{variant}: missing {}", file.display());
+        }
+        assert!(!run.checkpoint_model(1).exists(), "older checkpoints are removed");
+        let csv = std::fs::read_to_string(run.metrics()).unwrap();
+        assert!(csv.starts_with("epoch,split,lr,seconds,n,loss,"), "{csv}");
+        assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+        let card = std::fs::read_to_string(run.model_card()).unwrap();
+        assert!(card.contains("score SRCC") && card.contains(variant.name()), "{card}");
+        // The saved config alone rebuilds the model.
+        let config = run.read_config().unwrap();
+        assert_eq!(config.model.heads.variant, variant);
+        assert!(config.model.heads.tag_vocab > 0);
+    }
+
+    // eval on the test split with the run's own scaler and vocabulary.
+    let attention = tmp.path().join("run-attention");
+    let eval = evaluate_run(&EvalOptions {
+        run: attention.clone(),
+        dataset: None,
+        split: Split::Test,
+        device: DeviceSpec::Flex,
+        batch_size: 8,
+    })
+    .unwrap();
+    assert!(eval.metrics.n > 0 && eval.metrics.srcc.is_some(), "{:?}", eval.metrics);
+
+    // predict a folder plus an unreadable file; the latter is reported, not fatal.
+    let bad = tmp.path().join("broken.png");
+    std::fs::write(&bad, b"not a png").unwrap();
+    let images = collect_images(&[data.clone(), bad.clone()]).unwrap();
+    assert_eq!(images.len(), 61, "60 images + the broken one; .database is skipped");
+    let predictor = Predictor::load(&attention, DeviceSpec::Flex).unwrap();
+    let report = predictor.predict(&images, &HashMap::new()).unwrap();
+    assert_eq!(report.predictions.len(), 60);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, bad);
+    for p in &report.predictions {
+        assert!((1.0..=100.0).contains(&p.score), "{p:?}");
+        assert!((0.0..=1.0).contains(&p.ai_probability) && p.sanity_class < 3);
+        assert!((0.0..=100.0).contains(&p.percentile) && !p.tier.is_empty());
+    }
+    // Input order is kept.
+    let names: Vec<_> = report.predictions.iter().map(|p| p.path.clone()).collect();
+    assert_eq!(names, images[..60].to_vec());
+    let csv = predictions_csv(&report.predictions).unwrap();
+    assert!(csv.starts_with("filename,score,") && csv.starts_with(CSV_HEADER));
+    assert_eq!(csv.lines().count(), 61);
+
+    // Known metadata from the index changes the attention variant's input.
+    let known = predictor.known_from_index(&data.join(".database/metadata.sqlite3")).unwrap();
+    assert_eq!(known.len(), 60);
+    let with_known = predictor.predict(&images[..8], &known).unwrap();
+    assert!(with_known.predictions.iter().all(|p| p.known_metadata));
+
+    // Resume: a 3-epoch run continues from the saved epoch 2.
+    let recorder = Recorder::default();
+    let opts = TrainOptions {
+        dataset: data.clone(),
+        out: attention.clone(),
+        config: TrainConfig { epochs: 3, ..quick_config(Variant::Attention) },
+        resume: true,
+    };
+    // The saved config (2 epochs) wins on resume, so lift its limit the way a user would:
+    // edit the run's config.toml.
+    let run = RunDir::new(&attention);
+    let mut saved = run.read_config().unwrap();
+    saved.train.epochs = 3;
+    std::fs::write(run.config(), saved.to_toml().unwrap()).unwrap();
+    let report = train(&opts, &recorder).unwrap();
+    assert_eq!(recorder.first_epoch.get(), 3);
+    assert_eq!(recorder.epochs_seen.get(), 1, "only epoch 3 is trained");
+    assert_eq!(report.history.len(), 3);
+    assert_eq!(report.history.last().unwrap().epoch, 3);
+    assert!(run.checkpoint_model(3).is_file());
+}
+
+#[test]
+fn missing_index_says_how_to_build_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        dataset: tmp.path().to_path_buf(),
+        out: tmp.path().join("run"),
+        config: quick_config(Variant::Multitask),
+        resume: false,
+    };
+    let err = train(&opts, &NoTrainProgress).unwrap_err();
+    assert!(matches!(err, TrainingError::MissingIndex { .. }));
+    assert!(err.to_string().contains("animescore ingest"), "{err}");
+}
+
+#[test]
+fn bad_config_is_rejected_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 20);
+    let opts = TrainOptions {
+        dataset: data,
+        out: tmp.path().join("run"),
+        config: TrainConfig { score: "bookmark-ratio".into(), ..quick_config(Variant::Multitask) },
+        resume: false,
+    };
+    let err = train(&opts, &NoTrainProgress).unwrap_err().to_string();
+    assert!(err.contains("bookmark-ratio"), "{err}");
+}
