@@ -96,10 +96,7 @@ impl Preprocess {
 
     /// Loads an image file (PNG or JPEG) and preprocesses it.
     pub fn load_chw(&self, path: impl AsRef<Path>) -> Result<Vec<f32>, BackboneError> {
-        let path = path.as_ref();
-        let image = image::open(path)
-            .map_err(|e| BackboneError::File { path: path.to_path_buf(), reason: e.to_string() })?;
-        Ok(self.chw(&image))
+        Ok(self.chw(&load_image(path.as_ref())?))
     }
 
     /// Stacks preprocessed images into a batch `[B, 3, size, size]`.
@@ -113,5 +110,60 @@ impl Preprocess {
         let b = chws.len();
         let flat: Vec<f32> = chws.into_iter().flatten().collect();
         Tensor::<1>::from_floats(flat.as_slice(), device).reshape([b, 3, self.size, self.size])
+    }
+}
+
+/// Largest image side we decode; larger images are refused before their pixels are allocated.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Largest decoder allocation (bytes) for one image.
+pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Decodes an image file, trusting its content over its extension (a PNG saved as `.jpg`
+/// loads), with size limits so that a decompression bomb is an error, not an out-of-memory.
+pub fn load_image(path: &Path) -> Result<DynamicImage, BackboneError> {
+    let fail = |reason: String| BackboneError::File { path: path.to_path_buf(), reason };
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| fail(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    #[test]
+    fn hostile_files_are_errors() {
+        let dir = std::env::temp_dir().join(format!("animescore-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut png = std::io::Cursor::new(Vec::new());
+        RgbImage::new(4, 4).write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let png = png.into_inner();
+        // A PNG header that claims 100 000 × 100 000 pixels: refused by the limits.
+        let mut bomb = png.clone();
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let cases: [(&str, &[u8]); 4] = [
+            ("empty.png", b""),
+            ("text.png", b"hello, not an image"),
+            ("truncated.png", &png[..png.len() / 2]),
+            ("bomb.png", &bomb),
+        ];
+        for (name, bytes) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            assert!(load_image(&path).is_err(), "{name}");
+        }
+        // Content wins over the extension.
+        let path = dir.join("really_png.jpg");
+        std::fs::write(&path, &png).unwrap();
+        assert_eq!(load_image(&path).unwrap().width(), 4);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

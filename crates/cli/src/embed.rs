@@ -1,7 +1,6 @@
 //! `animescore embed`: the pooled backbone feature of each image, one JSON object per line
 //! (`{"path": "...", "features": [...]}`) — the first piece of the feature cache.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -59,28 +58,50 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         preprocess.size = size;
     }
 
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
+    // A file is written whole and renamed into place, so a crash never leaves half of it.
+    let mut buffer = Vec::new();
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let out: &mut dyn Write = if args.out.is_some() { &mut buffer } else { &mut stdout };
+    let (mut written, mut skipped) = (0usize, 0usize);
     for chunk in args.images.chunks(args.batch_size.max(1)) {
-        let chws = chunk.iter().map(|p| preprocess.load_chw(p)).collect::<Result<Vec<_>, _>>()?;
+        // An unreadable image is reported and skipped; the rest of the batch goes on.
+        let mut paths = Vec::with_capacity(chunk.len());
+        let mut chws = Vec::with_capacity(chunk.len());
+        for path in chunk {
+            match preprocess.load_chw(path) {
+                Ok(chw) => {
+                    paths.push(path);
+                    chws.push(chw);
+                }
+                Err(e) => {
+                    eprintln!("skipped {e}");
+                    skipped += 1;
+                }
+            }
+        }
+        if chws.is_empty() {
+            continue;
+        }
         let pooled = backbone.pooled(preprocess.stack(chws, &device));
         let dim = pooled.dims()[1];
         let values = pooled
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow!("reading features back: {e:?}"))?;
-        for (path, features) in chunk.iter().zip(values.chunks(dim)) {
+        for (path, features) in paths.iter().zip(values.chunks(dim)) {
             let line =
                 serde_json::json!({ "path": path.display().to_string(), "features": features });
-            serde_json::to_writer(&mut out, &line)?;
+            serde_json::to_writer(&mut *out, &line)?;
             out.write_all(b"\n")?;
+            written += 1;
         }
-        tracing::info!(images = chunk.len(), "embedded");
+        tracing::info!(images = paths.len(), "embedded");
     }
     out.flush()?;
+    if let Some(path) = &args.out {
+        animescore_dataset::write_atomic(path, &buffer)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    anyhow::ensure!(written > 0 || skipped == 0, "none of the {skipped} images could be read");
     Ok(())
 }
