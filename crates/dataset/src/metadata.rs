@@ -295,11 +295,11 @@ impl Fields<'_> {
 /// Parses `YYYY-MM-DD HH:MM:SS` (naive UTC) or RFC 3339 with an offset (to naive UTC).
 pub fn parse_date(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    if let Ok(d) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
-        return Some(d);
-    }
-    if let Ok(d) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        return Some(d);
+    // Naive forms: ours, Python's `str(datetime)` (with microseconds) and ISO without offset.
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(d);
+        }
     }
     DateTime::parse_from_rfc3339(s).ok().map(|d| d.naive_utc())
 }
@@ -334,6 +334,14 @@ mod tests {
             parse(r#"{"date": "2023-05-01 12:00:00", "create_date": "2023-05-01T21:00:00+09:00"}"#)
                 .unwrap();
         assert_eq!(m.date, m.create_date);
+        let m = parse(r#"{"date": "[Invalid DateTime]", "create_date": null}"#).unwrap();
+        assert_eq!((m.date, m.create_date), (None, None));
+        let m = parse(
+            r#"{"date": "2023-05-01 12:00:00.250000", "create_date": "2023-05-01T12:00:00"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.date.unwrap().and_utc().timestamp_millis() % 1000, 250);
+        assert_eq!(m.create_date.unwrap().to_string(), "2023-05-01 12:00:00");
         let m = parse(r#"{"date": "[Invalid DateTime]", "create_date": null}"#).unwrap();
         assert_eq!((m.date, m.create_date), (None, None));
     }
