@@ -188,14 +188,20 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens (creating if needed) and migrates the index at `path`.
+    /// Opens (creating if needed) and migrates the index at `path`, waiting up to
+    /// [`BUSY_TIMEOUT`] for another process's write lock.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_timeout(path, BUSY_TIMEOUT)
+    }
+
+    /// [`open`](Self::open) with another lock timeout.
+    pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| DatasetError::io(parent, e))?;
         }
         let conn = Connection::open(path).map_err(|e| DatasetError::sqlite(path, e))?;
         let mut db = Self { conn, path: path.to_path_buf() };
-        db.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db.err(e))?;
+        db.conn.busy_timeout(busy_timeout).map_err(|e| db.err(e))?;
         // WAL: readers (training) never block the ingest writer and a crash loses at most the
         // open transaction.
         db.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db.err(e))?;
@@ -265,6 +271,10 @@ impl Database {
             });
         }
         let existing = self.existing_columns()?;
+        if version == SCHEMA_VERSION && !existing.is_empty() {
+            // Current: no write needed, so opening never waits for another writer.
+            return Ok(());
+        }
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;

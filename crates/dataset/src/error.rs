@@ -47,6 +47,14 @@ pub enum DatasetError {
         /// SQLite's diagnosis.
         reason: String,
     },
+    /// Another process held the database's write lock for longer than the busy timeout.
+    #[error(
+        "{path}: the database stayed locked by another process for the whole busy timeout; try again when it has finished"
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The database was written by a newer animescore.
     #[error(
         "{path}: schema version {found} is newer than this animescore understands ({supported})"
@@ -100,11 +108,12 @@ impl DatasetError {
 
     /// Wraps a SQLite error, recognising a damaged or foreign file.
     pub(crate) fn sqlite(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseCorrupt, DatabaseLocked, NotADatabase};
         match source.sqlite_error_code() {
             Some(DatabaseCorrupt | NotADatabase) => {
                 Self::CorruptDatabase { path: path.into(), reason: source.to_string() }
             }
+            Some(DatabaseBusy | DatabaseLocked) => Self::Locked { path: path.into() },
             _ => Self::Sqlite { path: path.into(), source },
         }
     }

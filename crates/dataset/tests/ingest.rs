@@ -194,3 +194,37 @@ fn garbage_database_is_reported_and_left_alone() {
     assert!(matches!(err, animescore_dataset::DatasetError::CorruptDatabase { .. }), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), garbage);
 }
+
+#[test]
+fn locked_database_waits_then_says_so() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.sqlite3");
+    drop(Database::open(&path).unwrap());
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO illusts (filename) VALUES ('held_p0');")
+        .unwrap();
+
+    let started = Instant::now();
+    let mut db = Database::open_with_timeout(&path, Duration::from_millis(300)).unwrap();
+    let row = animescore_dataset::db::IllustRow {
+        filename: "1_p0".into(),
+        meta: PixivMetadata::default(),
+        tag_character: animescore_dataset::ORIGINAL.into(),
+        image_path: None,
+        metadata_path: "1_p0.json".into(),
+        source_size: 0,
+        source_mtime_ns: 0,
+        source_hash: String::new(),
+    };
+    let err = db.upsert(std::slice::from_ref(&row)).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(250), "gave up without waiting");
+    assert!(matches!(err, animescore_dataset::DatasetError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("locked by another process"));
+
+    // Once the other writer commits, the same write goes through.
+    holder.execute_batch("COMMIT;").unwrap();
+    db.upsert(std::slice::from_ref(&row)).unwrap();
+    assert_eq!(db.count().unwrap(), 2);
+}
