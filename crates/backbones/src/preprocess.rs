@@ -115,17 +115,25 @@ impl Preprocess {
 
 /// Largest image side we decode; larger images are refused before their pixels are allocated.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
-/// Largest decoder allocation (bytes) for one image.
-pub const MAX_IMAGE_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest decoder allocation (bytes) for one image; loader workers decode in parallel, so
+/// this bounds memory per worker.
+pub const MAX_IMAGE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Decodes an image file, trusting its content over its extension (a PNG saved as `.jpg`
 /// loads), with size limits so that a decompression bomb is an error, not an out-of-memory.
+/// A JPEG without its end-of-image marker is refused: the decoder would otherwise fill the
+/// missing rows of a truncated file with grey and train on them.
 pub fn load_image(path: &Path) -> Result<DynamicImage, BackboneError> {
     let fail = |reason: String| BackboneError::File { path: path.to_path_buf(), reason };
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| fail(e.to_string()))?
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(|e| fail(e.to_string()))?;
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && !bytes.windows(2).rev().take(1 << 16).any(|w| w == [0xFF, 0xD9])
+    {
+        return Err(fail("truncated JPEG (no end-of-image marker)".into()));
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::characters::{CharacterTable, ORIGINAL};
 use crate::error::{DatasetError, Result};
@@ -204,7 +204,21 @@ impl Database {
         db.conn.busy_timeout(busy_timeout).map_err(|e| db.err(e))?;
         // WAL: readers (training) never block the ingest writer and a crash loses at most the
         // open transaction.
-        db.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db.err(e))?;
+        // Switching to WAL needs the file to itself and SQLite does not call the busy handler
+        // for it, so wait here as the busy timeout would.
+        let started = std::time::Instant::now();
+        loop {
+            match db.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && started.elapsed() < busy_timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(db.err(e)),
+            }
+        }
         db.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db.err(e))?;
         db.migrate()?;
         Ok(db)
@@ -277,7 +291,8 @@ impl Database {
         }
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         if existing.is_empty() {
             let cols: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("\"{n}\" {t}")).collect();
             tx.execute_batch(&format!("CREATE TABLE illusts ({});", cols.join(", ")))
@@ -332,7 +347,8 @@ impl Database {
     pub fn upsert(&mut self, rows: &[IllustRow]) -> Result<()> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut stmt = tx.prepare_cached(&upsert_sql()).map_err(err)?;
             for row in rows {
@@ -395,7 +411,8 @@ impl Database {
     pub fn touch_sources(&mut self, touched: &[(String, i64, i64)]) -> Result<()> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -427,7 +444,8 @@ impl Database {
     pub fn replace_characters(&mut self, table: &CharacterTable) -> Result<usize> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         tx.execute("DELETE FROM character_aliases", []).map_err(err)?;
         {
             let mut ins = tx

@@ -31,7 +31,7 @@ impl Split {
 /// How to split. Default: 10 % test, and the rest 70/30 train/validation (the original's
 /// ratio), seed 42.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplitConfig {
     /// Hash seed.
     pub seed: u64,

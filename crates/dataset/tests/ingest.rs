@@ -228,3 +228,20 @@ fn locked_database_waits_then_says_so() {
     db.upsert(std::slice::from_ref(&row)).unwrap();
     assert_eq!(db.count().unwrap(), 2);
 }
+
+#[test]
+fn locked_new_index_waits_then_says_so() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.sqlite3");
+    // Another process creates the file and holds its write lock before any table exists.
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE; CREATE TABLE other (x);").unwrap();
+    let started = Instant::now();
+    let err = Database::open_with_timeout(&path, Duration::from_millis(300)).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(250), "gave up without waiting");
+    assert!(matches!(err, animescore_dataset::DatasetError::Locked { .. }), "{err}");
+    holder.execute_batch("COMMIT;").unwrap();
+    let db = Database::open_with_timeout(&path, Duration::from_millis(300)).unwrap();
+    assert_eq!(db.count().unwrap(), 0);
+}

@@ -183,6 +183,10 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch_size == 0 {
             return bad("epochs and batch_size must be positive".into());
         }
+        if self.patience == 0 {
+            // 0 would stop after the first epoch whatever happens.
+            return bad("patience must be at least 1".into());
+        }
         let lr_ok = self.lr.is_finite() && self.lr > 0.0;
         if !(lr_ok && self.min_lr >= 0.0 && self.min_lr <= self.lr) {
             return bad(format!("need 0 <= min_lr ({}) <= lr ({}), lr > 0", self.min_lr, self.lr));

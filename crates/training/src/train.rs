@@ -208,9 +208,11 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     let base_device = device_spec.device()?;
     let train_device = base_device.clone().autodiff();
     train_device.seed(c.seed);
+    // Before anything is written: a missing or mismatched weights file or an unknown freeze
+    // stage must not leave a half-made run directory behind.
+    let mut model = build_model(&p.run_config, &train_device)?;
     write_run_files(&run, &p)?;
 
-    let mut model = build_model(&p.run_config, &train_device)?;
     let mut optim = optimizer(&c);
     let mut state = CheckpointState {
         epoch: 0,
@@ -386,9 +388,14 @@ fn save_checkpoint(
         .map_err(|e| TrainingError::format(run.checkpoint_state(), e))?;
     // The state file is the commit point: it names the epoch whose files are complete.
     write_atomic(&run.checkpoint_state(), &text)?;
-    if state.epoch > 1 {
-        for old in [run.checkpoint_model(state.epoch - 1), run.checkpoint_optim(state.epoch - 1)] {
-            let _ = std::fs::remove_file(old);
+    // Everything else in checkpoint/ is stale: the previous epoch's files, and files a killed
+    // session left half-written (an uncommitted epoch, temporary files of atomic writes).
+    let keep = [run.checkpoint_state(), mp, op];
+    if let Ok(entries) = std::fs::read_dir(run.checkpoint_dir()) {
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.is_file() && !keep.contains(&path) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
     Ok(())
