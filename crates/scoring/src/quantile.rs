@@ -57,22 +57,28 @@ impl QuantileUniform {
         if x == hi {
             return 1.0;
         }
-        let refs = references(q.len());
-        let neg_q: Vec<f64> = q.iter().rev().map(|v| -v).collect();
-        let neg_r: Vec<f64> = refs.iter().rev().map(|v| -v).collect();
-        0.5 * (interp(x, q, &refs) - interp(-x, &neg_q, &neg_r))
+        let n = q.len();
+        let r = |i: usize| reference(i, n);
+        // scikit-learn averages a forward interpolation with one over the reversed, negated
+        // arrays, so that a run of tied quantiles maps to its middle. Indexing the arrays in
+        // reverse gives the same arithmetic without building them.
+        let forward = interp(x, n, |i| q[i], r);
+        let backward = interp(-x, n, |i| -q[n - 1 - i], |i| -r(n - 1 - i));
+        0.5 * (forward - backward)
     }
+}
+
+/// The `i`-th of `n` evenly spaced points of `np.linspace(0, 1, n)`.
+fn reference(i: usize, n: usize) -> f64 {
+    if n == 1 {
+        return 0.0;
+    }
+    if i == n - 1 { 1.0 } else { i as f64 * (1.0 / (n - 1) as f64) }
 }
 
 /// `np.linspace(0, 1, n)`.
 fn references(n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![0.0];
-    }
-    let step = 1.0 / (n - 1) as f64;
-    let mut r: Vec<f64> = (0..n).map(|i| i as f64 * step).collect();
-    r[n - 1] = 1.0;
-    r
+    (0..n).map(|i| reference(i, n)).collect()
 }
 
 /// numpy's default (`linear`) quantile of sorted data at probability `q`.
@@ -88,26 +94,32 @@ fn percentile_linear(sorted: &[f64], q: f64) -> f64 {
     if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
 }
 
-/// `np.interp(x, xp, fp)` for increasing `xp`, including its handling of ties.
-fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
-    let last = xp.len() - 1;
-    if x < xp[0] {
-        return fp[0];
+/// `np.interp(x, xp, fp)` for increasing `xp` of length `n` (given as index functions),
+/// including its handling of ties.
+fn interp(x: f64, n: usize, xp: impl Fn(usize) -> f64, fp: impl Fn(usize) -> f64) -> f64 {
+    let last = n - 1;
+    if x < xp(0) {
+        return fp(0);
     }
-    if x > xp[last] {
-        return fp[last];
+    if x > xp(last) {
+        return fp(last);
     }
-    // Last index with xp[j] <= x.
-    let j = xp.partition_point(|&v| v <= x) - 1;
-    if j == last || xp[j] == x {
-        return fp[j];
+    // Last index with xp[j] <= x (binary search; xp(0) <= x holds here).
+    let (mut lo, mut hi) = (0, n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if xp(mid) <= x { lo = mid } else { hi = mid }
     }
-    let slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
-    let y = slope * (x - xp[j]) + fp[j];
+    let j = lo;
+    if j == last || xp(j) == x {
+        return fp(j);
+    }
+    let slope = (fp(j + 1) - fp(j)) / (xp(j + 1) - xp(j));
+    let y = slope * (x - xp(j)) + fp(j);
     if y.is_nan() {
-        let y2 = slope * (x - xp[j + 1]) + fp[j + 1];
-        if y2.is_nan() && fp[j] == fp[j + 1] {
-            return fp[j];
+        let y2 = slope * (x - xp(j + 1)) + fp(j + 1);
+        if y2.is_nan() && fp(j) == fp(j + 1) {
+            return fp(j);
         }
         return y2;
     }
