@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DatasetError, Result};
 
-/// Image extensions we pair, in order of preference when several exist for one base name.
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
+/// Image extensions we pair, in order of preference when several exist for one base name:
+/// the formats the models can decode (a `.gif` or `.zip` ugoira is reported as missing its
+/// image at ingest rather than failing later in training).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// A metadata file and, if found, its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
