@@ -159,7 +159,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
 
     let states = db.source_states()?;
     progress.start(scanned.pairs.len());
-    let mut candidates: Vec<(Pair, String)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for pair in scanned.pairs {
         let Some(image) = &pair.image else {
             problem(&mut report, pair.metadata.clone(), "metadata without image".into());
@@ -167,19 +167,22 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
             continue;
         };
         let image_rel = relative(root, image);
+        let metadata_rel = relative(root, &pair.metadata);
         let state = states.get(&pair.base);
-        let unchanged = state.is_some_and(|s| {
+        // Only files already indexed are stat'ed here; new ones are stat'ed by the parallel
+        // readers, so each file is stat'ed once.
+        let stat_now = state.and_then(|_| stat(&pair.metadata).ok());
+        let unchanged = state.zip(stat_now).is_some_and(|(s, (size, mtime))| {
             s.image_path.as_deref() == Some(image_rel.as_str())
-                && s.metadata_path.as_deref() == Some(relative(root, &pair.metadata).as_str())
-                && stat(&pair.metadata)
-                    .ok()
-                    .is_some_and(|(size, mtime)| s.size == Some(size) && s.mtime_ns == Some(mtime))
+                && s.metadata_path.as_deref() == Some(metadata_rel.as_str())
+                && s.size == Some(size)
+                && s.mtime_ns == Some(mtime)
         });
         if unchanged {
             report.unchanged += 1;
             progress.advance(1);
         } else {
-            candidates.push((pair, image_rel));
+            candidates.push(Candidate { pair, image_rel, metadata_rel, stat: stat_now });
         }
     }
 
@@ -203,12 +206,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         });
         for chunk in candidates.chunks(opts.batch_size) {
             let outcomes: Vec<Outcome> = pool.install(|| {
-                chunk
-                    .par_iter()
-                    .map(|(pair, image_rel)| {
-                        read_one(root, pair, image_rel, states.get(&pair.base), &table)
-                    })
-                    .collect()
+                chunk.par_iter().map(|c| read_one(c, states.get(&c.pair.base), &table)).collect()
             });
             for outcome in &outcomes {
                 match outcome {
@@ -245,17 +243,21 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     Ok(report)
 }
 
-fn read_one(
-    root: &Path,
-    pair: &Pair,
-    image_rel: &str,
-    state: Option<&SourceState>,
-    table: &CharacterTable,
-) -> Outcome {
+/// A metadata file that has to be read: new, moved, or with another size or mtime.
+struct Candidate {
+    pair: Pair,
+    image_rel: String,
+    metadata_rel: String,
+    /// `(size, mtime)` when the scan already took it.
+    stat: Option<(i64, i64)>,
+}
+
+fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) -> Outcome {
+    let (pair, image_rel) = (&c.pair, c.image_rel.as_str());
     let problem = |reason: String| {
         Outcome::Problem(crate::ingest::Problem { path: pair.metadata.clone(), reason })
     };
-    let (size, mtime) = match stat(&pair.metadata) {
+    let (size, mtime) = match c.stat.map_or_else(|| stat(&pair.metadata), Ok) {
         Ok(s) => s,
         Err(e) => return problem(e.to_string()),
     };
@@ -264,7 +266,7 @@ fn read_one(
             "{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"
         ));
     }
-    let bytes = match std::fs::read(&pair.metadata) {
+    let bytes = match read_with_capacity(&pair.metadata, size as usize) {
         Ok(b) => b,
         Err(e) => return problem(format!("cannot read: {e}")),
     };
@@ -291,12 +293,20 @@ fn read_one(
         meta,
         tag_character,
         image_path: Some(image_rel.to_string()),
-        metadata_path: relative(root, &pair.metadata),
+        metadata_path: c.metadata_rel.clone(),
         source_size: size,
         source_mtime_ns: mtime,
         source_hash: hash,
     };
     Outcome::Row(Box::new(row), state.is_none())
+}
+
+/// Reads a whole file whose size is known, without `std::fs::read`'s second `stat`.
+fn read_with_capacity(path: &Path, size: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(size + 1);
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn stat(path: &Path) -> std::io::Result<(i64, i64)> {
