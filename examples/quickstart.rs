@@ -27,7 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..TrainConfig::default()
     };
     let out = work.path().join("run");
-    let report = train(&TrainOptions { dataset, out, config, resume: false }, &NoTrainProgress)?;
+    let report = train(
+        &TrainOptions { dataset, out, config, resume: false, cache: Default::default() },
+        &NoTrainProgress,
+    )?;
     let s = &report.summary;
     println!("{} epochs (best {}), {} parameters", s.epochs, s.best_epoch, s.parameters);
     if let Some(test) = &s.test {

@@ -41,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let config = TrainConfig::from_file(&config_path)?;
     println!("config: {config:#?}");
-    let report = train(&TrainOptions { dataset, out, config, resume: false }, &NoTrainProgress)?;
+    let report = train(
+        &TrainOptions { dataset, out, config, resume: false, cache: Default::default() },
+        &NoTrainProgress,
+    )?;
     println!("run written to {}", report.run.display());
     println!("validation: {:?}", report.summary.validation);
     Ok(())

@@ -42,7 +42,10 @@ impl DropPath {
         let keep = 1.0 - self.prob;
         let mut shape = [1usize; D];
         shape[0] = x.dims()[0];
-        let mask: Tensor<D> = Tensor::random(shape, Distribution::Bernoulli(keep), &x.device());
+        // In the activations' dtype: under bf16 training a default-dtype (f32) mask would be
+        // read as bf16 by the GPU kernels.
+        let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &x.device());
+        let mask = mask.cast(x.dtype());
         x * mask.div_scalar(keep)
     }
 }

@@ -83,20 +83,38 @@ impl Preprocess {
 
     /// The normalised image, channel-first: `3 · size · size` values.
     pub fn chw(&self, image: &DynamicImage) -> Vec<f32> {
-        let rgb = self.resize(image);
+        self.normalize(self.resize(image).as_raw())
+    }
+
+    /// Normalises a resized `size × size` RGB image (row-major, interleaved `u8`, as
+    /// [`resize`](Self::resize) returns it) into `3 · size · size` channel-first values.
+    pub fn normalize(&self, rgb: &[u8]) -> Vec<f32> {
         let plane = self.size * self.size;
         let mut out = vec![0.0f32; 3 * plane];
-        for (i, pixel) in rgb.pixels().enumerate() {
+        let (scale, shift) = self.affine();
+        for (i, pixel) in rgb.chunks_exact(3).take(plane).enumerate() {
             for c in 0..3 {
-                out[c * plane + i] = (pixel[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
+                out[c * plane + i] = f32::from(pixel[c]) * scale[c] + shift[c];
             }
         }
         out
     }
 
+    /// Per channel, `normalised = byte · scale + shift`.
+    pub fn affine(&self) -> ([f32; 3], [f32; 3]) {
+        let scale = [0, 1, 2].map(|c| 1.0 / (255.0 * self.std[c]));
+        let shift = [0, 1, 2].map(|c| -self.mean[c] / self.std[c]);
+        (scale, shift)
+    }
+
+    /// Loads an image file (PNG or JPEG) and resizes it to `size × size` RGB.
+    pub fn load_rgb(&self, path: impl AsRef<Path>) -> Result<RgbImage, BackboneError> {
+        Ok(self.resize(&load_image(path.as_ref())?))
+    }
+
     /// Loads an image file (PNG or JPEG) and preprocesses it.
     pub fn load_chw(&self, path: impl AsRef<Path>) -> Result<Vec<f32>, BackboneError> {
-        Ok(self.chw(&load_image(path.as_ref())?))
+        Ok(self.normalize(self.load_rgb(path)?.as_raw()))
     }
 
     /// Stacks preprocessed images into a batch `[B, 3, size, size]`.

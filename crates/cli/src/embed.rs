@@ -29,6 +29,9 @@ pub struct EmbedArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
     /// Image files (PNG or JPEG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -36,7 +39,7 @@ pub struct EmbedArgs {
 
 /// Runs `embed`.
 pub fn run(args: &EmbedArgs) -> Result<()> {
-    let device = Device::flex();
+    let device = args.device.parse::<animescore_training::DeviceSpec>()?.device()?;
     let config = BackboneConfig::from_spec(&args.backbone)?;
     config.validate()?;
     let mut backbone = config.init(&device);

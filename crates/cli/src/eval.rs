@@ -25,6 +25,8 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub cache: crate::progress::CacheArgs,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
@@ -40,6 +42,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         split,
         device: args.device.parse::<DeviceSpec>()?,
         batch_size: args.batch_size.max(1),
+        cache: args.cache.choice(),
     })?;
     for (path, reason) in &report.unreadable {
         eprintln!("skipped {}: {reason}", path.display());

@@ -1,5 +1,6 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
+mod benchmark;
 mod embed;
 mod eval;
 mod experiments;
@@ -49,6 +50,8 @@ enum Command {
     Experiments(experiments::ExperimentsArgs),
     /// Run the whole chain on synthetic data with the CPU defaults.
     Quickstart(quickstart::QuickstartArgs),
+    /// Training and inference images/s of a model on a device (synthetic batches).
+    Benchmark(benchmark::BenchmarkArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(&args),
         Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
+        Command::Benchmark(args) => benchmark::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,9 @@ pub struct PredictArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
+    /// Images per forward pass [default: the run's batch size, at most 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Images or folders (searched recursively for PNG and JPEG files).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
@@ -35,7 +38,11 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     if images.is_empty() {
         anyhow::bail!("no PNG or JPEG image among the inputs");
     }
-    let predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    if let Some(n) = args.batch_size {
+        anyhow::ensure!(n > 0, "--batch-size must be positive");
+        predictor.batch_size = n;
+    }
     let known = match &args.metadata {
         Some(db) => predictor.known_from_index(db)?,
         None => HashMap::new(),

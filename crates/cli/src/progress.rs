@@ -55,3 +55,48 @@ impl IngestProgress for Bar {
         }
     }
 }
+
+impl animescore_training::CacheProgress for Bar {
+    fn start(&self, todo: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(todo as u64);
+        }
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn failed(&self, path: &std::path::Path, reason: &str) {
+        let line = format!("skipped {}: {reason}", path.display());
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// `--no-cache` and `--cache-dir` of `train` and `eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Decode every image every epoch instead of keeping resized copies.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// Where to keep resized copies of the images [default: DATASET/.database/cache].
+    #[arg(long)]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl CacheArgs {
+    /// The library's choice.
+    pub fn choice(&self) -> animescore_training::CacheChoice {
+        use animescore_training::CacheChoice;
+        match (&self.cache_dir, self.no_cache) {
+            (_, true) => CacheChoice::Off,
+            (Some(dir), false) => CacheChoice::Dir(dir.clone()),
+            (None, false) => CacheChoice::Dataset,
+        }
+    }
+}

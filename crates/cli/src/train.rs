@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use animescore_training::{
-    Embedding, EpochRecord, RunInfo, TrainConfig, TrainOptions, TrainProgress, Variant, train,
+    CacheProgress, Embedding, EpochRecord, FeatureCacheMode, Precision, RunInfo, TrainConfig,
+    TrainOptions, TrainProgress, Variant, train,
 };
+
+use crate::progress::{Bar, CacheArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
@@ -57,6 +60,18 @@ pub struct TrainArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long)]
     pub device: Option<String>,
+    /// Precision of the backbone's computation: f32, or bf16 (CUDA; f32 master weights).
+    #[arg(long)]
+    pub precision: Option<Precision>,
+    /// Image-loading threads.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// With --freeze all: train the heads on backbone features computed once (auto: only
+    /// when augmentation is off; on: turn augmentation off; off: run the backbone every step).
+    #[arg(long)]
+    pub feature_cache: Option<FeatureCacheMode>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Continue the run in --out from its last complete epoch.
     #[arg(long)]
     pub resume: bool,
@@ -77,6 +92,7 @@ impl TrainArgs {
             )*};
         }
         set!(backbone, variant, embedding, score, epochs, batch_size, lr, seed, device);
+        set!(precision, workers, feature_cache);
         if self.weights.is_some() {
             c.weights = self.weights.clone();
         }
@@ -93,12 +109,17 @@ impl TrainArgs {
 /// A bar per epoch on a terminal, one line per epoch otherwise.
 pub struct EpochDisplay {
     bar: RefCell<Option<ProgressBar>>,
+    cache_bar: Bar,
     terminal: bool,
 }
 
 impl EpochDisplay {
     pub fn new() -> Self {
-        Self { bar: RefCell::new(None), terminal: std::io::stderr().is_terminal() }
+        Self {
+            bar: RefCell::new(None),
+            cache_bar: Bar::new("caching images"),
+            terminal: std::io::stderr().is_terminal(),
+        }
     }
 
     fn line(&self, text: &str) {
@@ -126,6 +147,9 @@ impl TrainProgress for EpochDisplay {
                 String::new()
             }
         );
+        if info.cached_features {
+            eprintln!("frozen backbone: training the heads on cached features (no augmentation)");
+        }
     }
 
     fn epoch_start(&self, epoch: usize, epochs: usize, batches: usize) {
@@ -177,6 +201,10 @@ impl TrainProgress for EpochDisplay {
     fn skipped(&self, path: &Path, reason: &str) {
         self.line(&format!("skipped {}: {reason}", path.display()));
     }
+
+    fn cache(&self) -> &dyn CacheProgress {
+        &self.cache_bar
+    }
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
@@ -185,6 +213,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         config: args.config()?,
         resume: args.resume,
+        cache: args.cache.choice(),
     };
     let report = train(&opts, &EpochDisplay::new())?;
     let s = &report.summary;

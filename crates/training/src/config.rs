@@ -14,6 +14,8 @@ use animescore_scoring::ScoreMethod;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainingError};
+use crate::feature_cache::FeatureCacheMode;
+use crate::precision::Precision;
 
 /// Random training augmentations (SPEC defaults: zoom 0.15, rotation 0.2, flip), applied
 /// after the resize and never at evaluation.
@@ -138,6 +140,11 @@ pub struct TrainConfig {
     pub workers: usize,
     /// `flex`, `vulkan[:N]` or `cuda[:N]`.
     pub device: String,
+    /// Precision of the backbone's training computation (`f32` or `bf16`).
+    pub precision: Precision,
+    /// Train the heads on cached backbone features when the backbone is frozen
+    /// (`auto`: only without augmentation; `on`: turn augmentation off; `off`).
+    pub feature_cache: FeatureCacheMode,
 }
 
 impl Default for TrainConfig {
@@ -166,6 +173,8 @@ impl Default for TrainConfig {
             seed: 42,
             workers: 2,
             device: "flex".into(),
+            precision: Precision::F32,
+            feature_cache: FeatureCacheMode::Auto,
         }
     }
 }
@@ -279,6 +288,10 @@ pub struct RunConfig {
     pub preprocess: Preprocess,
     /// The model, with `tag_vocab` resolved.
     pub model: ModelConfig,
+    /// Whether the heads were trained on cached features of the frozen backbone (then
+    /// `train.augment` is what was applied: none).
+    #[serde(default)]
+    pub cached_features: bool,
 }
 
 impl RunConfig {

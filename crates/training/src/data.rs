@@ -16,9 +16,12 @@ use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::augment::augment;
+use crate::augment::{Affine, render};
 use crate::config::{AugmentConfig, TagConfig, TagSource};
 use crate::error::{Result, TrainingError};
+use crate::feature_cache::CachedFeatures;
+use crate::image_cache::CachedImages;
+use crate::loader::BatchLoader;
 
 /// The index file of a dataset folder.
 pub fn index_path(dataset: &Path) -> PathBuf {
@@ -161,24 +164,52 @@ pub struct LoadedSample {
     pub chw: std::result::Result<Vec<f32>, String>,
 }
 
-/// Images decoded on demand (in the data loader's workers).
+/// Where an [`ImageDataset`] gets its resized pixels.
+#[derive(Debug, Clone)]
+pub enum PixelSource {
+    /// Decode and resize the image file every time.
+    Decode,
+    /// The image cache, filled for the same samples in the same order.
+    Cache(CachedImages),
+}
+
+/// Images decoded (or read from the image cache) on demand, in the loader's workers.
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
     samples: Arc<Vec<Sample>>,
     preprocess: Preprocess,
+    source: PixelSource,
     augment: Option<(AugmentConfig, u64)>,
 }
 
 impl ImageDataset {
-    /// Without augmentation (evaluation, prediction).
+    /// Without augmentation (evaluation, prediction), decoding every image.
     pub fn new(samples: Arc<Vec<Sample>>, preprocess: Preprocess) -> Self {
-        Self { samples, preprocess, augment: None }
+        Self { samples, preprocess, source: PixelSource::Decode, augment: None }
+    }
+
+    /// Reads pixels from `cache`, which must hold the same samples in the same order.
+    pub fn with_cache(mut self, cache: Option<CachedImages>) -> Self {
+        self.source = cache.map_or(PixelSource::Decode, PixelSource::Cache);
+        self
     }
 
     /// With augmentation drawn from `seed` (use a new seed every epoch).
     pub fn with_augment(mut self, config: &AugmentConfig, seed: u64) -> Self {
         self.augment = config.is_active().then(|| (config.clone(), seed));
         self
+    }
+
+    /// The resized RGB bytes of sample `index`.
+    fn rgb(&self, index: usize, sample: &Sample) -> std::result::Result<Vec<u8>, String> {
+        match &self.source {
+            PixelSource::Decode => self
+                .preprocess
+                .load_rgb(&sample.image)
+                .map(image::RgbImage::into_raw)
+                .map_err(|e| e.to_string()),
+            PixelSource::Cache(cache) => cache.get(index),
+        }
     }
 }
 
@@ -187,16 +218,15 @@ impl Dataset<LoadedSample> for ImageDataset {
         let sample = self.samples.get(index).cloned().ok_or_else(|| {
             DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
         })?;
-        let chw = self.preprocess.load_chw(&sample.image).map_err(|e| e.to_string());
-        let chw = match (&self.augment, chw) {
-            (Some((config, seed)), Ok(chw)) => {
+        let affine = match &self.augment {
+            Some((config, seed)) => {
                 // Per image and epoch, independent of which worker loads it.
                 let key = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let mut rng = ChaCha8Rng::seed_from_u64(key);
-                Ok(augment(&chw, self.preprocess.size, config, &mut rng))
+                Affine::draw(config, &mut ChaCha8Rng::seed_from_u64(key))
             }
-            (_, chw) => chw,
+            None => Affine::IDENTITY,
         };
+        let chw = self.rgb(index, &sample).map(|rgb| render(&rgb, &self.preprocess, affine));
         Ok(LoadedSample { sample, chw })
     }
 
@@ -226,11 +256,11 @@ pub struct LoadedBatch {
     pub failed: Vec<(PathBuf, String)>,
 }
 
-/// Stacks images and labels.
+/// Stacks images (or cached feature maps) and labels.
 #[derive(Debug, Clone)]
 pub struct ScoringBatcher {
-    /// Image side.
-    pub size: usize,
+    /// `[C, H, W]` of one item: `[3, size, size]` for images.
+    pub shape: [usize; 3],
     /// Tag vocabulary of the model's tag head (`None`: no tag targets).
     pub tag_vocab: Option<usize>,
 }
@@ -239,7 +269,7 @@ impl Batcher<LoadedSample, LoadedBatch> for ScoringBatcher {
     fn batch(&self, items: Vec<LoadedSample>, device: &Device) -> LoadedBatch {
         let mut failed = Vec::new();
         let mut samples = Vec::with_capacity(items.len());
-        let mut pixels = Vec::with_capacity(items.len() * 3 * self.size * self.size);
+        let mut pixels = Vec::with_capacity(items.len() * self.shape.iter().product::<usize>());
         for item in items {
             match item.chw {
                 Ok(chw) => {
@@ -255,11 +285,12 @@ impl Batcher<LoadedSample, LoadedBatch> for ScoringBatcher {
         let labels: Vec<Label> = samples.iter().map(|s| s.label.clone()).collect();
         match Targets::from_labels(&labels, self.tag_vocab, device) {
             Ok(targets) => {
+                let [c, h, w] = self.shape;
                 let images = Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([
                     samples.len(),
-                    3,
-                    self.size,
-                    self.size,
+                    c,
+                    h,
+                    w,
                 ]);
                 LoadedBatch { batch: Some(Batch { images, targets, samples }), failed }
             }
@@ -269,4 +300,79 @@ impl Batcher<LoadedSample, LoadedBatch> for ScoringBatcher {
             }
         }
     }
+}
+
+/// How a pass over images is loaded.
+#[derive(Debug, Clone)]
+pub struct LoaderSettings {
+    /// Preprocessing.
+    pub preprocess: Preprocess,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Loading threads (0: load on the consuming thread).
+    pub workers: usize,
+}
+
+/// The one way training, evaluation and prediction turn samples into device batches:
+/// ordered, prefetched, from the image cache when given one (filled for the same samples).
+pub fn image_loader(
+    samples: Arc<Vec<Sample>>,
+    cache: Option<CachedImages>,
+    augment: Option<(&AugmentConfig, u64)>,
+    settings: &LoaderSettings,
+    tag_vocab: Option<usize>,
+    device: &Device,
+) -> BatchLoader<LoadedSample, LoadedBatch> {
+    let mut dataset = ImageDataset::new(samples, settings.preprocess.clone()).with_cache(cache);
+    if let Some((config, seed)) = augment {
+        dataset = dataset.with_augment(config, seed);
+    }
+    let size = settings.preprocess.size;
+    let batcher = ScoringBatcher { shape: [3, size, size], tag_vocab };
+    BatchLoader::new(
+        Arc::new(dataset),
+        Arc::new(batcher),
+        settings.batch_size,
+        settings.workers,
+        device.clone(),
+    )
+}
+
+/// Cached backbone feature maps instead of images (heads-only training on a frozen
+/// backbone). `chw` of each item holds the feature map.
+#[derive(Debug, Clone)]
+pub struct FeatureDataset {
+    samples: Arc<Vec<Sample>>,
+    features: CachedFeatures,
+}
+
+impl Dataset<LoadedSample> for FeatureDataset {
+    fn get(&self, index: usize) -> std::result::Result<LoadedSample, DatasetError> {
+        let sample = self.samples.get(index).cloned().ok_or_else(|| {
+            DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
+        })?;
+        Ok(LoadedSample { chw: self.features.get(index), sample })
+    }
+
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+}
+
+/// Batches of cached feature maps `[B, C, h, w]` (filled for the same samples, in order).
+pub fn feature_loader(
+    samples: Arc<Vec<Sample>>,
+    features: CachedFeatures,
+    settings: &LoaderSettings,
+    tag_vocab: Option<usize>,
+    device: &Device,
+) -> BatchLoader<LoadedSample, LoadedBatch> {
+    let batcher = ScoringBatcher { shape: features.dims, tag_vocab };
+    BatchLoader::new(
+        Arc::new(FeatureDataset { samples, features }),
+        Arc::new(batcher),
+        settings.batch_size,
+        settings.workers,
+        device.clone(),
+    )
 }

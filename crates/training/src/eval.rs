@@ -3,104 +3,65 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use animescore_backbones::Preprocess;
 use animescore_dataset::Split;
-use animescore_heads::{ModelOutput, ScoringModel, unscale_score};
-use burn::data::dataloader::DataLoaderBuilder;
+use animescore_heads::{ModelOutput, ScoringModel};
 use burn::module::Module;
-use burn::tensor::Device;
-use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::data::{self, ImageDataset, LoadedBatch, Sample, ScoringBatcher, SplitRecords};
+use crate::data::{self, LoadedBatch, LoadedSample, LoaderSettings, SplitRecords, image_loader};
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
-use crate::metrics::{BatchOutcome, MetricsAccumulator, SplitMetrics};
+use crate::image_cache::{CacheChoice, NoCacheProgress, fill_image_cache};
+use crate::loader::BatchLoader;
+use crate::metrics::{MetricsAccumulator, SplitMetrics};
+use crate::precision::Precision;
+use crate::readback::{DEFAULT_READBACK_EVERY, Pending};
 use crate::run::RunDir;
 
-fn floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f64> {
-    t.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from).collect()
+/// What the model is fed: images through the whole model, or cached feature maps of a
+/// frozen backbone through the heads only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Images, with the backbone computed in this precision.
+    Images(Precision),
+    /// Feature maps, heads only.
+    Features,
 }
 
-/// Reads a batch's predictions and labels back from the device.
-pub fn batch_outcome(
-    out: &ModelOutput,
-    samples: &[Sample],
-    tag_vocab: Option<usize>,
-) -> BatchOutcome {
-    let score_pred = floats(out.score.clone().detach())
-        .into_iter()
-        .map(|s| f64::from(unscale_score(s as f32)))
-        .collect();
-    let ai_prob = floats(sigmoid(out.ai_logit.clone().detach()));
-    let sanity_prob = floats(softmax(out.sanity_logits.clone().detach(), 1));
-    let tag_prob = out.tag_logits.as_ref().map(|t| floats(sigmoid(t.clone().detach())));
-    let tag_target = tag_vocab.map(|k| {
-        samples
-            .iter()
-            .map(|s| {
-                s.label.tags.as_ref().map(|tags| {
-                    let mut row = vec![false; k];
-                    for &t in tags.iter().filter(|&&t| t < k) {
-                        row[t] = true;
-                    }
-                    row
-                })
-            })
-            .collect()
-    });
-    BatchOutcome {
-        score_pred,
-        score_target: samples.iter().map(|s| s.label.score.map(f64::from)).collect(),
-        ai_prob,
-        ai_target: samples.iter().map(|s| s.label.ai).collect(),
-        sanity_prob,
-        sanity_target: samples
-            .iter()
-            .map(|s| s.label.sanity_level.and_then(|l| animescore_heads::sanity_class(l).ok()))
-            .collect(),
-        tag_prob: tag_prob.filter(|p| p.len() == samples.len() * tag_vocab.unwrap_or(0)),
-        tag_target,
+impl Forward {
+    /// The model's outputs for a batch.
+    pub fn run(self, model: &ScoringModel, batch: Tensor<4>) -> Result<ModelOutput> {
+        match self {
+            Self::Images(precision) => precision.forward(model, batch),
+            Self::Features => Ok(model.head.forward(batch, None)?),
+        }
     }
 }
 
-/// How to run a model over samples.
-#[derive(Debug, Clone)]
-pub struct EvalSettings {
-    /// Preprocessing (no augmentation).
-    pub preprocess: Preprocess,
-    /// Images per batch.
-    pub batch_size: usize,
-    /// Loader threads.
-    pub workers: usize,
-}
-
-/// Metrics of an inference-mode model over `samples`, and the unreadable images.
+/// Metrics of an inference-mode model over a loader's batches, and the unreadable images.
 pub fn evaluate_samples(
     model: &ScoringModel,
-    samples: Vec<Sample>,
-    settings: &EvalSettings,
-    device: &Device,
+    loader: &BatchLoader<LoadedSample, LoadedBatch>,
+    forward: Forward,
 ) -> Result<(SplitMetrics, Vec<(PathBuf, String)>)> {
     let tag_vocab = model.head.tag_vocab();
-    let batcher = ScoringBatcher { size: settings.preprocess.size, tag_vocab };
-    let loader = DataLoaderBuilder::new(batcher)
-        .batch_size(settings.batch_size)
-        .num_workers(settings.workers)
-        .set_device(device.clone())
-        .build(ImageDataset::new(Arc::new(samples), settings.preprocess.clone()));
     let mut acc = MetricsAccumulator::default();
+    let mut pending = Pending::new(DEFAULT_READBACK_EVERY, tag_vocab);
     let mut failed = Vec::new();
-    for loaded in loader.iter() {
-        let LoadedBatch { batch, failed: f } =
-            loaded.map_err(|e| TrainingError::Data(e.to_string()))?;
+    for (i, loaded) in loader.sequential()?.enumerate() {
+        let LoadedBatch { batch, failed: f } = loaded?;
         failed.extend(f);
         let Some(batch) = batch else { continue };
-        let out = model.forward(batch.images, None)?;
+        let out = forward.run(model, batch.images)?;
         let loss = model.loss(&out, &batch.targets)?;
-        acc.add(&loss, &batch_outcome(&out, &batch.samples, tag_vocab));
+        pending.push(i, &out, &loss, batch.samples);
+        if pending.is_due() {
+            pending.flush(&mut acc)?;
+        }
     }
+    pending.flush(&mut acc)?;
     Ok((acc.finish(), failed))
 }
 
@@ -129,6 +90,8 @@ pub struct EvalOptions {
     pub device: DeviceSpec,
     /// Images per batch.
     pub batch_size: usize,
+    /// Whether and where to cache decoded images.
+    pub cache: CacheChoice,
 }
 
 /// What `eval` reports.
@@ -168,12 +131,16 @@ pub fn evaluate_run(opts: &EvalOptions) -> Result<EvalReport> {
     }
     let device = opts.device.device()?;
     let model = load_model(&run, &config, &device)?;
-    let settings = EvalSettings {
+    let settings = LoaderSettings {
         preprocess: config.preprocess.clone(),
         batch_size: opts.batch_size,
         workers: config.train.workers,
     };
-    let (metrics, unreadable) = evaluate_samples(&model, samples, &settings, &device)?;
+    let cache =
+        fill_image_cache(&opts.cache, &dataset, &samples, &config.preprocess, &NoCacheProgress)?;
+    let tag_vocab = model.head.tag_vocab();
+    let loader = image_loader(Arc::new(samples), cache, None, &settings, tag_vocab, &device);
+    let (metrics, unreadable) = evaluate_samples(&model, &loader, Forward::Images(Precision::F32))?;
     Ok(EvalReport {
         run: opts.run.clone(),
         dataset,

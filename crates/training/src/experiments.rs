@@ -134,6 +134,7 @@ pub fn run_grid(
                 out: dir.clone(),
                 config: config.clone(),
                 resume: true,
+                cache: Default::default(),
             };
             train(&opts, progress.train_progress())?.summary
         };

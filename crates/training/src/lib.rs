@@ -10,18 +10,25 @@
 //! Design notes: `docs/training.md`.
 
 pub mod augment;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;
 mod error;
 pub mod eval;
 pub mod experiments;
+pub mod feature_cache;
+pub mod image_cache;
+pub mod loader;
 pub mod metrics;
 pub mod plot;
+pub mod precision;
 pub mod predict;
+pub mod readback;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod slots;
 pub mod train;
 
 pub use animescore_dataset::Split;
@@ -31,7 +38,10 @@ pub use device::DeviceSpec;
 pub use error::{Result, TrainingError};
 pub use eval::{EvalOptions, EvalReport, evaluate_run};
 pub use experiments::{GridConfig, GridProgress, GridRow, run_grid};
+pub use feature_cache::FeatureCacheMode;
+pub use image_cache::{CacheChoice, CacheProgress, ImageCache};
 pub use metrics::SplitMetrics;
+pub use precision::Precision;
 pub use predict::{KnownLabels, PredictReport, Prediction, Predictor};
 pub use run::{EpochRecord, RunDir, RunSummary};
 pub use train::{NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, train};

@@ -2,7 +2,9 @@
 //! flag (accuracy, precision, recall), sanity accuracy and tag mAP, plus the per-epoch
 //! accumulator that gathers them over a whole split.
 
-use animescore_heads::{LossOutput, SANITY_CLASSES, Task, TaskLosses};
+use animescore_heads::{SANITY_CLASSES, Task};
+
+use crate::data::Sample;
 use serde::{Deserialize, Serialize};
 
 /// Mean absolute error.
@@ -263,6 +265,47 @@ pub struct BatchOutcome {
     pub tag_target: Option<Vec<Option<Vec<bool>>>>,
 }
 
+impl BatchOutcome {
+    /// Predictions read back (`score_pred` on the 1..100 scale, probabilities elsewhere)
+    /// with the targets of `samples`.
+    pub fn new(
+        score_pred: Vec<f64>,
+        ai_prob: Vec<f64>,
+        sanity_prob: Vec<f64>,
+        tag_prob: Option<Vec<f64>>,
+        samples: &[Sample],
+        tag_vocab: Option<usize>,
+    ) -> Self {
+        let tag_target = tag_vocab.map(|k| {
+            samples
+                .iter()
+                .map(|s| {
+                    s.label.tags.as_ref().map(|tags| {
+                        let mut row = vec![false; k];
+                        for &t in tags.iter().filter(|&&t| t < k) {
+                            row[t] = true;
+                        }
+                        row
+                    })
+                })
+                .collect()
+        });
+        Self {
+            score_pred,
+            score_target: samples.iter().map(|s| s.label.score.map(f64::from)).collect(),
+            ai_prob,
+            ai_target: samples.iter().map(|s| s.label.ai).collect(),
+            sanity_prob,
+            sanity_target: samples
+                .iter()
+                .map(|s| s.label.sanity_level.and_then(|l| animescore_heads::sanity_class(l).ok()))
+                .collect(),
+            tag_prob: tag_prob.filter(|p| p.len() == samples.len() * tag_vocab.unwrap_or(0)),
+            tag_target,
+        }
+    }
+}
+
 /// Sums over a split: losses weighted by batch size, predictions for the rank metrics.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsAccumulator {
@@ -281,34 +324,42 @@ pub struct MetricsAccumulator {
     tag_labels: Vec<bool>,
 }
 
-/// Reads a one-element loss tensor.
-pub(crate) fn scalar(t: &burn::tensor::Tensor<1>) -> f64 {
-    t.clone().into_scalar::<f32>() as f64
+/// The losses of one batch, read back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLosses {
+    /// The weighted total.
+    pub total: f64,
+    /// Raw per-task losses in [`Task::ALL`] order (`None`: not computed).
+    pub per_task: [Option<f64>; 4],
+    /// Learned σ's, in uncertainty mode.
+    pub sigmas: Option<[f64; 4]>,
+}
+
+impl StepLosses {
+    /// `score 0.41, ai 0.69, …` for messages.
+    pub fn describe_tasks(&self) -> String {
+        Task::ALL
+            .iter()
+            .filter_map(|&t| self.per_task[t.index()].map(|l| format!("{} {l}", t.name())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl MetricsAccumulator {
-    /// Adds one batch: its loss (values read back) and its predictions.
-    pub fn add(&mut self, loss: &LossOutput, outcome: &BatchOutcome) {
+    /// Adds one batch: its losses and its predictions.
+    pub fn add_values(&mut self, losses: &StepLosses, outcome: &BatchOutcome) {
         let b = outcome.score_pred.len();
-        self.add_losses(b, scalar(&loss.total), &loss.per_task);
-        self.sigmas = loss.sigmas.as_ref().and_then(|s| {
-            let v = s.clone().into_data().try_to_vec::<f32>().ok()?;
-            Some([v[0] as f64, v[1] as f64, v[2] as f64, v[3] as f64])
-        });
-        self.add_outcome(outcome);
-    }
-
-    fn add_losses(&mut self, b: usize, total: f64, per_task: &TaskLosses) {
         self.n += b;
-        self.loss += total * b as f64;
+        self.loss += losses.total * b as f64;
         for task in Task::ALL {
-            if let Some(l) = per_task.get(task) {
-                self.per_task[task.index()] += scalar(l) * b as f64;
-                if task == Task::Tags {
-                    self.has_tags = true;
-                }
+            if let Some(l) = losses.per_task[task.index()] {
+                self.per_task[task.index()] += l * b as f64;
+                self.has_tags |= task == Task::Tags;
             }
         }
+        self.sigmas = losses.sigmas;
+        self.add_outcome(outcome);
     }
 
     fn add_outcome(&mut self, o: &BatchOutcome) {

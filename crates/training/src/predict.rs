@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use animescore_dataset::{Database, TagVocabulary, write_atomic};
 use animescore_heads::{KnownMetadata, Label, ScoringModel, sanity_level, unscale_score};
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::data::{ImageDataset, LoadedBatch, Sample, ScoringBatcher, tag_names};
+use crate::data::{LoadedBatch, LoaderSettings, Sample, image_loader, tag_names};
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
 use crate::eval::load_model;
 use crate::metrics::argmax;
+use crate::readback::read;
 use crate::run::{RunDir, percentile, tier};
 
 /// Tags reported per image at most, and the probability they need.
@@ -134,16 +134,15 @@ impl Predictor {
             .iter()
             .map(|p| Sample { filename: file_stem(p), image: p.clone(), label: Label::default() })
             .collect();
-        let size = self.config.preprocess.size;
-        let loader = DataLoaderBuilder::new(ScoringBatcher { size, tag_vocab: None })
-            .batch_size(self.batch_size)
-            .num_workers(self.config.train.workers)
-            .set_device(self.device.clone())
-            .build(ImageDataset::new(Arc::new(samples), self.config.preprocess.clone()));
+        let settings = LoaderSettings {
+            preprocess: self.config.preprocess.clone(),
+            batch_size: self.batch_size,
+            workers: self.config.train.workers,
+        };
+        let loader = image_loader(Arc::new(samples), None, None, &settings, None, &self.device);
         let mut report = PredictReport::default();
-        for loaded in loader.iter() {
-            let LoadedBatch { batch, failed } =
-                loaded.map_err(|e| TrainingError::Data(e.to_string()))?;
+        for loaded in loader.sequential()? {
+            let LoadedBatch { batch, failed } = loaded?;
             report.failed.extend(failed);
             let Some(batch) = batch else { continue };
             // Images with and without known metadata go through separate forward passes,
@@ -162,7 +161,8 @@ impl Predictor {
                 report.predictions.extend(self.forward(images, &samples, meta, use_known)?);
             }
         }
-        // Input order, whatever order the loader's workers finished in.
+        // Input order: the loader keeps it, but known and unknown images of a batch go
+        // through separate passes.
         let order: HashMap<&Path, usize> =
             images.iter().enumerate().map(|(i, p)| (p.as_path(), i)).collect();
         report
@@ -204,18 +204,10 @@ impl Predictor {
         used_known: bool,
     ) -> Result<Vec<Prediction>> {
         let out = self.model.forward(images, known)?;
-        let read = |t: Tensor<2>| -> Vec<f64> {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .unwrap_or_default()
-                .into_iter()
-                .map(f64::from)
-                .collect()
-        };
-        let scores = read(out.score.unsqueeze_dim(1));
-        let ai = read(sigmoid(out.ai_logit).unsqueeze_dim(1));
-        let sanity = read(softmax(out.sanity_logits, 1));
-        let tags = out.tag_logits.map(|t| read(sigmoid(t)));
+        let scores = read(out.score)?;
+        let ai = read(sigmoid(out.ai_logit))?;
+        let sanity = read(softmax(out.sanity_logits, 1))?;
+        let tags = out.tag_logits.map(|t| read(sigmoid(t))).transpose()?;
         let k = self.vocab.len();
         Ok(samples
             .iter()

@@ -18,22 +18,32 @@ use std::time::Instant;
 
 use animescore_backbones::Preprocess;
 use animescore_dataset::{TagVocabulary, write_atomic};
-use animescore_heads::{ScoringModel, Task};
+use animescore_heads::ScoringModel;
 use animescore_scoring::Scorer;
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::config::AugmentConfig;
 use crate::config::{RunConfig, TrainConfig};
-use crate::data::{self, ImageDataset, LoadedBatch, Sample, ScoringBatcher, SplitRecords};
+use crate::data::{
+    self, LoadedBatch, LoadedSample, LoaderSettings, Sample, SplitRecords, feature_loader,
+    image_loader,
+};
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
-use crate::eval::{EvalSettings, batch_outcome, evaluate_samples};
-use crate::metrics::{MetricsAccumulator, scalar};
+use crate::eval::{Forward, evaluate_samples};
+use crate::feature_cache::{CachedFeatures, FeatureCache, FeatureCacheMode, feature_dims};
+use crate::image_cache::{
+    CacheChoice, CacheProgress, CachedImages, NoCacheProgress, cache_root, fill_image_cache,
+};
+use crate::loader::BatchLoader;
+use crate::metrics::MetricsAccumulator;
 use crate::plot;
+use crate::precision::Precision;
+use crate::readback::{DEFAULT_READBACK_EVERY, Pending, StepValues};
 use crate::report;
 use crate::run::{EpochRecord, RunDir, RunSummary, metrics_csv, write_json, write_text};
 use crate::schedule::LrSchedule;
@@ -49,6 +59,8 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     /// Continue from the run directory's last complete epoch (its saved configuration wins).
     pub resume: bool,
+    /// Whether and where to keep decoded images between epochs (and runs).
+    pub cache: CacheChoice,
 }
 
 /// Progress callbacks; all do nothing by default. The library never prints.
@@ -63,6 +75,10 @@ pub trait TrainProgress {
     fn epoch_end(&self, _record: &EpochRecord, _improved: bool) {}
     /// An image could not be read and was skipped.
     fn skipped(&self, _path: &Path, _reason: &str) {}
+    /// Progress of decoding images into the image cache (before the first epoch).
+    fn cache(&self) -> &dyn CacheProgress {
+        &NoCacheProgress
+    }
 }
 
 /// A progress sink that ignores everything.
@@ -80,6 +96,8 @@ pub struct RunInfo {
     pub first_epoch: usize,
     /// Device.
     pub device: DeviceSpec,
+    /// Whether only the heads run, on cached features of the frozen backbone.
+    pub cached_features: bool,
 }
 
 /// What a finished `train` returns (also written as `summary.json`).
@@ -157,7 +175,26 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
             let model = train_config.model_config(vocab.len())?;
             let backbone = model.backbone.init(&Device::flex());
             let preprocess: Preprocess = train_config.preprocess(&backbone);
-            RunConfig { dataset: opts.dataset.clone(), train: train_config, preprocess, model }
+            let mut train_config = train_config;
+            let cached_features = match FeatureCacheMode::decide(&train_config) {
+                _ if opts.cache == CacheChoice::Off => false,
+                Ok(()) => {
+                    // Features of augmented images would differ: none is applied.
+                    train_config.augment = AugmentConfig::none();
+                    true
+                }
+                Err(why) => {
+                    tracing::info!("training end to end, not on cached features: {why}");
+                    false
+                }
+            };
+            RunConfig {
+                dataset: opts.dataset.clone(),
+                train: train_config,
+                preprocess,
+                model,
+                cached_features,
+            }
         }
     };
     Ok(Prepared { run_config, scorer, vocab, train, validation, test })
@@ -206,6 +243,7 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     let c = p.run_config.train.clone();
     let device_spec: DeviceSpec = c.device.parse()?;
     let base_device = device_spec.device()?;
+    c.precision.check(&base_device, &c.device)?;
     let train_device = base_device.clone().autodiff();
     train_device.seed(c.seed);
     // Before anything is written: a missing or mismatched weights file or an unknown freeze
@@ -242,73 +280,66 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
         parameters,
         first_epoch: state.epoch + 1,
         device: device_spec,
+        cached_features: p.run_config.cached_features,
     });
 
-    let train_samples = Arc::new(p.train.clone());
-    let eval_settings = EvalSettings {
+    let loader_settings = LoaderSettings {
         preprocess: preprocess.clone(),
         batch_size: c.batch_size,
         workers: c.workers,
     };
+    let inputs = prepare_inputs(opts, &p, &model, &base_device, progress)?;
+    let (train_forward, eval_forward) = if p.run_config.cached_features {
+        (Forward::Features, Forward::Features)
+    } else {
+        (Forward::Images(c.precision), Forward::Images(Precision::F32))
+    };
+    let validation_loader =
+        inputs.validation.loader(None, &loader_settings, tag_vocab, &base_device);
     let mut stopped_early = state.wait >= c.patience && state.epoch > 0;
     while state.epoch < c.epochs && !stopped_early {
         let epoch = state.epoch + 1;
         let started = Instant::now();
         progress.epoch_start(epoch, c.epochs, batches_per_epoch);
         let epoch_seed = c.seed.wrapping_add(epoch as u64);
-        let loader = DataLoaderBuilder::new(ScoringBatcher { size: preprocess.size, tag_vocab })
-            .batch_size(c.batch_size)
-            .shuffle(epoch_seed)
-            .num_workers(c.workers)
-            .set_device(train_device.clone())
-            .build(
-                ImageDataset::new(train_samples.clone(), preprocess.clone())
-                    .with_augment(&c.augment, epoch_seed),
-            );
+        let loader = inputs.train.loader(
+            Some((&c.augment, epoch_seed)),
+            &loader_settings,
+            tag_vocab,
+            &train_device,
+        );
         let mut acc = MetricsAccumulator::default();
+        let mut pending = Pending::new(DEFAULT_READBACK_EVERY, tag_vocab);
         let mut lr = schedule.at(state.step);
-        for loaded in loader.iter() {
-            let LoadedBatch { batch, failed } =
-                loaded.map_err(|e| TrainingError::Data(e.to_string()))?;
+        for loaded in loader.shuffled(epoch_seed)? {
+            let LoadedBatch { batch, failed } = loaded?;
             for (path, reason) in &failed {
                 progress.skipped(path, reason);
             }
             let Some(batch) = batch else { continue };
-            let out = model.forward(batch.images, None)?;
+            let out = train_forward.run(&model, batch.images)?;
             let loss = model.loss(&out, &batch.targets)?;
-            let total = scalar(&loss.total);
-            if !total.is_finite() {
-                let tasks = Task::ALL
-                    .iter()
-                    .filter_map(|&t| {
-                        loss.per_task.get(t).map(|l| format!("{} {}", t.name(), scalar(l)))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(TrainingError::NonFinite {
-                    epoch,
-                    step: state.step,
-                    loss: total as f32,
-                    tasks,
-                });
-            }
-            acc.add(&loss, &batch_outcome(&out, &batch.samples, tag_vocab));
+            pending.push(state.step, &out, &loss, batch.samples);
             let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = schedule.at(state.step);
             model = optim.step(lr, model, grads);
             state.step += 1;
-            progress.batch(total);
+            if pending.is_due() {
+                check_finite(epoch, &pending.flush(&mut acc)?, progress)?;
+            }
         }
+        check_finite(epoch, &pending.flush(&mut acc)?, progress)?;
         if acc.is_empty() {
             return Err(TrainingError::NotEnoughData(format!(
                 "epoch {epoch}: no training image could be read"
             )));
         }
         let train_metrics = acc.finish();
+        model = c.precision.settle(model);
 
         let valid_model = model.valid();
         let (validation, failed) =
-            evaluate_samples(&valid_model, p.validation.clone(), &eval_settings, &base_device)?;
+            evaluate_samples(&valid_model, &validation_loader, eval_forward)?;
         for (path, reason) in &failed {
             progress.skipped(path, reason);
         }
@@ -350,12 +381,12 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
 
     // Final metrics with the best weights.
     let best = crate::eval::load_model(&run, &p.run_config, &base_device)?;
-    let (validation, _) =
-        evaluate_samples(&best, p.validation.clone(), &eval_settings, &base_device)?;
-    let test = if p.test.is_empty() {
+    let (validation, _) = evaluate_samples(&best, &validation_loader, eval_forward)?;
+    let test = if inputs.test.samples.is_empty() {
         None
     } else {
-        Some(evaluate_samples(&best, p.test.clone(), &eval_settings, &base_device)?.0)
+        let loader = inputs.test.loader(None, &loader_settings, tag_vocab, &base_device);
+        Some(evaluate_samples(&best, &loader, eval_forward)?.0)
     };
     let summary = RunSummary {
         epochs: state.epoch,
@@ -373,6 +404,170 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     )?;
     write_json(&run.summary(), &summary)?;
     Ok(TrainReport { run: opts.out.clone(), summary, history: state.history })
+}
+
+/// Fails on the first non-finite step loss of a read-back, naming the step and the range
+/// of steps read back together; reports every finite loss to `progress`.
+fn check_finite(epoch: usize, steps: &[StepValues], progress: &dyn TrainProgress) -> Result<()> {
+    for s in steps {
+        if !s.losses.total.is_finite() {
+            let first = steps.first().map_or(s.step, |f| f.step);
+            let last = steps.last().map_or(s.step, |l| l.step);
+            return Err(TrainingError::NonFinite {
+                epoch,
+                step: s.step,
+                loss: s.losses.total as f32,
+                tasks: format!(
+                    "{} (losses are read back every {} steps; this read covered steps {first}..={last})",
+                    s.losses.describe_tasks(),
+                    DEFAULT_READBACK_EVERY
+                ),
+            });
+        }
+        progress.batch(s.losses.total);
+    }
+    Ok(())
+}
+
+/// What one split's batches are made from.
+enum Source {
+    /// Images, from the image cache when there is one.
+    Images(Option<CachedImages>),
+    /// Cached feature maps of the frozen backbone.
+    Features(CachedFeatures),
+}
+
+/// One split's readable samples and where their batches come from.
+struct SplitInput {
+    samples: Arc<Vec<Sample>>,
+    source: Source,
+}
+
+impl SplitInput {
+    fn loader(
+        &self,
+        augment: Option<(&AugmentConfig, u64)>,
+        settings: &LoaderSettings,
+        tag_vocab: Option<usize>,
+        device: &Device,
+    ) -> BatchLoader<LoadedSample, LoadedBatch> {
+        let samples = self.samples.clone();
+        match &self.source {
+            Source::Images(cache) => {
+                image_loader(samples, cache.clone(), augment, settings, tag_vocab, device)
+            }
+            Source::Features(f) => feature_loader(samples, f.clone(), settings, tag_vocab, device),
+        }
+    }
+}
+
+struct SplitInputs {
+    train: SplitInput,
+    validation: SplitInput,
+    test: SplitInput,
+}
+
+/// Fills the image cache (and, for heads-only runs, the feature cache) for every split.
+/// Images that cannot be decoded are reported once here and left out of the run (the caches
+/// remember them, so they are not retried).
+fn prepare_inputs(
+    opts: &TrainOptions,
+    p: &Prepared,
+    model: &ScoringModel,
+    device: &Device,
+    progress: &dyn TrainProgress,
+) -> Result<SplitInputs> {
+    let splits = [&p.train, &p.validation, &p.test];
+    let all: Vec<Sample> = splits.iter().flat_map(|s| s.iter().cloned()).collect();
+    let preprocess = &p.run_config.preprocess;
+    let images = fill_image_cache(&opts.cache, &opts.dataset, &all, preprocess, progress.cache())?;
+    let features = match (p.run_config.cached_features, cache_root(&opts.cache, &opts.dataset)) {
+        (true, Some(root)) => {
+            Some(fill_features(opts, p, &root, &all, images.as_ref(), model, device, progress)?)
+        }
+        _ => None,
+    };
+    let failure = |i: usize| match (&features, &images) {
+        (Some(f), _) => f.failure(i),
+        (None, Some(c)) => c.failure(i),
+        (None, None) => None,
+    };
+    let mut offset = 0;
+    let mut split = |samples: &[Sample]| -> SplitInput {
+        let mut kept = Vec::with_capacity(samples.len());
+        let mut rows = Vec::with_capacity(samples.len());
+        for (i, s) in samples.iter().enumerate() {
+            match failure(offset + i) {
+                Some(reason) => progress.skipped(&s.image, reason),
+                None => {
+                    kept.push(s.clone());
+                    rows.push(offset + i);
+                }
+            }
+        }
+        offset += samples.len();
+        let source = match (&features, &images) {
+            (Some(f), _) => Source::Features(f.subset(&rows)),
+            (None, cache) => Source::Images(cache.as_ref().map(|c| c.subset(&rows))),
+        };
+        SplitInput { samples: Arc::new(kept), source }
+    };
+    let inputs = SplitInputs {
+        train: split(&p.train),
+        validation: split(&p.validation),
+        test: split(&p.test),
+    };
+    if inputs.train.samples.is_empty() || inputs.validation.samples.is_empty() {
+        return Err(TrainingError::NotEnoughData(
+            "no readable training or validation image (see the skipped images above)".into(),
+        ));
+    }
+    Ok(inputs)
+}
+
+/// Runs the frozen backbone once over every image (reading them from the image cache when
+/// there is one) and stores the feature maps.
+#[allow(clippy::too_many_arguments)]
+fn fill_features(
+    opts: &TrainOptions,
+    p: &Prepared,
+    root: &Path,
+    all: &[Sample],
+    images: Option<&CachedImages>,
+    model: &ScoringModel,
+    device: &Device,
+    progress: &dyn TrainProgress,
+) -> Result<CachedFeatures> {
+    let c = &p.run_config;
+    let backbone = model.backbone.clone().valid();
+    let dims = feature_dims(&backbone, c.preprocess.size, device);
+    let cache = FeatureCache::new(root, &c.train, &c.model.backbone, &c.preprocess, dims)?;
+    let paths: Vec<PathBuf> = all.iter().map(|s| s.image.clone()).collect();
+    let read = |i: usize| match images {
+        Some(cache) => cache.get(i),
+        None => {
+            c.preprocess.load_rgb(&paths[i]).map(|rgb| rgb.into_raw()).map_err(|e| e.to_string())
+        }
+    };
+    let key = |p: &Path| p.strip_prefix(&opts.dataset).unwrap_or(p).to_string_lossy().into_owned();
+    let (features, stats) = cache.fill(
+        &paths,
+        key,
+        &read,
+        &c.preprocess,
+        &backbone,
+        device,
+        c.train.batch_size,
+        progress.cache(),
+    )?;
+    tracing::info!(
+        "feature cache {}: {} cached, {} computed, {} unreadable",
+        cache.dir().display(),
+        stats.hits,
+        stats.computed,
+        stats.failed
+    );
+    Ok(features)
 }
 
 fn save_checkpoint(

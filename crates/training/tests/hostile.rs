@@ -160,7 +160,13 @@ fn training_skips_broken_images_and_finishes() {
         augment: AugmentConfig::none(),
         ..TrainConfig::default()
     };
-    let opts = TrainOptions { dataset: data, out: tmp.path().join("run"), config, resume: false };
+    let opts = TrainOptions {
+        dataset: data,
+        out: tmp.path().join("run"),
+        config,
+        resume: false,
+        cache: Default::default(),
+    };
     let report = train(&opts, &skips).unwrap();
     assert_eq!(report.summary.epochs, 1);
     assert!(report.history[0].train.loss.is_finite());

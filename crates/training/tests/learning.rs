@@ -29,9 +29,11 @@ fn attention_on_tiny_reaches_srcc_0_7() {
         ..TrainConfig::default()
     };
     let out = tmp.path().join("run");
-    let report =
-        train(&TrainOptions { dataset: data, out, config, resume: false }, &NoTrainProgress)
-            .unwrap();
+    let report = train(
+        &TrainOptions { dataset: data, out, config, resume: false, cache: Default::default() },
+        &NoTrainProgress,
+    )
+    .unwrap();
     let test = report.summary.test.expect("the synthetic dataset has a test split");
     eprintln!(
         "test SRCC {:?} PLCC {:?} MAE {:?} on {} images after {} epochs (best {})",

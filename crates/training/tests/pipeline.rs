@@ -63,6 +63,7 @@ fn train_eval_predict_every_variant_and_resume() {
             out: out.clone(),
             config: quick_config(variant),
             resume: false,
+            cache: Default::default(),
         };
         let report = train(&opts, &NoTrainProgress).unwrap();
         assert_eq!(report.history.len(), 2, "{variant}");
@@ -109,6 +110,7 @@ fn train_eval_predict_every_variant_and_resume() {
         split: Split::Test,
         device: DeviceSpec::Flex,
         batch_size: 8,
+        cache: Default::default(),
     })
     .unwrap();
     assert!(eval.metrics.n > 0 && eval.metrics.srcc.is_some(), "{:?}", eval.metrics);
@@ -148,6 +150,7 @@ fn train_eval_predict_every_variant_and_resume() {
         out: attention.clone(),
         config: TrainConfig { epochs: 3, ..quick_config(Variant::Attention) },
         resume: true,
+        cache: Default::default(),
     };
     // The saved config (2 epochs) wins on resume, so lift its limit the way a user would:
     // edit the run's config.toml.
@@ -171,6 +174,7 @@ fn missing_index_says_how_to_build_it() {
         out: tmp.path().join("run"),
         config: quick_config(Variant::Multitask),
         resume: false,
+        cache: Default::default(),
     };
     let err = train(&opts, &NoTrainProgress).unwrap_err();
     assert!(matches!(err, TrainingError::MissingIndex { .. }));
@@ -186,6 +190,7 @@ fn bad_config_is_rejected_before_training() {
         out: tmp.path().join("run"),
         config: TrainConfig { score: "bookmark-ratio".into(), ..quick_config(Variant::Multitask) },
         resume: false,
+        cache: Default::default(),
     };
     let err = train(&opts, &NoTrainProgress).unwrap_err().to_string();
     assert!(err.contains("bookmark-ratio"), "{err}");

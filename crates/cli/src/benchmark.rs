@@ -1,0 +1,87 @@
+//! `animescore benchmark`: training and inference images/s of a model on a device.
+
+use std::process::ExitCode;
+
+use animescore_training::bench::{BenchOptions, throughput};
+use animescore_training::{Embedding, Precision, TrainConfig, Variant};
+
+#[derive(clap::Args)]
+pub struct BenchmarkArgs {
+    /// Backbone: tiny, resnet18..152, efficientnet-b0..b7, or custom:FILE.json.
+    #[arg(long, default_value = "resnet50")]
+    pub backbone: String,
+    /// Model variant: multitask, meta-embed or attention.
+    #[arg(long, default_value = "multitask")]
+    pub variant: Variant,
+    /// Metadata embedding: none, ai-sanity, tags or both.
+    #[arg(long, default_value = "none")]
+    pub embedding: Embedding,
+    /// Input side in pixels [default: the backbone's].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps first (kernel compilation and autotuning on GPUs).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Training precision: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
+    /// Only training steps, or only inference passes.
+    #[arg(long, value_parser = ["both", "train", "predict"], default_value = "both")]
+    pub mode: String,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.steps > 0 && args.batch_size > 0,
+        "--steps and --batch-size must be positive"
+    );
+    let config = TrainConfig {
+        backbone: args.backbone.clone(),
+        variant: args.variant,
+        embedding: args.embedding,
+        image_size: args.image_size,
+        batch_size: args.batch_size,
+        device: args.device.clone(),
+        precision: args.precision,
+        ..TrainConfig::default()
+    };
+    let report = throughput(&BenchOptions {
+        config,
+        steps: args.steps,
+        warmup: args.warmup,
+        train: args.mode != "predict",
+        predict: args.mode != "train",
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let rate = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        println!(
+            "{} {} at {} px, batch {}, {} on {}: train {} images/s, predict {} images/s \
+             (warm-up {:.1} s{})",
+            report.backbone,
+            report.variant,
+            report.image_size,
+            report.batch_size,
+            report.precision,
+            report.device,
+            rate(report.train_images_per_s),
+            rate(report.predict_images_per_s),
+            report.warmup_seconds,
+            report.device_reserved_mib.map(|m| format!(", {m:.0} MiB held")).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

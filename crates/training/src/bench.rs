@@ -1,0 +1,199 @@
+//! Model throughput on a device: training steps and inference passes per second on
+//! synthetic batches, without the data pipeline.
+//!
+//! Each step uploads a fresh host batch (as the loader does), runs forward, loss, backward
+//! and an AdamW update; values are read back only at the end of the timed steps, so the
+//! figure is what the device sustains with a full queue. Warm-up steps (kernel compilation
+//! and autotuning on the GPU backends) are timed separately.
+
+use std::time::Instant;
+
+use animescore_backbones::Backbone;
+use animescore_heads::{Label, Targets};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainingError};
+
+/// Tag vocabulary of the synthetic labels when the embedding uses tags.
+const BENCH_TAGS: usize = 64;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Model, image size, batch size, precision and device (other training settings unused).
+    pub config: TrainConfig,
+    /// Timed steps.
+    pub steps: usize,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Measure training steps.
+    pub train: bool,
+    /// Measure inference passes.
+    pub predict: bool,
+}
+
+/// Images per second.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Backbone.
+    pub backbone: String,
+    /// Variant.
+    pub variant: String,
+    /// Device.
+    pub device: String,
+    /// Precision.
+    pub precision: String,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Image side.
+    pub image_size: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Training images per second (forward, backward, AdamW update).
+    pub train_images_per_s: Option<f64>,
+    /// Inference images per second.
+    pub predict_images_per_s: Option<f64>,
+    /// Seconds of the warm-up steps (training and inference together).
+    pub warmup_seconds: f64,
+    /// Memory the device's allocator holds at the end (MiB; its pools keep pages, so this
+    /// is close to the peak), when the backend reports it.
+    pub device_reserved_mib: Option<f64>,
+}
+
+/// Measures training and inference throughput.
+pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
+    let c = &opts.config;
+    c.validate()?;
+    let spec: crate::DeviceSpec = c.device.parse()?;
+    let device = spec.device()?;
+    c.precision.check(&device, &c.device)?;
+    let tags = c.embedding.uses_tags().then_some(BENCH_TAGS).unwrap_or(0);
+    let model_config = c.model_config(tags)?;
+    let size = match c.image_size {
+        Some(size) => size,
+        None => model_config.backbone.init(&Device::flex()).input_spec().image_size,
+    };
+    let batch = SyntheticBatch::new(c.batch_size, size, tags, c.seed);
+    let mut report = BenchReport {
+        backbone: c.backbone.clone(),
+        variant: c.variant.to_string(),
+        device: c.device.clone(),
+        precision: c.precision.to_string(),
+        batch_size: c.batch_size,
+        image_size: size,
+        steps: opts.steps,
+        train_images_per_s: None,
+        predict_images_per_s: None,
+        warmup_seconds: 0.0,
+        device_reserved_mib: None,
+    };
+    let train_device = device.clone().autodiff();
+    train_device.seed(c.seed);
+    let mut model = model_config.init(&train_device)?;
+    if opts.train {
+        let mut optim = AdamWConfig::new().init();
+        let mut timer = Timer::new(&device);
+        for step in 0..opts.warmup + opts.steps {
+            timer.before_step(step == opts.warmup)?;
+            let (images, targets) = batch.upload(&train_device)?;
+            let out = c.precision.forward(&model, images)?;
+            let loss = model.loss(&out, &targets)?;
+            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+            model = optim.step(1e-4, model, grads);
+        }
+        let (warmup, seconds) = timer.finish()?;
+        report.warmup_seconds += warmup;
+        report.train_images_per_s = Some(rate(opts.steps * c.batch_size, seconds));
+        model = c.precision.settle(model);
+    }
+    if opts.predict {
+        let model = model.valid();
+        let mut timer = Timer::new(&device);
+        for step in 0..opts.warmup + opts.steps {
+            timer.before_step(step == opts.warmup)?;
+            let (images, _) = batch.upload(&device)?;
+            drop(model.forward(images, None)?);
+        }
+        let (warmup, seconds) = timer.finish()?;
+        report.warmup_seconds += warmup;
+        report.predict_images_per_s = Some(rate(opts.steps * c.batch_size, seconds));
+    }
+    report.device_reserved_mib =
+        device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1024.0 * 1024.0));
+    Ok(report)
+}
+
+fn rate(images: usize, seconds: f64) -> f64 {
+    images as f64 / seconds.max(1e-9)
+}
+
+/// Warm-up and timed phases, each ended by waiting for the device's queue to drain.
+struct Timer<'a> {
+    device: &'a Device,
+    start: Instant,
+    timed_from: Option<Instant>,
+    warmup: f64,
+}
+
+impl<'a> Timer<'a> {
+    fn new(device: &'a Device) -> Self {
+        Self { device, start: Instant::now(), timed_from: None, warmup: 0.0 }
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.device.sync().map_err(|e| TrainingError::Data(format!("device: {e:?}")))
+    }
+
+    /// At the first timed step, waits for the warm-up steps to finish.
+    fn before_step(&mut self, first_timed: bool) -> Result<()> {
+        if first_timed {
+            self.sync()?;
+            self.warmup = self.start.elapsed().as_secs_f64();
+            self.timed_from = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Waits for the device; returns the warm-up and the timed seconds.
+    fn finish(self) -> Result<(f64, f64)> {
+        self.sync()?;
+        let from = self.timed_from.unwrap_or(self.start);
+        Ok((self.warmup, from.elapsed().as_secs_f64()))
+    }
+}
+
+/// One random batch on the host, uploaded anew every step.
+struct SyntheticBatch {
+    images: TensorData,
+    labels: Vec<Label>,
+    tags: usize,
+}
+
+impl SyntheticBatch {
+    fn new(batch: usize, size: usize, tags: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let pixels: Vec<f32> =
+            (0..batch * 3 * size * size).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+        let labels = (0..batch)
+            .map(|i| Label {
+                score: Some(rng.random_range(1.0f32..100.0)),
+                ai: Some(i % 2 == 0),
+                sanity_level: Some([2, 4, 6][i % 3]),
+                tags: (tags > 0).then(|| vec![i % tags]),
+            })
+            .collect();
+        Self { images: TensorData::new(pixels, [batch, 3, size, size]), labels, tags }
+    }
+
+    fn upload(&self, device: &Device) -> Result<(Tensor<4>, Targets)> {
+        let tags = (self.tags > 0).then_some(self.tags);
+        let targets = Targets::from_labels(&self.labels, tags, device)?;
+        Ok((Tensor::from_data(self.images.clone(), device), targets))
+    }
+}

@@ -1,0 +1,253 @@
+//! Frozen-backbone features, computed once: train only the heads (the waifu-scorer way).
+//!
+//! With `freeze = "all"` (the original's setting) the backbone's output for an image never
+//! changes during a run, so computing it every epoch is wasted work: this cache stores each
+//! image's feature map once (`f32`, `[C, h, w]` — the spatial map, since the `attention`
+//! variant reads its patches; the other variants pool it) and training then runs only the
+//! heads on cached features. Augmentation cannot apply to cached features (a flipped image
+//! has other features), so the cache is used by default only when augmentation is off
+//! ([`FeatureCacheMode::Auto`]); `on` uses it anyway, without augmentation. A run records the
+//! choice in its `config.toml`.
+//!
+//! The folder name hashes everything that decides the features: the backbone configuration,
+//! the weights file (path, length, modification time) or the seed of a random
+//! initialisation, and the preprocessing. Storage and crash safety: [`SlotStore`].
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use animescore_backbones::{AnyBackbone, Backbone, Preprocess};
+use burn::tensor::{Device, Tensor};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainingError};
+use crate::readback::read;
+use crate::slots::{CacheProgress, FillStats, SlotStore, Slots, fnv1a};
+
+/// Version of the feature format; a change starts a new folder.
+const FORMAT_VERSION: u32 = 1;
+
+/// Whether `train` computes the frozen backbone once and trains the heads on cached features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureCacheMode {
+    /// When the whole backbone is frozen and augmentation is off.
+    #[default]
+    Auto,
+    /// Whenever the whole backbone is frozen, turning augmentation off.
+    On,
+    /// Never: the backbone runs every step.
+    Off,
+}
+
+impl std::str::FromStr for FeatureCacheMode {
+    type Err = TrainingError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "on" => Ok(Self::On),
+            "off" => Ok(Self::Off),
+            other => Err(TrainingError::InvalidConfig(format!(
+                "unknown feature cache mode `{other}` (expected auto, on or off)"
+            ))),
+        }
+    }
+}
+
+impl FeatureCacheMode {
+    /// Whether a run with this configuration trains on cached features, and why not.
+    pub fn decide(config: &TrainConfig) -> std::result::Result<(), &'static str> {
+        let frozen = config.freeze.as_deref() == Some("all");
+        match config.feature_cache {
+            Self::Off => Err("feature_cache = off"),
+            _ if !frozen => Err("the backbone is trained (freeze is not \"all\")"),
+            Self::Auto if config.augment.is_active() => {
+                Err("augmentation is on (features of augmented images differ; set \
+                     feature_cache = \"on\" to train without augmentation on cached features)")
+            }
+            Self::Auto | Self::On => Ok(()),
+        }
+    }
+}
+
+/// What decides the features.
+#[derive(Debug, Serialize)]
+struct Settings<'a> {
+    kind: &'static str,
+    version: u32,
+    backbone: &'a animescore_backbones::BackboneConfig,
+    weights: Option<(String, u64, i128)>,
+    seed: Option<u64>,
+    preprocess: &'a Preprocess,
+}
+
+/// A feature cache folder for one backbone, weights and preprocessing.
+#[derive(Debug, Clone)]
+pub struct FeatureCache {
+    store: SlotStore,
+    /// `[C, h, w]` of one image's feature map.
+    pub dims: [usize; 3],
+}
+
+/// The cached feature maps of one list of paths, in that order.
+#[derive(Debug, Clone)]
+pub struct CachedFeatures {
+    slots: Slots,
+    /// `[C, h, w]` of one feature map.
+    pub dims: [usize; 3],
+}
+
+impl FeatureCache {
+    /// The cache under `root` for the run's backbone (built by `backbone_config`, with the
+    /// weights file of `config` when it has one) whose feature maps are `dims`.
+    pub fn new(
+        root: &Path,
+        config: &TrainConfig,
+        backbone: &animescore_backbones::BackboneConfig,
+        preprocess: &Preprocess,
+        dims: [usize; 3],
+    ) -> Result<Self> {
+        let weights = match &config.weights {
+            Some(w) => {
+                let path = animescore_backbones::resolve_weights(w)?;
+                let meta = std::fs::metadata(&path).map_err(|e| TrainingError::io(&path, e))?;
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128);
+                Some((path.to_string_lossy().into_owned(), meta.len(), mtime))
+            }
+            None => None,
+        };
+        let seed = weights.is_none().then_some(config.seed);
+        let settings = Settings {
+            kind: "features",
+            version: FORMAT_VERSION,
+            backbone,
+            weights,
+            seed,
+            preprocess,
+        };
+        let value = serde_json::to_value(&settings)
+            .map_err(|e| TrainingError::InvalidConfig(format!("feature cache settings: {e}")))?;
+        let hash = fnv1a(value.to_string().as_bytes()) as u32;
+        let name = format!("features-{}px-{hash:08x}", preprocess.size);
+        let slot_bytes = (dims.iter().product::<usize>() * 4) as u64;
+        Ok(Self { store: SlotStore::new(root.join(name), value, slot_bytes), dims })
+    }
+
+    /// The cache folder.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Makes sure every image has its feature map: the missing ones are read by `images`
+    /// (resized RGB bytes of image `i` of `paths`, e.g. from the image cache), run through
+    /// `backbone` (inference mode) on `device` `batch` at a time, and stored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill(
+        &self,
+        paths: &[PathBuf],
+        key: impl Fn(&Path) -> String,
+        images: &(dyn Fn(usize) -> std::result::Result<Vec<u8>, String> + Sync),
+        preprocess: &Preprocess,
+        backbone: &AnyBackbone,
+        device: &Device,
+        batch: usize,
+        progress: &dyn CacheProgress,
+    ) -> Result<(CachedFeatures, FillStats)> {
+        let dims = self.dims;
+        let compute = |indices: &[usize]| -> Vec<std::result::Result<Vec<u8>, String>> {
+            let loaded: Vec<std::result::Result<Vec<f32>, String>> = indices
+                .par_iter()
+                .map(|&i| images(i).map(|rgb| preprocess.normalize(&rgb)))
+                .collect();
+            let ok: Vec<usize> = (0..loaded.len()).filter(|&j| loaded[j].is_ok()).collect();
+            let mut out: Vec<std::result::Result<Vec<u8>, String>> = loaded
+                .iter()
+                .map(|r| r.as_ref().map(|_| Vec::new()).map_err(Clone::clone))
+                .collect();
+            if ok.is_empty() {
+                return out;
+            }
+            let chws: Vec<Vec<f32>> =
+                ok.iter().filter_map(|&j| loaded[j].as_ref().ok().cloned()).collect();
+            match features_of(backbone, preprocess, chws, device, dims) {
+                Ok(maps) => {
+                    for (&j, map) in ok.iter().zip(maps) {
+                        out[j] = Ok(map.iter().flat_map(|v| v.to_le_bytes()).collect());
+                    }
+                }
+                Err(e) => {
+                    for &j in &ok {
+                        out[j] = Err(format!("backbone: {e}"));
+                    }
+                }
+            }
+            out
+        };
+        let (slots, stats) = self.store.fill(paths, key, batch.max(1), &compute, progress)?;
+        Ok((CachedFeatures { slots, dims }, stats))
+    }
+}
+
+/// The feature maps of a batch of normalised images, one `C·h·w` vector each.
+fn features_of(
+    backbone: &AnyBackbone,
+    preprocess: &Preprocess,
+    chws: Vec<Vec<f32>>,
+    device: &Device,
+    dims: [usize; 3],
+) -> Result<Vec<Vec<f32>>> {
+    let map: Tensor<4> = backbone.feature_map(preprocess.stack(chws, device));
+    let got = map.dims();
+    if got[1..] != dims {
+        return Err(TrainingError::Data(format!(
+            "feature map {:?} per image, expected {dims:?}",
+            &got[1..]
+        )));
+    }
+    let values = read(map)?;
+    let per = dims.iter().product::<usize>();
+    Ok(values.chunks(per).map(|c| c.iter().map(|&v| v as f32).collect()).collect())
+}
+
+impl CachedFeatures {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Why image `i` has no features, if it has none.
+    pub fn failure(&self, i: usize) -> Option<&str> {
+        self.slots.failure(i)
+    }
+
+    /// The images at `rows`, in that order.
+    pub fn subset(&self, rows: &[usize]) -> Self {
+        Self { slots: self.slots.subset(rows), dims: self.dims }
+    }
+
+    /// The feature map of image `i`, `C·h·w` values.
+    pub fn get(&self, i: usize) -> std::result::Result<Vec<f32>, String> {
+        let bytes = self.slots.get(i)?;
+        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+}
+
+/// The `[C, h, w]` of an inference-mode backbone's feature map at `size` px (one probe
+/// forward on its device).
+pub fn feature_dims(backbone: &AnyBackbone, size: usize, device: &Device) -> [usize; 3] {
+    let probe = Tensor::<4>::zeros([1, 3, size, size], device);
+    let [_, c, h, w] = backbone.feature_map(probe).dims();
+    [c, h, w]
+}

@@ -1,0 +1,142 @@
+//! Real-scale training paths on tiny data: the image cache changes nothing but speed, batch
+//! order does not depend on the number of workers, heads-only training on cached features,
+//! and bf16 steps (on flex, which computes in bf16 slowly but correctly).
+
+use std::path::{Path, PathBuf};
+
+use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_training::bench::{BenchOptions, throughput};
+use animescore_training::config::AugmentConfig;
+use animescore_training::image_cache::default_cache_root;
+use animescore_training::{
+    CacheChoice, Embedding, FeatureCacheMode, NoTrainProgress, Precision, RunDir, TrainConfig,
+    TrainOptions, Variant, train,
+};
+
+fn dataset(dir: &Path, count: usize) -> PathBuf {
+    let data = dir.join("data");
+    let synth = synthesize(&data, &SynthOptions { count, seed: 5, size: 40 }).unwrap();
+    let mut opts = IngestOptions::new(&data);
+    opts.characters = Some(synth.aliases);
+    ingest(&opts, &NoProgress).unwrap();
+    data
+}
+
+fn config(workers: usize) -> TrainConfig {
+    TrainConfig {
+        backbone: "tiny".into(),
+        variant: Variant::Attention,
+        embedding: Embedding::Both,
+        image_size: Some(32),
+        epochs: 2,
+        batch_size: 8,
+        lr: 3e-3,
+        workers,
+        ..TrainConfig::default()
+    }
+}
+
+/// `metrics.csv` without its timing column.
+fn metrics_without_time(run: &Path) -> String {
+    let text = std::fs::read_to_string(RunDir::new(run).metrics()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let seconds = header.iter().position(|h| *h == "seconds").expect("seconds column");
+    lines
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(seconds);
+            cells.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run(data: &Path, out: PathBuf, config: TrainConfig, cache: CacheChoice) -> PathBuf {
+    let opts = TrainOptions {
+        dataset: data.to_path_buf(),
+        out: out.clone(),
+        config,
+        resume: false,
+        cache,
+    };
+    train(&opts, &NoTrainProgress).unwrap();
+    out
+}
+
+#[test]
+fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 40);
+    let reference = run(&data, tmp.path().join("w0"), config(0), CacheChoice::Off);
+    let cached = run(&data, tmp.path().join("w3"), config(3), CacheChoice::Dataset);
+    assert!(default_cache_root(&data).is_dir(), "the default cache lives under .database/");
+    let again = run(&data, tmp.path().join("w2"), config(2), CacheChoice::Dataset);
+    let want = metrics_without_time(&reference);
+    assert_eq!(metrics_without_time(&cached), want, "3 workers, cache filled now");
+    assert_eq!(metrics_without_time(&again), want, "2 workers, cache reused");
+}
+
+#[test]
+fn frozen_backbone_trains_the_heads_on_cached_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 40);
+    let frozen =
+        |mode| TrainConfig { freeze: Some("all".into()), feature_cache: mode, ..config(1) };
+    // Auto with the default augmentation: end to end, and the config says so.
+    let end_to_end =
+        run(&data, tmp.path().join("e2e"), frozen(FeatureCacheMode::Auto), CacheChoice::Dataset);
+    let saved = RunDir::new(&end_to_end).read_config().unwrap();
+    assert!(!saved.cached_features);
+    assert!(saved.train.augment.is_active());
+
+    // On: heads on cached features, augmentation recorded as off.
+    let heads =
+        run(&data, tmp.path().join("heads"), frozen(FeatureCacheMode::On), CacheChoice::Dataset);
+    let saved = RunDir::new(&heads).read_config().unwrap();
+    assert!(saved.cached_features);
+    assert!(!saved.train.augment.is_active());
+    let features: Vec<_> = std::fs::read_dir(default_cache_root(&data))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("features-"))
+        .collect();
+    assert_eq!(features.len(), 1, "{features:?}");
+
+    // Without augmentation, features or not, the frozen backbone sees the same inputs: the
+    // two runs agree (up to the order of float sums in the batched features).
+    let plain = TrainConfig {
+        augment: AugmentConfig::none(),
+        feature_cache: FeatureCacheMode::Off,
+        ..frozen(FeatureCacheMode::Off)
+    };
+    let images = run(&data, tmp.path().join("images"), plain, CacheChoice::Dataset);
+    let a = RunDir::new(&heads).read_summary().unwrap();
+    let b = RunDir::new(&images).read_summary().unwrap();
+    let (la, lb) = (a.validation.loss, b.validation.loss);
+    assert!((la - lb).abs() < 1e-3 * (1.0 + lb.abs()), "validation loss {la} vs {lb}");
+}
+
+#[test]
+fn bf16_training_steps_run_and_stay_finite() {
+    let bench = TrainConfig { batch_size: 4, precision: Precision::Bf16, ..config(0) };
+    let report = throughput(&BenchOptions {
+        config: bench,
+        steps: 2,
+        warmup: 1,
+        train: true,
+        predict: true,
+    })
+    .unwrap();
+    assert!(report.train_images_per_s.is_some_and(|v| v > 0.0));
+    assert!(report.predict_images_per_s.is_some_and(|v| v > 0.0));
+
+    // A real bf16 run: finite losses, f32 checkpoints that load for evaluation.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 24);
+    let bf16 = TrainConfig { precision: Precision::Bf16, epochs: 1, ..config(0) };
+    let out = run(&data, tmp.path().join("bf16"), bf16, CacheChoice::Off);
+    let summary = RunDir::new(&out).read_summary().unwrap();
+    assert!(summary.validation.loss.is_finite());
+    assert!(summary.validation.srcc.is_some_and(f64::is_finite));
+}
