@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use animescore_training::bench::{BenchOptions, throughput};
+use animescore_training::bench::{BenchOptions, LoaderBenchOptions, loader_throughput, throughput};
 use animescore_training::{Embedding, Precision, TrainConfig, Variant};
 
 #[derive(clap::Args)]
@@ -34,15 +34,31 @@ pub struct BenchmarkArgs {
     /// Training precision: f32 or bf16.
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
-    /// Only training steps, or only inference passes.
-    #[arg(long, value_parser = ["both", "train", "predict"], default_value = "both")]
+    /// What to measure: training steps and inference passes of the model (`both`, `train`,
+    /// `predict`), or the input pipeline alone on a dataset's images (`loader`, needs
+    /// --dataset).
+    #[arg(long, value_parser = ["both", "train", "predict", "loader"], default_value = "both")]
     pub mode: String,
+    /// `--mode loader`: an indexed dataset folder whose images are read.
+    #[arg(long)]
+    pub dataset: Option<std::path::PathBuf>,
+    /// `--mode loader`: loading threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// `--mode loader`: timed passes over the images.
+    #[arg(long, default_value_t = 3)]
+    pub passes: usize,
+    #[command(flatten)]
+    pub cache: crate::progress::CacheArgs,
     /// Print one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
+    if args.mode == "loader" {
+        return run_loader(args);
+    }
     anyhow::ensure!(
         args.steps > 0 && args.batch_size > 0,
         "--steps and --batch-size must be positive"
@@ -81,6 +97,42 @@ pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             rate(report.predict_images_per_s),
             report.warmup_seconds,
             report.device_reserved_mib.map(|m| format!(", {m:.0} MiB held")).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_loader(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
+    let Some(dataset) = &args.dataset else {
+        anyhow::bail!("--mode loader needs --dataset DIR (an indexed dataset folder)");
+    };
+    let config = TrainConfig {
+        backbone: args.backbone.clone(),
+        image_size: args.image_size,
+        ..TrainConfig::default()
+    };
+    let backbone = config.backbone_config()?.init(&burn::tensor::Device::flex());
+    let report = loader_throughput(&LoaderBenchOptions {
+        dataset: dataset.clone(),
+        preprocess: config.preprocess(&backbone),
+        augment: config.augment.clone(),
+        batch_size: args.batch_size,
+        workers: args.workers,
+        passes: args.passes,
+        cache: args.cache.choice(),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "loader: {} images, {:.1} images/s over {} passes ({} workers, batch {}, \
+             default augmentations); cache fill {:.1} s",
+            report.images,
+            report.images_per_s,
+            args.passes,
+            args.workers,
+            args.batch_size,
+            report.fill_seconds
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -100,7 +100,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         let mut optim = AdamWConfig::new().init();
         let mut timer = Timer::new(&device);
         for step in 0..opts.warmup + opts.steps {
-            timer.before_step(step == opts.warmup)?;
+            timer.before_step(step, opts.warmup)?;
             let (images, targets) = batch.upload(&train_device)?;
             let out = c.precision.forward(&model, images)?;
             let loss = model.loss(&out, &targets)?;
@@ -116,7 +116,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         let model = model.valid();
         let mut timer = Timer::new(&device);
         for step in 0..opts.warmup + opts.steps {
-            timer.before_step(step == opts.warmup)?;
+            timer.before_step(step, opts.warmup)?;
             let (images, _) = batch.upload(&device)?;
             drop(model.forward(images, None)?);
         }
@@ -150,10 +150,18 @@ impl<'a> Timer<'a> {
         self.device.sync().map_err(|e| TrainingError::Data(format!("device: {e:?}")))
     }
 
-    /// At the first timed step, waits for the warm-up steps to finish.
-    fn before_step(&mut self, first_timed: bool) -> Result<()> {
-        if first_timed {
+    /// Before step `step`: during the warm-up, waits for the previous step and logs its
+    /// time (kernel compilation and autotuning show up here); at the first timed step, ends
+    /// the warm-up.
+    fn before_step(&mut self, step: usize, warmup: usize) -> Result<()> {
+        if step > 0 && step <= warmup {
             self.sync()?;
+            tracing::info!(
+                "warm-up step {step}/{warmup} done at {:.2} s",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+        if step == warmup {
             self.warmup = self.start.elapsed().as_secs_f64();
             self.timed_from = Some(Instant::now());
         }
@@ -196,4 +204,100 @@ impl SyntheticBatch {
         let targets = Targets::from_labels(&self.labels, tags, device)?;
         Ok((Tensor::from_data(self.images.clone(), device), targets))
     }
+}
+
+/// What [`loader_throughput`] measures.
+#[derive(Debug, Clone)]
+pub struct LoaderBenchOptions {
+    /// A dataset folder (indexed); its images are the input.
+    pub dataset: std::path::PathBuf,
+    /// Preprocessing (size, resize mode, normalisation).
+    pub preprocess: animescore_backbones::Preprocess,
+    /// Augmentation applied to every image.
+    pub augment: crate::config::AugmentConfig,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Loading threads.
+    pub workers: usize,
+    /// Timed passes over the images.
+    pub passes: usize,
+    /// Whether and where to cache decoded images.
+    pub cache: crate::CacheChoice,
+}
+
+/// Images per second of the input pipeline alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoaderBenchReport {
+    /// Images per pass.
+    pub images: usize,
+    /// Seconds to fill the cache (0 when it was already filled, or when it is off).
+    pub fill_seconds: f64,
+    /// Images per second over the timed passes (read, augment, normalise, batch to flex).
+    pub images_per_s: f64,
+}
+
+/// Measures the training input pipeline without a model: a pass is the dataset's images
+/// read (from the image cache unless it is off), augmented and normalised, and batched into
+/// `[B, 3, size, size]` tensors on flex by the ordered, prefetching loader.
+pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport> {
+    let records = crate::data::load_records(&opts.dataset)?;
+    let samples: Vec<crate::data::Sample> = records
+        .iter()
+        .filter_map(|r| {
+            let image = r.resolve_image(&opts.dataset).filter(|p| p.is_file())?;
+            Some(crate::data::Sample {
+                filename: r.filename.clone(),
+                image,
+                label: Label {
+                    score: Some(50.0),
+                    ai: Some(r.ai_flag),
+                    sanity_level: None,
+                    tags: None,
+                },
+            })
+        })
+        .collect();
+    if samples.is_empty() {
+        return Err(TrainingError::NotEnoughData(format!(
+            "{} has no indexed image",
+            opts.dataset.display()
+        )));
+    }
+    let started = Instant::now();
+    let cache = crate::image_cache::fill_image_cache(
+        &opts.cache,
+        &opts.dataset,
+        &samples,
+        &opts.preprocess,
+        &crate::image_cache::NoCacheProgress,
+    )?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let settings = crate::data::LoaderSettings {
+        preprocess: opts.preprocess.clone(),
+        batch_size: opts.batch_size,
+        workers: opts.workers,
+    };
+    let device = Device::flex();
+    let samples = std::sync::Arc::new(samples);
+    let started = Instant::now();
+    for pass in 0..opts.passes.max(1) {
+        let seed = pass as u64 + 1;
+        let loader = crate::data::image_loader(
+            samples.clone(),
+            cache.clone(),
+            Some((&opts.augment, seed)),
+            &settings,
+            None,
+            &device,
+        );
+        for batch in loader.shuffled(seed)? {
+            drop(batch?);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(LoaderBenchReport {
+        images: samples.len(),
+        fill_seconds,
+        images_per_s: rate(samples.len() * opts.passes.max(1), seconds),
+    })
 }

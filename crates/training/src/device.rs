@@ -58,8 +58,22 @@ impl DeviceSpec {
         }
     }
 
-    /// The burn device (without autodiff). Errors when this build lacks the backend.
+    /// The burn device (without autodiff). Errors when this build lacks the backend, or when
+    /// the GPU cannot be started (no driver, no adapter) — the backends panic in their device
+    /// threads then; the first message is passed on in the error.
     pub fn device(self) -> Result<Device, TrainingError> {
+        let device = self.unchecked_device()?;
+        if self == Self::Flex {
+            return Ok(device);
+        }
+        probe(&device).map_err(|reason| TrainingError::Device {
+            spec: self.to_string(),
+            reason: format!("cannot start the device: {reason}"),
+        })?;
+        Ok(device)
+    }
+
+    fn unchecked_device(self) -> Result<Device, TrainingError> {
         match self {
             Self::Flex => Ok(Device::flex()),
             #[cfg(feature = "vulkan")]
@@ -70,6 +84,37 @@ impl DeviceSpec {
             Self::Cuda(i) => Ok(Device::cuda(i)),
             #[cfg(not(feature = "cuda"))]
             Self::Cuda(_) => Err(self.missing("cuda")),
+        }
+    }
+}
+
+/// Runs one tiny operation on `device`, turning a panic (in any thread) into its message.
+fn probe(device: &Device) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = messages.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        if let Ok(mut m) = seen.lock() {
+            m.push(text);
+        }
+    }));
+    let d = device.clone();
+    let outcome = std::panic::catch_unwind(move || {
+        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+    });
+    std::panic::set_hook(previous);
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let m = messages.lock().map(|m| m.clone()).unwrap_or_default();
+            Err(m.into_iter().next().unwrap_or_else(|| "the backend panicked".into()))
         }
     }
 }

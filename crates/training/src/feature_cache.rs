@@ -79,7 +79,7 @@ struct Settings<'a> {
     kind: &'static str,
     version: u32,
     backbone: &'a animescore_backbones::BackboneConfig,
-    weights: Option<(String, u64, i128)>,
+    weights: Option<(String, u64, i64)>,
     seed: Option<u64>,
     preprocess: &'a Preprocess,
 }
@@ -118,7 +118,7 @@ impl FeatureCache {
                     .modified()
                     .ok()
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as i128);
+                    .map_or(0, |d| d.as_nanos() as i64);
                 Some((path.to_string_lossy().into_owned(), meta.len(), mtime))
             }
             None => None,
@@ -250,4 +250,73 @@ pub fn feature_dims(backbone: &AnyBackbone, size: usize, device: &Device) -> [us
     let probe = Tensor::<4>::zeros([1, 3, size, size], device);
     let [_, c, h, w] = backbone.feature_map(probe).dims();
     [c, h, w]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use animescore_backbones::BackboneConfig;
+    use burn::module::Module;
+
+    #[test]
+    fn stores_the_backbones_feature_maps_and_reuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..5u8)
+            .map(|i| {
+                let p = dir.path().join(format!("{i}.png"));
+                let img = image::RgbImage::from_fn(30, 20, |x, y| {
+                    image::Rgb([(x as u8).wrapping_mul(i + 3), y as u8 * 9, i * 40])
+                });
+                img.save(&p).unwrap();
+                p
+            })
+            .collect();
+        let device = Device::flex();
+        let backbone_config = BackboneConfig::from_spec("tiny").unwrap();
+        let backbone = backbone_config.init(&device).valid();
+        let preprocess = Preprocess::imagenet(32);
+        let dims = feature_dims(&backbone, 32, &device);
+        let config = TrainConfig { freeze: Some("all".into()), ..TrainConfig::default() };
+        let cache =
+            FeatureCache::new(dir.path(), &config, &backbone_config, &preprocess, dims).unwrap();
+        let read = |i: usize| {
+            preprocess.load_rgb(&paths[i]).map(|r| r.into_raw()).map_err(|e| e.to_string())
+        };
+        let key = |p: &Path| p.to_string_lossy().into_owned();
+        let fill = || {
+            cache
+                .fill(
+                    &paths,
+                    key,
+                    &read,
+                    &preprocess,
+                    &backbone,
+                    &device,
+                    2,
+                    &crate::slots::NoCacheProgress,
+                )
+                .unwrap()
+        };
+        let (features, stats) = fill();
+        assert_eq!((stats.computed, stats.hits), (5, 0));
+        for (i, path) in paths.iter().enumerate() {
+            let chw = preprocess.load_chw(path).unwrap();
+            let want = read_back(backbone.feature_map(preprocess.stack(vec![chw], &device)));
+            let got = features.get(i).unwrap();
+            assert_eq!(got.len(), dims.iter().product::<usize>());
+            let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(err < 1e-4, "image {i}: max difference {err}");
+        }
+        let (_, stats) = fill();
+        assert_eq!((stats.computed, stats.hits), (0, 5));
+        // Other weights (here: another seed of the random initialisation): another folder.
+        let other = TrainConfig { seed: 7, ..config };
+        let moved =
+            FeatureCache::new(dir.path(), &other, &backbone_config, &preprocess, dims).unwrap();
+        assert_ne!(moved.dir(), cache.dir());
+    }
+
+    fn read_back(t: Tensor<4>) -> Vec<f32> {
+        read(t).unwrap().into_iter().map(|v| v as f32).collect()
+    }
 }

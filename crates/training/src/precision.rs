@@ -109,7 +109,12 @@ impl Precision {
     pub fn settle(self, model: ScoringModel) -> ScoringModel {
         match self {
             Self::F32 => model,
-            Self::Bf16 => model.map(&mut CastFloats(FloatDType::F32)),
+            Self::Bf16 => {
+                // Merge the running statistics' pending updates first: `map` reads the last
+                // merged value, and a pending bf16 update would land on top of the cast.
+                drop(model.valid());
+                model.map(&mut CastFloats(FloatDType::F32))
+            }
         }
     }
 }

@@ -36,15 +36,16 @@ const COMMIT_EVERY_SECONDS: f64 = 30.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Identity {
     len: u64,
-    mtime_ns: i128,
+    mtime_ns: i64,
 }
 
 impl Identity {
     fn of(path: &Path) -> std::io::Result<Self> {
         let meta = std::fs::metadata(path)?;
         let mtime_ns = match meta.modified()?.duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_nanos() as i128,
-            Err(e) => -(e.duration().as_nanos() as i128),
+            // i64 nanoseconds reach the year 2262; serde's flatten cannot read an i128 back.
+            Ok(d) => d.as_nanos() as i64,
+            Err(e) => -(e.duration().as_nanos() as i64),
         };
         Ok(Self { len: meta.len(), mtime_ns })
     }

@@ -52,7 +52,12 @@ fn metrics_without_time(run: &Path) -> String {
         .join("\n")
 }
 
+/// Trainings in one process share the device's random generator (`device.seed`), so the
+/// tests of this file train one at a time: concurrent runs would interleave their draws.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(data: &Path, out: PathBuf, config: TrainConfig, cache: CacheChoice) -> PathBuf {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let opts = TrainOptions {
         dataset: data.to_path_buf(),
         out: out.clone(),
@@ -104,7 +109,8 @@ fn frozen_backbone_trains_the_heads_on_cached_features() {
     assert_eq!(features.len(), 1, "{features:?}");
 
     // Without augmentation, features or not, the frozen backbone sees the same inputs: the
-    // two runs agree (up to the order of float sums in the batched features).
+    // two runs learn alike. (Not bit for bit: the end-to-end run's forward draws from the
+    // device's random generator in other places, so the heads' dropout masks differ.)
     let plain = TrainConfig {
         augment: AugmentConfig::none(),
         feature_cache: FeatureCacheMode::Off,
@@ -114,11 +120,12 @@ fn frozen_backbone_trains_the_heads_on_cached_features() {
     let a = RunDir::new(&heads).read_summary().unwrap();
     let b = RunDir::new(&images).read_summary().unwrap();
     let (la, lb) = (a.validation.loss, b.validation.loss);
-    assert!((la - lb).abs() < 1e-3 * (1.0 + lb.abs()), "validation loss {la} vs {lb}");
+    assert!((la - lb).abs() < 0.02 * lb.abs(), "validation loss {la} vs {lb}");
 }
 
 #[test]
 fn bf16_training_steps_run_and_stay_finite() {
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let bench = TrainConfig { batch_size: 4, precision: Precision::Bf16, ..config(0) };
     let report = throughput(&BenchOptions {
         config: bench,
@@ -130,6 +137,7 @@ fn bf16_training_steps_run_and_stay_finite() {
     .unwrap();
     assert!(report.train_images_per_s.is_some_and(|v| v > 0.0));
     assert!(report.predict_images_per_s.is_some_and(|v| v > 0.0));
+    drop(guard);
 
     // A real bf16 run: finite losses, f32 checkpoints that load for evaluation.
     let tmp = tempfile::tempdir().unwrap();
