@@ -8,13 +8,19 @@
 # GPU_CHECK_BUDGET_S; a failed or timed-out row is recorded ("failed: …") and the script goes
 # on. Rows, in this order:
 #
-#   1. `animescore benchmark` on cuda: resnet50/multitask batch 32, 64 × f32, bf16;
-#      efficientnet-b0/attention batch 32, 64 f32 and 32 bf16
+#   1. `animescore benchmark` on cuda, ONE process for resnet50/multitask at batch 32 and 64
+#      × f32 and bf16 (kernels compiled for the first setting serve the others)
 #   2. end to end on cuda: synth 400 images (256 px) → ingest → train resnet50 2 epochs batch
 #      64 → predict (epoch seconds from metrics.csv; predict timed by wall clock)
 #   3. PyTorch reference, scripts/bench/torch_gpu.py, if python3 has torch and torchvision
-#   4. `animescore benchmark` on vulkan: resnet50/multitask and efficientnet-b0/attention,
-#      batch 32 f32
+#   4. one process for efficientnet-b0/attention on cuda (32, 64 × f32, bf16), then one for
+#      resnet50/multitask on vulkan (batch 32, f32), with the time that is left
+#
+# The first session with a GPU (2026-11-26, H200) found that burn 0.22's first use of each
+# kernel (JIT compilation through LLVM, then autotuning) dominates a fresh process: no
+# ResNet-50 training step finished within 120 s, and even `tiny` at 64 px took over 50 s.
+# Hence one process per backend and model, long first timeouts, and the warm-up step times
+# in the log. CUBECL_AUTOTUNE_LEVEL (minimal|balanced|extensive|full) passes through.
 #
 # Peak GPU memory per row: nvidia-smi's memory.used sampled every 100 ms while the row runs
 # (the whole device, so it includes the CUDA context and whatever the allocator keeps).
@@ -26,8 +32,7 @@
 # Environment: GPU_CHECK_BUDGET_S (default 450), GPU_CHECK_ONLY (an extended regex: run only
 # the rows whose id matches, e.g. 'cuda/resnet50|torch'; the ids are
 # DEVICE/BACKBONE/VARIANT/bBATCH/PRECISION, e2e/cuda/resnet50/b64 and torch/cuda),
-# STEPS (20), WARMUP (3), ROW_TIMEOUT_S (60) and FIRST_ROW_TIMEOUT_S (120, the first benchmark
-# row of each backend) for the benchmark rows, ANIMESCORE_BIN (use this binary instead of
+# STEPS (20), WARMUP (3), FIRST_ROW_TIMEOUT_S (240: each benchmark process), ANIMESCORE_BIN (use this binary instead of
 # unpacking .gpu/).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -48,7 +53,7 @@ WARMUP="${WARMUP:-3}"
 BUDGET="${GPU_CHECK_BUDGET_S:-450}"
 ONLY="${GPU_CHECK_ONLY:-}"
 ROW_TIMEOUT="${ROW_TIMEOUT_S:-60}"
-FIRST_ROW_TIMEOUT="${FIRST_ROW_TIMEOUT_S:-120}"
+FIRST_ROW_TIMEOUT="${FIRST_ROW_TIMEOUT_S:-240}"
 MIN_STEP_S=15
 T0=$(date +%s)
 DEADLINE=$((T0 + BUDGET))
@@ -242,74 +247,69 @@ else
 fi
 
 # --- benchmark rows -------------------------------------------------------------------------
+# One process per backend and model measures every batch size and precision in turn, so GPU
+# kernels compiled (and autotuned) for the first setting serve the others: on a fresh machine
+# that first-use cost dominates (seen on an H200 with burn 0.22: over 120 s before the first
+# ResNet-50 training step finished). `-v` with this RUST_LOG prints the time of every warm-up
+# step to the log (cubecl's own info logs stay off), so a timed-out row still shows how far
+# it got.
+export RUST_LOG="${RUST_LOG:-warn,animescore_training=info}"
 declare -A TIMEOUTS=([cuda]=0 [vulkan]=0)
-declare -A FIRST=([cuda]=1 [vulkan]=1)
-bench_row() { # device backbone variant batch precision reserve
-  local dev=$1 bb=$2 var=$3 bs=$4 prec=$5 reserve=$6
-  local id="$dev/$bb/$var/b$bs/$prec"
+bench_group() { # device backbone variant batches precisions timeout reserve
+  local dev=$1 bb=$2 var=$3 batches=$4 precs=$5 nominal=$6 reserve=$7
+  local id="$dev/$bb/$var/b${batches//,/+}/${precs//,/+}"
   selected "$id" || return 0
   local model="$bb $var"
   if ((!HAVE_BENCH)); then
-    row benchmark "$dev" "$model" "$bs" "$prec" - - - "failed: binary missing or without 'benchmark'"
+    row benchmark "$dev" "$model" "$batches" "$precs" - - - "failed: binary missing or without 'benchmark'"
     return 0
   fi
-  if ((TIMEOUTS[$dev] >= 2)); then
-    say "$id: skipped: two rows on $dev timed out in a row"
-    row benchmark "$dev" "$model" "$bs" "$prec" - - - "skipped: two earlier $dev rows timed out"
+  if ((TIMEOUTS[$dev] >= 1)); then
+    say "$id: skipped: an earlier $dev group timed out"
+    row benchmark "$dev" "$model" "$batches" "$precs" - - - "skipped: an earlier $dev group timed out"
     return 0
   fi
-  local nominal=$ROW_TIMEOUT
-  ((FIRST[$dev])) && nominal=$FIRST_ROW_TIMEOUT  # the first process on a backend compiles and autotunes most
-  FIRST[$dev]=0
-  run_step "$id" "$nominal" "$reserve" "$BIN" benchmark --backbone "$bb" --variant "$var" \
-    --image-size 224 --batch-size "$bs" --steps "$STEPS" --warmup "$WARMUP" --device "$dev" \
-    --precision "$prec" --json
-  if [[ "$RC" == 124 || "$RC" == 137 ]]; then
-    TIMEOUTS[$dev]=$((TIMEOUTS[$dev] + 1))
-  elif [[ "$RC" != skip ]]; then
-    TIMEOUTS[$dev]=0
+  run_step "$id" "$nominal" "$reserve" "$BIN" -v benchmark --backbone "$bb" --variant "$var" \
+    --image-size 224 --batch-size "$batches" --steps "$STEPS" --warmup "$WARMUP" --device "$dev" \
+    --precision "$precs" --json
+  [[ "$RC" == 124 || "$RC" == 137 ]] && TIMEOUTS[$dev]=$((TIMEOUTS[$dev] + 1))
+  local warm
+  warm=$(grep -o 'warm-up step [0-9/]* done at [0-9.]* s' "$ERRF" | tr '\n' ';' | cut -c1-300)
+  local json any=0
+  while IFS= read -r json; do
+    any=1
+    echo "$json" >>"$JSONL"
+    local tr pr wu bs prec mib note=""
+    tr=$(jget "$json" train_images_per_s)
+    pr=$(jget "$json" predict_images_per_s)
+    wu=$(jget "$json" warmup_seconds)
+    bs=$(jget "$json" batch_size)
+    prec=$(jget "$json" precision)
+    mib=$(jget "$json" device_reserved_mib)
+    [[ "$tr" == null || -z "$tr" ]] && tr="-" || tr=$(rate "$tr")
+    [[ "$pr" == null || -z "$pr" ]] && pr="-" || pr=$(rate "$pr")
+    [[ -n "$wu" && "$wu" != null ]] && note+="warm-up $(rate "$wu") s; "
+    [[ -n "$mib" && "$mib" != null ]] && note+="allocator holds $(rate "$mib") MiB; "
+    note+="process peak over all its settings"
+    say "$id: batch $bs $prec: train $tr, predict $pr img/s"
+    row benchmark "$dev" "$model" "$bs" "$prec" "$tr" "$pr" "$PEAK" "$note"
+  done < <(grep -E '^[[:space:]]*\{' "$OUTF")
+  if [[ -n "$WHY" ]]; then
+    local done_n
+    done_n=$(grep -c -E '^[[:space:]]*\{' "$OUTF")
+    row benchmark "$dev" "$model" "$batches" "$precs" - - "$PEAK" "$WHY after $done_n settings; warm-up: ${warm:-no warm-up step finished}"
+  elif ((!any)); then
+    row benchmark "$dev" "$model" "$batches" "$precs" - - "$PEAK" "failed: no JSON line on stdout"
   fi
-  local json
-  json=$(grep -E '^[[:space:]]*\{' "$OUTF" | tail -n 1)
-  if [[ -z "$json" ]]; then
-    row benchmark "$dev" "$model" "$bs" "$prec" - - "$PEAK" "${WHY:-failed: no JSON line on stdout}${SECS:+ ($SECS s)}"
-    return 0
-  fi
-  echo "$json" >>"$JSONL"
-  local tr pr wu note=""
-  tr=$(jget "$json" train_images_per_s)
-  pr=$(jget "$json" predict_images_per_s)
-  wu=$(jget "$json" warmup_seconds)
-  [[ "$tr" == null || -z "$tr" ]] && tr="failed"
-  [[ "$pr" == null || -z "$pr" ]] && pr="failed"
-  [[ "$tr" != failed ]] && tr=$(rate "$tr")
-  [[ "$pr" != failed ]] && pr=$(rate "$pr")
-  for k in error train_error predict_error; do
-    local e
-    e=$(jget "$json" "$k")
-    [[ -n "$e" && "$e" != null ]] && note+="$k: $e; "
-  done
-  [[ -n "$wu" && "$wu" != null ]] && note+="warm-up $(rate "$wu") s; "
-  note+="process $SECS s"
-  [[ -n "$WHY" ]] && note="$WHY; $note"
-  say "$id: train $tr, predict $pr img/s, peak $PEAK MiB ($SECS s)"
-  row benchmark "$dev" "$model" "$bs" "$prec" "$tr" "$pr" "$PEAK" "$note"
 }
 
-# Seconds kept back for the rows that come later, when they are selected: the end-to-end
-# row (~90 s) and PyTorch (~70 s). The vulkan rows get whatever is left at the end.
+# Seconds kept back for the rows that come later, when they are selected: PyTorch (~40 s)
+# and the end-to-end row. Then EfficientNet and Vulkan get what is left.
 TORCH_RES=0
 E2E_RES=0
-selected torch/cuda && TORCH_RES=70
-selected e2e/cuda/resnet50/b64 && E2E_RES=90
-R=$((E2E_RES + TORCH_RES))
-bench_row cuda resnet50 multitask 32 f32 $R
-bench_row cuda resnet50 multitask 64 f32 $R
-bench_row cuda resnet50 multitask 32 bf16 $R
-bench_row cuda resnet50 multitask 64 bf16 $R
-bench_row cuda efficientnet-b0 attention 32 f32 $R
-bench_row cuda efficientnet-b0 attention 64 f32 $R
-bench_row cuda efficientnet-b0 attention 32 bf16 $R
+selected torch/cuda && TORCH_RES=40
+selected e2e/cuda/resnet50/b64 && E2E_RES=120
+bench_group cuda resnet50 multitask 32,64 f32,bf16 "${FIRST_ROW_TIMEOUT}" $((E2E_RES + TORCH_RES))
 
 # --- end to end on cuda ---------------------------------------------------------------------
 e2e() {
@@ -425,8 +425,8 @@ torch_rows() {
 }
 torch_rows
 
-# --- vulkan ---------------------------------------------------------------------------------
-bench_row vulkan resnet50 multitask 32 f32 0
-bench_row vulkan efficientnet-b0 attention 32 f32 0
+# --- EfficientNet (attention variant) on cuda, then Vulkan, with what is left ----------------
+bench_group cuda efficientnet-b0 attention 32,64 f32,bf16 "${FIRST_ROW_TIMEOUT}" 60
+bench_group vulkan resnet50 multitask 32 f32 "${FIRST_ROW_TIMEOUT}" 0
 
 say "done in $(elapsed) s"

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use animescore_training::bench::{BenchOptions, LoaderBenchOptions, loader_throughput, throughput};
+use animescore_training::bench::{
+    BenchOptions, BenchReport, LoaderBenchOptions, loader_throughput, throughput,
+};
 use animescore_training::{Embedding, Precision, TrainConfig, Variant};
 
 #[derive(clap::Args)]
@@ -19,9 +21,10 @@ pub struct BenchmarkArgs {
     /// Input side in pixels [default: the backbone's].
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Images per batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Images per batch; a comma-separated list measures each in turn in this process
+    /// (GPU kernels compiled for the first are reused by the others).
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    pub batch_size: Vec<usize>,
     /// Timed steps.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
@@ -31,9 +34,9 @@ pub struct BenchmarkArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Training precision: f32 or bf16.
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    /// Training precision: f32 or bf16; a comma-separated list measures each in turn.
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    pub precision: Vec<Precision>,
     /// What to measure: training steps and inference passes of the model (`both`, `train`,
     /// `predict`), or the input pipeline alone on a dataset's images (`loader`, needs
     /// --dataset).
@@ -60,46 +63,63 @@ pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
         return run_loader(args);
     }
     anyhow::ensure!(
-        args.steps > 0 && args.batch_size > 0,
+        args.steps > 0 && !args.batch_size.is_empty() && args.batch_size.iter().all(|&b| b > 0),
         "--steps and --batch-size must be positive"
     );
-    let config = TrainConfig {
-        backbone: args.backbone.clone(),
-        variant: args.variant,
-        embedding: args.embedding,
-        image_size: args.image_size,
-        batch_size: args.batch_size,
-        device: args.device.clone(),
-        precision: args.precision,
-        ..TrainConfig::default()
-    };
-    let report = throughput(&BenchOptions {
-        config,
-        steps: args.steps,
-        warmup: args.warmup,
-        train: args.mode != "predict",
-        predict: args.mode != "train",
-    })?;
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        let rate = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        println!(
-            "{} {} at {} px, batch {}, {} on {}: train {} images/s, predict {} images/s \
-             (warm-up {:.1} s{})",
-            report.backbone,
-            report.variant,
-            report.image_size,
-            report.batch_size,
-            report.precision,
-            report.device,
-            rate(report.train_images_per_s),
-            rate(report.predict_images_per_s),
-            report.warmup_seconds,
-            report.device_reserved_mib.map(|m| format!(", {m:.0} MiB held")).unwrap_or_default()
-        );
+    let mut failed = false;
+    for &precision in &args.precision {
+        for &batch_size in &args.batch_size {
+            let config = TrainConfig {
+                backbone: args.backbone.clone(),
+                variant: args.variant,
+                embedding: args.embedding,
+                image_size: args.image_size,
+                batch_size,
+                device: args.device.clone(),
+                precision,
+                ..TrainConfig::default()
+            };
+            let opts = BenchOptions {
+                config,
+                steps: args.steps,
+                warmup: args.warmup,
+                train: args.mode != "predict",
+                predict: args.mode != "train",
+            };
+            // One failed setting (e.g. out of memory at a large batch) does not stop the rest.
+            match throughput(&opts) {
+                Ok(report) => print_report(&report, args.json)?,
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: batch {batch_size}, {precision}: {e}");
+                }
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    let rate = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    println!(
+        "{} {} at {} px, batch {}, {} on {}: train {} images/s, predict {} images/s \
+         (warm-up {:.1} s{})",
+        report.backbone,
+        report.variant,
+        report.image_size,
+        report.batch_size,
+        report.precision,
+        report.device,
+        rate(report.train_images_per_s),
+        rate(report.predict_images_per_s),
+        report.warmup_seconds,
+        report.device_reserved_mib.map(|m| format!(", {m:.0} MiB held")).unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn run_loader(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
@@ -116,7 +136,7 @@ fn run_loader(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
         dataset: dataset.clone(),
         preprocess: config.preprocess(&backbone),
         augment: config.augment.clone(),
-        batch_size: args.batch_size,
+        batch_size: args.batch_size[0],
         workers: args.workers,
         passes: args.passes,
         cache: args.cache.choice(),
@@ -131,7 +151,7 @@ fn run_loader(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             report.images_per_s,
             args.passes,
             args.workers,
-            args.batch_size,
+            args.batch_size[0],
             report.fill_seconds
         );
     }

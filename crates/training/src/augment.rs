@@ -66,24 +66,51 @@ pub fn render(rgb: &[u8], preprocess: &Preprocess, affine: Affine) -> Vec<f32> {
     let dx_step = if affine.flip { -1.0 } else { 1.0 } / affine.scale;
     let (step_x, step_y) = ((cos * dx_step) as f32, (sin * dx_step) as f32);
     let max = size as f32 - 1.0;
+    let inner = size as f32 - 2.0;
     for y in 0..size {
         let x0 = if affine.flip { size as f64 - 1.0 } else { 0.0 };
         let (dx, dy) = ((x0 - c) / affine.scale, (y as f64 - c) / affine.scale);
         let mut sx = (cos * dx - sin * dy + c) as f32;
         let mut sy = (sin * dx + cos * dy + c) as f32;
         for x in 0..size {
-            if sx > -1.0 && sy > -1.0 && sx < max + 1.0 && sy < max + 1.0 {
-                let rgb_px = bilinear(rgb, size, sx, sy, preprocess.mean);
-                let i = y * size + x;
-                for ch in 0..3 {
-                    out[ch * plane + i] = rgb_px[ch] * scale[ch] + shift[ch];
-                }
+            let px = if sx >= 0.0 && sy >= 0.0 && sx < inner && sy < inner {
+                // All four taps inside: the common case, without per-tap checks.
+                bilinear_inside(rgb, size, sx, sy)
+            } else if sx > -1.0 && sy > -1.0 && sx < max + 1.0 && sy < max + 1.0 {
+                bilinear(rgb, size, sx, sy, preprocess.mean)
+            } else {
+                sx += step_x;
+                sy += step_y;
+                continue;
+            };
+            let i = y * size + x;
+            for ch in 0..3 {
+                out[ch * plane + i] = px[ch] * scale[ch] + shift[ch];
             }
             sx += step_x;
             sy += step_y;
         }
     }
     out
+}
+
+/// [`bilinear`] for `0 ≤ x, y < size − 2`, where every tap is inside the image.
+#[inline]
+fn bilinear_inside(rgb: &[u8], size: usize, x: f32, y: f32) -> [f32; 3] {
+    let (xi, yi) = (x as usize, y as usize);
+    let (fx, fy) = (x - xi as f32, y - yi as f32);
+    let top = (yi * size + xi) * 3;
+    let bottom = top + size * 3;
+    let (a, b) = (&rgb[top..top + 6], &rgb[bottom..bottom + 6]);
+    let mut px = [0.0f32; 3];
+    for ch in 0..3 {
+        let (p00, p01) = (f32::from(a[ch]), f32::from(a[ch + 3]));
+        let (p10, p11) = (f32::from(b[ch]), f32::from(b[ch + 3]));
+        let t = p00 + (p01 - p00) * fx;
+        let u = p10 + (p11 - p10) * fx;
+        px[ch] = t + (u - t) * fy;
+    }
+    px
 }
 
 /// Bilinear sample of an interleaved RGB image at `(x, y)`, in byte units; taps outside the

@@ -12,7 +12,7 @@ use animescore_heads::{Label, Targets};
 use animescore_scoring::{Counts, ScoreMethod, Scorer};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -286,12 +286,9 @@ impl Batcher<LoadedSample, LoadedBatch> for ScoringBatcher {
         match Targets::from_labels(&labels, self.tag_vocab, device) {
             Ok(targets) => {
                 let [c, h, w] = self.shape;
-                let images = Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([
-                    samples.len(),
-                    c,
-                    h,
-                    w,
-                ]);
+                // Moves the buffer into the tensor data (no second copy of the batch).
+                let data = TensorData::new(pixels, [samples.len(), c, h, w]);
+                let images = Tensor::<4>::from_data(data, device);
                 LoadedBatch { batch: Some(Batch { images, targets, samples }), failed }
             }
             Err(e) => {

@@ -129,13 +129,32 @@ impl<I: Send, O> Job<I, O> {
         Ok(self.batcher.batch(items?, &self.device))
     }
 
-    fn produce(self, pool: &rayon::ThreadPool, tx: SyncSender<Item<O>>) {
-        for indices in &self.batches {
-            // A closed channel: the consumer stopped early (an error, or it had enough).
-            if tx.send(self.load(indices, Some(pool))).is_err() {
-                return;
+    /// Two stages, so that the workers load batch k + 1 while batch k is assembled and
+    /// moved to the device: a loading thread (driving the worker pool) and this thread.
+    fn produce(self, pool: &rayon::ThreadPool, tx: SyncSender<Item<O>>)
+    where
+        I: Send,
+    {
+        let Job { dataset, batcher, batches, device } = self;
+        let (items_tx, items_rx) = sync_channel::<std::result::Result<Vec<I>, DatasetError>>(1);
+        std::thread::scope(|scope| {
+            // `move`: the sender must drop when loading ends, or the loop below waits forever.
+            scope.spawn(move || {
+                for indices in &batches {
+                    let items =
+                        pool.install(|| indices.par_iter().map(|&i| dataset.get(i)).collect());
+                    // A closed channel: the consumer stopped early.
+                    if items_tx.send(items).is_err() {
+                        return;
+                    }
+                }
+            });
+            for items in items_rx {
+                if tx.send(items.map(|items| batcher.batch(items, &device))).is_err() {
+                    break;
+                }
             }
-        }
+        });
     }
 }
 
