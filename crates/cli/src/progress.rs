@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use animescore_dataset::{IngestProgress, Problem};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Draws ingest progress and prints each skipped input as it happens.
 pub struct Bar {
@@ -21,6 +21,8 @@ impl Bar {
                     .progress_chars("=> "),
             );
             bar.set_message(what);
+            // Drawn from `start` on: a bar created ahead of its work stays off the screen.
+            bar.set_draw_target(ProgressDrawTarget::hidden());
             bar
         });
         Self { bar }
@@ -38,6 +40,7 @@ impl IngestProgress for Bar {
     fn start(&self, total: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
+            bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     }
 
@@ -59,8 +62,15 @@ impl IngestProgress for Bar {
 impl animescore_training::CacheProgress for Bar {
     fn start(&self, todo: usize) {
         if let Some(bar) = &self.bar {
+            // The same bar serves the image and then the feature cache.
+            bar.reset();
             bar.set_length(todo as u64);
+            bar.set_draw_target(ProgressDrawTarget::stderr());
         }
+    }
+
+    fn finish(&self) {
+        Bar::finish(self);
     }
 
     fn advance(&self) {

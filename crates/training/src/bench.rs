@@ -73,7 +73,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
     let spec: crate::DeviceSpec = c.device.parse()?;
     let device = spec.device()?;
     c.precision.check(&device, &c.device)?;
-    let tags = c.embedding.uses_tags().then_some(BENCH_TAGS).unwrap_or(0);
+    let tags = if c.embedding.uses_tags() { BENCH_TAGS } else { 0 };
     let model_config = c.model_config(tags)?;
     let size = match c.image_size {
         Some(size) => size,

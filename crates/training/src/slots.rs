@@ -89,6 +89,8 @@ pub trait CacheProgress: Sync {
     fn advance(&self) {}
     /// An input could not be computed (reported once: the failure is stored).
     fn failed(&self, _path: &Path, _reason: &str) {}
+    /// The fill is done.
+    fn finish(&self) {}
 }
 
 /// A progress sink that ignores everything.
@@ -246,7 +248,9 @@ impl SlotStore {
                 last_commit = Instant::now();
             }
         }
-        self.commit(index, segment, written, &file, &seg_path)
+        let committed = self.commit(index, segment, written, &file, &seg_path);
+        job.progress.finish();
+        committed
     }
 
     /// Syncs the segment, then replaces the index (synced) that names its slots.
