@@ -6,6 +6,12 @@
 //! - [`Predictor`]: scores, AI probability, sanity class, tags, percentile and tier of new
 //!   images.
 //! - [`run_grid`]: an experiment grid with a results table.
+//! - [`bench::throughput`]: training and inference images/s of a model on a device.
+//!
+//! Real-scale pieces: images are decoded once into an [`ImageCache`]; a frozen backbone's
+//! features are computed once ([`feature_cache`]); batches come from an ordered, prefetching
+//! [`loader::BatchLoader`]; per-step values are read back in bulk ([`readback`]); the
+//! backbone can train in bf16 ([`Precision`]).
 //!
 //! Design notes: `docs/training.md`.
 
