@@ -14,18 +14,25 @@ impl Bar {
     /// A bar when stderr is a terminal.
     pub fn new(what: &'static str) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
+            // Hidden until `start`: a bar created ahead of its work stays off the screen.
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
                 ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
             bar.set_message(what);
-            // Drawn from `start` on: a bar created ahead of its work stays off the screen.
-            bar.set_draw_target(ProgressDrawTarget::hidden());
             bar
         });
         Self { bar }
+    }
+
+    /// Prints a line above the bar (or to stderr without one).
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
     }
 
     /// Removes the bar.
@@ -51,11 +58,7 @@ impl IngestProgress for Bar {
     }
 
     fn problem(&self, p: &Problem) {
-        let line = format!("skipped {}: {}", p.path.display(), p.reason);
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        self.println(format!("skipped {}: {}", p.path.display(), p.reason));
     }
 }
 
@@ -80,11 +83,7 @@ impl animescore_training::CacheProgress for Bar {
     }
 
     fn failed(&self, path: &std::path::Path, reason: &str) {
-        let line = format!("skipped {}: {reason}", path.display());
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        self.println(format!("skipped {}: {reason}", path.display()));
     }
 }
 

@@ -213,11 +213,16 @@ impl ImageDataset {
     }
 }
 
+/// Sample `index`, or the dataset error burn's loaders expect.
+fn sample_at(samples: &[Sample], index: usize) -> std::result::Result<Sample, DatasetError> {
+    samples.get(index).cloned().ok_or_else(|| {
+        DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
+    })
+}
+
 impl Dataset<LoadedSample> for ImageDataset {
     fn get(&self, index: usize) -> std::result::Result<LoadedSample, DatasetError> {
-        let sample = self.samples.get(index).cloned().ok_or_else(|| {
-            DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
-        })?;
+        let sample = sample_at(&self.samples, index)?;
         let affine = match &self.augment {
             Some((config, seed)) => {
                 // Per image and epoch, independent of which worker loads it.
@@ -345,9 +350,7 @@ pub struct FeatureDataset {
 
 impl Dataset<LoadedSample> for FeatureDataset {
     fn get(&self, index: usize) -> std::result::Result<LoadedSample, DatasetError> {
-        let sample = self.samples.get(index).cloned().ok_or_else(|| {
-            DatasetError::new(std::io::Error::other(format!("index {index} out of range")))
-        })?;
+        let sample = sample_at(&self.samples, index)?;
         Ok(LoadedSample { chw: self.features.get(index), sample })
     }
 

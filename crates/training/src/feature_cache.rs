@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainingError};
-use crate::readback::read;
+use crate::readback::read_f32;
 use crate::slots::{CacheProgress, FillStats, SlotStore, Slots, fnv1a};
 
 /// Version of the feature format; a change starts a new folder.
@@ -166,16 +166,24 @@ impl FeatureCache {
                 .par_iter()
                 .map(|&i| images(i).map(|rgb| preprocess.normalize(&rgb)))
                 .collect();
-            let ok: Vec<usize> = (0..loaded.len()).filter(|&j| loaded[j].is_ok()).collect();
-            let mut out: Vec<std::result::Result<Vec<u8>, String>> = loaded
-                .iter()
-                .map(|r| r.as_ref().map(|_| Vec::new()).map_err(Clone::clone))
-                .collect();
+            // Unreadable images keep their reason; the readable ones go through the
+            // backbone together.
+            let mut out: Vec<std::result::Result<Vec<u8>, String>> =
+                Vec::with_capacity(loaded.len());
+            let (mut ok, mut chws) = (Vec::new(), Vec::new());
+            for (j, result) in loaded.into_iter().enumerate() {
+                match result {
+                    Ok(chw) => {
+                        ok.push(j);
+                        chws.push(chw);
+                        out.push(Ok(Vec::new()));
+                    }
+                    Err(reason) => out.push(Err(reason)),
+                }
+            }
             if ok.is_empty() {
                 return out;
             }
-            let chws: Vec<Vec<f32>> =
-                ok.iter().filter_map(|&j| loaded[j].as_ref().ok().cloned()).collect();
             match features_of(backbone, preprocess, chws, device, dims) {
                 Ok(maps) => {
                     for (&j, map) in ok.iter().zip(maps) {
@@ -211,9 +219,9 @@ fn features_of(
             &got[1..]
         )));
     }
-    let values = read(map)?;
+    let values = read_f32(map)?;
     let per = dims.iter().product::<usize>();
-    Ok(values.chunks(per).map(|c| c.iter().map(|&v| v as f32).collect()).collect())
+    Ok(values.chunks(per).map(<[f32]>::to_vec).collect())
 }
 
 impl CachedFeatures {
@@ -317,6 +325,6 @@ mod tests {
     }
 
     fn read_back(t: Tensor<4>) -> Vec<f32> {
-        read(t).unwrap().into_iter().map(|v| v as f32).collect()
+        read_f32(t).unwrap()
     }
 }

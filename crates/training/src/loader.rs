@@ -92,7 +92,7 @@ impl<I: Send + 'static, O: Send + 'static> BatchLoader<I, O> {
         };
         if self.workers == 0 {
             let mut batches = job.batches.clone().into_iter();
-            let next = move || batches.next().map(|indices| job.load(&indices, None));
+            let next = move || batches.next().map(|indices| job.load(&indices));
             return Ok(Batches { next: Some(Box::new(next)), producer: None });
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -120,12 +120,10 @@ struct Job<I, O> {
 type Item<O> = std::result::Result<O, DatasetError>;
 
 impl<I: Send, O> Job<I, O> {
-    fn load(&self, indices: &[usize], pool: Option<&rayon::ThreadPool>) -> Item<O> {
-        let get = |&i: &usize| self.dataset.get(i);
-        let items: std::result::Result<Vec<I>, DatasetError> = match pool {
-            Some(pool) => pool.install(|| indices.par_iter().map(get).collect()),
-            None => indices.iter().map(get).collect(),
-        };
+    /// One batch on the calling thread (`workers = 0`).
+    fn load(&self, indices: &[usize]) -> Item<O> {
+        let items: std::result::Result<Vec<I>, DatasetError> =
+            indices.iter().map(|&i| self.dataset.get(i)).collect();
         Ok(self.batcher.batch(items?, &self.device))
     }
 

@@ -6,7 +6,7 @@
 //! device (detached, a few floats per image) and [`Pending::flush`] concatenates them and
 //! reads each kind once, every `every` steps and at the end of a pass.
 
-use animescore_heads::{LossOutput, ModelOutput, Task, unscale_score};
+use animescore_heads::{LossOutput, ModelOutput, SANITY_CLASSES, Task, unscale_score};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{sigmoid, softmax};
 
@@ -113,7 +113,7 @@ impl Pending {
 
         let mut values = Vec::with_capacity(steps.len());
         let (mut row, k) = (0, self.tag_vocab.unwrap_or(0));
-        let sanity_width = sanity.len() / scores.len().max(1);
+        let sanity_width = SANITY_CLASSES;
         for (i, s) in steps.into_iter().enumerate() {
             let b = s.samples.len();
             let rows = row..row + b;
@@ -138,11 +138,14 @@ impl Pending {
     }
 }
 
+/// Reads a float tensor back as `f32`s (whatever its dtype on the device).
+pub fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| TrainingError::Data(format!("reading values back from the device: {e:?}")))
+}
+
 /// Reads a float tensor back as `f64`s.
 pub fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
-    let floats = t
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| TrainingError::Data(format!("reading values back from the device: {e:?}")))?;
-    Ok(floats.into_iter().map(f64::from).collect())
+    Ok(read_f32(t)?.into_iter().map(f64::from).collect())
 }

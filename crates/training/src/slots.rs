@@ -130,7 +130,7 @@ pub struct Slots {
 struct SlotsInner {
     slot_bytes: u64,
     files: Arc<Vec<File>>,
-    /// Per requested path: segment and slot, or why it has no pixels.
+    /// Per requested path: segment and slot, or why it has no slot.
     slots: Vec<std::result::Result<(usize, u64), String>>,
 }
 
