@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
                 label: Label {
                     score: Some(50.0),
                     ai: Some(false),
-                    sanity_level: Some(2),
+                    sanity_class: Some(0),
                     tags: None,
                 },
             }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use animescore_training::bench::{
     BenchOptions, BenchReport, LoaderBenchOptions, loader_throughput, throughput,
 };
-use animescore_training::{Embedding, Precision, TrainConfig, Variant};
+use animescore_training::{DeviceSpec, Embedding, Precision, TrainConfig, Variant};
 
 #[derive(clap::Args)]
 pub struct BenchmarkArgs {
@@ -33,7 +33,7 @@ pub struct BenchmarkArgs {
     pub warmup: usize,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Training precision: f32 or bf16; a comma-separated list measures each in turn.
     #[arg(long, value_delimiter = ',', default_value = "f32")]
     pub precision: Vec<Precision>,
@@ -74,8 +74,8 @@ pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
                 variant: args.variant,
                 embedding: args.embedding,
                 image_size: args.image_size,
-                batch_size,
-                device: args.device.clone(),
+                batch_size: Some(batch_size),
+                device: args.device,
                 precision,
                 ..TrainConfig::default()
             };

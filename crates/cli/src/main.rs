@@ -8,6 +8,7 @@ mod ingest;
 mod predict;
 mod progress;
 mod quickstart;
+mod score_args;
 mod scores;
 mod synth;
 mod train;

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_dataset::{Database, write_atomic};
-use animescore_scoring::{Counts, DEFAULT_ALPHA, ScoreMethod, Scorer};
+use animescore_scoring::{Counts, ScoreMethod, Scorer};
 use anyhow::{Context, bail};
-use chrono::NaiveDateTime;
+
+use crate::score_args::ScoreParams;
 
 #[derive(clap::Args)]
 pub struct ScoresArgs {
@@ -17,15 +18,8 @@ pub struct ScoresArgs {
     /// weighted-log | time-decay | ctr-quantile | bookmark-ratio.
     #[arg(long, default_value = "weighted-log")]
     pub method: String,
-    /// Weight of bookmarks against views (weighted-log, time-decay).
-    #[arg(long, default_value_t = DEFAULT_ALPHA)]
-    pub alpha: f64,
-    /// Weight of the time decay (ctr-quantile).
-    #[arg(long, default_value_t = animescore_scoring::DEFAULT_CTR_LAMBDA)]
-    pub lambda: f64,
-    /// Date ages are measured to (YYYY-MM-DD[ HH:MM:SS]) [default: newest upload].
-    #[arg(long, value_parser = parse_reference)]
-    pub reference_date: Option<NaiveDateTime>,
+    #[command(flatten)]
+    pub params: ScoreParams,
     /// Fitted scalers to apply (transform only). Without it, the score is fitted on the rows it
     /// scores, as the original tool did.
     #[arg(long)]
@@ -38,32 +32,13 @@ pub struct ScoresArgs {
     pub out: Option<PathBuf>,
 }
 
-fn parse_reference(s: &str) -> Result<NaiveDateTime, String> {
-    animescore_dataset::metadata::parse_date(s)
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-        .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"))
-}
-
 fn method(args: &ScoresArgs) -> anyhow::Result<ScoreMethod> {
-    Ok(match ScoreMethod::from_name(&args.method)? {
-        ScoreMethod::WeightedLog { .. } => ScoreMethod::WeightedLog { alpha: args.alpha },
-        ScoreMethod::TimeDecay { .. } => {
-            ScoreMethod::TimeDecay { alpha: args.alpha, reference: args.reference_date }
-        }
-        ScoreMethod::CtrQuantile { .. } => {
-            ScoreMethod::CtrQuantile { lambda: args.lambda, reference: args.reference_date }
-        }
-        ScoreMethod::BookmarkRatio => ScoreMethod::BookmarkRatio,
-    })
+    args.params.apply(ScoreMethod::from_name(&args.method)?)
 }
 
 pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
     // Bad parameters are reported before any work starts.
-    method(args)?.validate()?;
+    method(args)?;
     let db = Database::open_read_only(&args.db)?;
     let records = db.records()?;
     let scorer = match &args.scalers {

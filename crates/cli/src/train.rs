@@ -5,12 +5,15 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use animescore_scoring::ScoreMethod;
+use animescore_training::report::score_description;
 use animescore_training::{
-    CacheProgress, Embedding, EpochRecord, FeatureCacheMode, Precision, RunInfo, TrainConfig,
-    TrainOptions, TrainProgress, Variant, train,
+    CacheProgress, DeviceSpec, Embedding, EpochRecord, FeatureCacheMode, Freeze, Monitor,
+    Precision, RunInfo, TagSource, TrainConfig, TrainOptions, TrainProgress, Variant, train,
 };
 
 use crate::progress::{Bar, CacheArgs};
+use crate::score_args::ScoreParams;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
@@ -25,41 +28,57 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Backbone: tiny, resnet18..152, efficientnet-b0..b7, or custom:FILE.json.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_backbone)]
     pub backbone: Option<String>,
     /// Pretrained backbone weights (.pth or .safetensors, torchvision names).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Freeze the backbone: `all`, or a stage name to fine-tune from (e.g. layer3).
+    /// Freeze the backbone: none, all, or a stage name to fine-tune from (e.g. layer3).
     #[arg(long)]
-    pub freeze: Option<String>,
+    pub freeze: Option<Freeze>,
     /// Model variant: multitask, meta-embed or attention.
     #[arg(long)]
     pub variant: Option<Variant>,
     /// Metadata embedding: none, ai-sanity, tags or both.
     #[arg(long)]
     pub embedding: Option<Embedding>,
-    /// Score method: weighted-log, time-decay or ctr-quantile.
+    /// Score method: weighted-log, time-decay or ctr-quantile [default: weighted-log].
+    #[arg(long, value_parser = parse_score)]
+    pub score: Option<ScoreMethod>,
+    #[command(flatten)]
+    pub score_params: ScoreParams,
+    /// Tag vocabulary: characters, top-k (Pixiv tags) or auto (characters when the index has
+    /// them) [default: auto].
     #[arg(long)]
-    pub score: Option<String>,
+    pub tags: Option<TagSource>,
     /// Input side in pixels [default: the backbone's].
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Maximum epochs.
+    /// Maximum epochs [default: the backbone's recipe, 30–40].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Images per batch.
+    /// Images per batch [default: the backbone's recipe, 32 or 64].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Peak learning rate.
+    /// Peak learning rate [default: the backbone's recipe, 3e-4 to 2e-3].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// What picks the best epoch and stops early: val-score-loss, val-srcc or val-total
+    /// [default: val-score-loss].
+    #[arg(long)]
+    pub monitor: Option<Monitor>,
+    /// How much the monitored value must improve to count [default: 0].
+    #[arg(long)]
+    pub min_delta: Option<f64>,
+    /// Epochs without improvement before stopping [default: the backbone's recipe].
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceSpec>,
     /// Precision of the backbone's computation: f32, or bf16 (CUDA; f32 master weights).
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -91,19 +110,82 @@ impl TrainArgs {
                 }
             )*};
         }
-        set!(backbone, variant, embedding, score, epochs, batch_size, lr, seed, device);
-        set!(precision, workers, feature_cache);
+        set!(backbone, variant, embedding, seed, device, precision, workers, feature_cache);
+        set!(freeze, monitor, min_delta);
+        if let Some(source) = self.tags {
+            c.tags.source = source;
+        }
+        // Explicit flags win over the config file and over the backbone's recipe.
+        for (field, flag) in [
+            (&mut c.epochs, self.epochs),
+            (&mut c.batch_size, self.batch_size),
+            (&mut c.patience, self.patience),
+        ] {
+            if flag.is_some() {
+                *field = flag;
+            }
+        }
+        if self.lr.is_some() {
+            c.lr = self.lr;
+        }
         if self.weights.is_some() {
             c.weights = self.weights.clone();
-        }
-        if self.freeze.is_some() {
-            c.freeze = self.freeze.clone();
         }
         if self.image_size.is_some() {
             c.image_size = self.image_size;
         }
+        // A method named on the command line keeps the config's parameters when the config
+        // names the same method; the parameter flags then override single values.
+        let method = match self.score {
+            Some(m) if m.name() != c.score.name() => m,
+            _ => c.score,
+        };
+        c.score = self.score_params.apply(method)?;
         Ok(c)
     }
+}
+
+fn parse_backbone(spec: &str) -> Result<String, String> {
+    animescore_training::config::check_backbone_spec(spec).map_err(|e| e.to_string())?;
+    Ok(spec.to_string())
+}
+
+fn parse_score(name: &str) -> Result<ScoreMethod, String> {
+    ScoreMethod::from_name(name).map_err(|e| e.to_string())
+}
+
+/// The settings in effect, as two lines: the model and the optimisation, with the settings
+/// the backbone's recipe chose marked.
+fn settings_summary(info: &RunInfo) -> String {
+    let c = &info.config;
+    let weights = match &c.weights {
+        Some(w) => format!("weights {}", w.display()),
+        None => "from scratch".into(),
+    };
+    let size = c.image_size.map(|s| format!(", {s} px")).unwrap_or_default();
+    let recipe = match &info.recipe_defaults {
+        Some((kind, names)) => format!(" ({} from the recipe for: {kind})", names.join(", ")),
+        None => String::new(),
+    };
+    format!(
+        "settings: {} ({weights}, freeze {}), {} variant, embedding {}, score {}, tags {}{size}
+                   {} epochs, batch {}, lr {:.1e}, patience {}{recipe}; monitor {}          (min_delta {}), seed {}, {} workers, {}",
+        c.backbone,
+        c.freeze,
+        c.variant,
+        c.embedding,
+        score_description(&c.score),
+        c.tags.source,
+        c.epochs(),
+        c.batch_size(),
+        c.lr(),
+        c.patience(),
+        c.monitor,
+        c.min_delta,
+        c.seed,
+        c.workers,
+        c.precision,
+    )
 }
 
 /// A bar per epoch on a terminal, one line per epoch otherwise.
@@ -147,6 +229,7 @@ impl TrainProgress for EpochDisplay {
                 String::new()
             }
         );
+        eprintln!("{}", settings_summary(info));
         if info.cached_features {
             eprintln!("frozen backbone: training the heads on cached features (no augmentation)");
         }

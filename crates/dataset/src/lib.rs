@@ -21,7 +21,7 @@ pub mod vocab;
 
 pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
 pub use db::{DEFAULT_DB_RELATIVE, Database, IllustRecord, SCHEMA_VERSION};
-pub use encoding::{is_ai, sanity_class, sanity_level};
+pub use encoding::{SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
 pub use metadata::{PixivMetadata, Tag};

@@ -41,9 +41,9 @@ pub enum HeadsError {
     #[error("tags: {0}")]
     Tags(String),
 
-    /// A sanity level other than 2, 4 or 6.
-    #[error("sanity level must be 2, 4 or 6, got {0}")]
-    SanityLevel(u8),
+    /// A sanity class outside `0..SANITY_CLASSES`.
+    #[error("sanity class must be 0, 1 or 2, got {0}")]
+    SanityClass(usize),
 
     /// A score outside 1..=100.
     #[error("score must lie in 1..=100, got {0}")]

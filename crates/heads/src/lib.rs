@@ -27,10 +27,7 @@ pub use loss::{
     Label, LossConfig, LossOutput, LossWeighting, MultiTaskLoss, RegressionLoss, Targets, Task,
     TaskLosses, TaskMasks, bce_with_logits, scale_score, unscale_score,
 };
-pub use metadata::{
-    KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES, SANITY_LEVELS, sanity_class,
-    sanity_level,
-};
+pub use metadata::{KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES};
 pub use mlp::{Mlp, MlpActivation, MlpConfig};
 pub use model::{Fusion, ModelOutput, ScoringHead, ScoringModel};
 pub use task_heads::{MetadataHeads, MetadataHeadsConfig};

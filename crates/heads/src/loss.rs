@@ -159,7 +159,7 @@ pub struct Targets {
     pub score: Tensor<1>,
     /// AI flag 0/1, `[B]`.
     pub ai: Tensor<1>,
-    /// Sanity class (see [`crate::sanity_class`]), `[B]`.
+    /// Sanity class (`0..SANITY_CLASSES`), `[B]`.
     pub sanity: Tensor<1, Int>,
     /// Multi-hot tags `[B, tag_vocab]`; `None` leaves the tag task out of this batch.
     pub tags: Option<Tensor<2>>,
@@ -174,8 +174,8 @@ pub struct Label {
     pub score: Option<f32>,
     /// AI-generated flag.
     pub ai: Option<bool>,
-    /// Pixiv sanity level: 2, 4 or 6.
-    pub sanity_level: Option<u8>,
+    /// Sanity class, `0..SANITY_CLASSES` (general, sensitive, NSFW).
+    pub sanity_class: Option<usize>,
     /// Indices of the image's tags in the vocabulary.
     pub tags: Option<Vec<usize>>,
 }
@@ -203,8 +203,11 @@ impl Targets {
         for label in labels {
             score.push(label.score.map(scale_score).transpose()?.unwrap_or(0.0));
             ai.push(label.ai.map_or(0.0, |a| f32::from(u8::from(a))));
-            let class = label.sanity_level.map(crate::metadata::sanity_class).transpose()?;
-            sanity.push(class.unwrap_or(0) as i64);
+            let class = match label.sanity_class {
+                Some(c) if c >= crate::SANITY_CLASSES => return Err(HeadsError::SanityClass(c)),
+                c => c.unwrap_or(0),
+            };
+            sanity.push(class as i64);
         }
         let tags = match tag_vocab {
             None => None,
@@ -226,7 +229,7 @@ impl Targets {
         let masks = TaskMasks {
             score: mask_of(labels.iter().map(|l| l.score.is_some()).collect()),
             ai: mask_of(labels.iter().map(|l| l.ai.is_some()).collect()),
-            sanity: mask_of(labels.iter().map(|l| l.sanity_level.is_some()).collect()),
+            sanity: mask_of(labels.iter().map(|l| l.sanity_class.is_some()).collect()),
             tags: tags
                 .as_ref()
                 .and_then(|_| mask_of(labels.iter().map(|l| l.tags.is_some()).collect())),

@@ -6,21 +6,10 @@ use burn::tensor::activation::{sigmoid, softmax};
 
 use crate::error::HeadsError;
 
-/// Pixiv sanity levels, in class order: class `i` is level `SANITY_LEVELS[i]`.
-pub const SANITY_LEVELS: [u8; 3] = [2, 4, 6];
-
-/// Number of sanity classes.
-pub const SANITY_CLASSES: usize = SANITY_LEVELS.len();
-
-/// Class index of a Pixiv sanity level (2 → 0, 4 → 1, 6 → 2).
-pub fn sanity_class(level: u8) -> Result<usize, HeadsError> {
-    SANITY_LEVELS.iter().position(|&l| l == level).ok_or(HeadsError::SanityLevel(level))
-}
-
-/// Pixiv sanity level of a class index.
-pub fn sanity_level(class: usize) -> Option<u8> {
-    SANITY_LEVELS.get(class).copied()
-}
+/// Number of sanity classes (general, sensitive, NSFW). Which Pixiv `sanity_level` belongs
+/// to which class is the dataset crate's business (`animescore_dataset::sanity_class`); the
+/// model only sees classes.
+pub const SANITY_CLASSES: usize = 3;
 
 /// Metadata a caller knows for every image of the batch (e.g. real Pixiv metadata when
 /// scoring a new upload). Fields left `None` fall back to the model's own predictions.
@@ -28,7 +17,7 @@ pub fn sanity_level(class: usize) -> Option<u8> {
 pub struct KnownMetadata {
     /// AI flag per image, 0 or 1, `[B]`.
     pub ai: Option<Tensor<1>>,
-    /// Sanity class per image (see [`sanity_class`]), `[B]`.
+    /// Sanity class per image (`0..SANITY_CLASSES`), `[B]`.
     pub sanity: Option<Tensor<1, Int>>,
     /// Multi-hot tags, `[B, tag_vocab]`.
     pub tags: Option<Tensor<2>>,

@@ -216,8 +216,8 @@ fn targets_from_labels_scale_map_and_mask() {
     use animescore_heads::Label;
     let device = Device::flex();
     let labels = [
-        Label { score: Some(100.0), ai: Some(true), sanity_level: Some(6), tags: Some(vec![0, 2]) },
-        Label { score: Some(1.0), ai: None, sanity_level: Some(2), tags: None },
+        Label { score: Some(100.0), ai: Some(true), sanity_class: Some(2), tags: Some(vec![0, 2]) },
+        Label { score: Some(1.0), ai: None, sanity_class: Some(0), tags: None },
     ];
     let t = Targets::from_labels(&labels, Some(3), &device).unwrap();
     assert_eq!(values(t.score), [1.0, 0.0]);
@@ -232,8 +232,8 @@ fn targets_from_labels_scale_map_and_mask() {
     // Out-of-range values are errors.
     let bad_tag = [Label { tags: Some(vec![3]), ..labels[0].clone() }];
     assert!(Targets::from_labels(&bad_tag, Some(3), &device).is_err());
-    let bad_level = [Label { sanity_level: Some(3), ..labels[0].clone() }];
-    assert!(Targets::from_labels(&bad_level, None, &device).is_err());
+    let bad_class = [Label { sanity_class: Some(3), ..labels[0].clone() }];
+    assert!(Targets::from_labels(&bad_class, None, &device).is_err());
     let bad_score = [Label { score: Some(0.0), ..labels[0].clone() }];
     assert!(Targets::from_labels(&bad_score, None, &device).is_err());
 }

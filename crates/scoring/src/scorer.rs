@@ -33,32 +33,49 @@ impl Counts {
 }
 
 /// How counts become a score.
+///
+/// Serialised with the method's name in `method` and its parameters beside it; a missing
+/// parameter takes its default, so `{"method": "time-decay"}` (or the TOML table
+/// `method = "time-decay"`) is the method with α = 0.7 and the newest upload as reference.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "kebab-case")]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ScoreMethod {
     /// `α·mm(log1p b) + (1−α)·mm(log1p v)`, rescaled to 1..100 (the original README's score).
     WeightedLog {
         /// Weight of bookmarks (0..=1).
+        #[serde(default = "default_alpha")]
         alpha: f64,
     },
     /// Weighted-log divided by `log1p(age_days)` (age ≥ 1 day), rescaled to 1..100: what the
     /// original models trained on.
     TimeDecay {
         /// Weight of bookmarks (0..=1).
+        #[serde(default = "default_alpha")]
         alpha: f64,
         /// Date ages are measured to; `None` = the newest upload in the fitted data.
+        #[serde(default)]
         reference: Option<NaiveDateTime>,
     },
     /// `(0.6·q(log1p b) + 0.2·q(log1p v) + 0.2·q(log1p ratio)) · ((1−λ) + λ/√(1+age))` with
     /// uniform quantile transforms, rescaled to 1..100 (the original's latest score).
     CtrQuantile {
         /// Weight of the time decay (0..=1).
+        #[serde(default = "default_lambda")]
         lambda: f64,
         /// Date ages are measured to; `None` = the newest upload in the fitted data.
+        #[serde(default)]
         reference: Option<NaiveDateTime>,
     },
     /// `b / (v + 1e-5)` as it is (not rescaled).
     BookmarkRatio,
+}
+
+fn default_alpha() -> f64 {
+    DEFAULT_ALPHA
+}
+
+fn default_lambda() -> f64 {
+    DEFAULT_CTR_LAMBDA
 }
 
 impl Default for ScoreMethod {

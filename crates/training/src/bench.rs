@@ -70,22 +70,21 @@ pub struct BenchReport {
 pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
     let c = &opts.config;
     c.validate()?;
-    let spec: crate::DeviceSpec = c.device.parse()?;
-    let device = spec.device()?;
-    c.precision.check(&device, &c.device)?;
+    let device = c.device.device()?;
+    c.precision.check(&device, c.device)?;
     let tags = if c.embedding.uses_tags() { BENCH_TAGS } else { 0 };
     let model_config = c.model_config(tags)?;
     let size = match c.image_size {
         Some(size) => size,
         None => model_config.backbone.init(&Device::flex()).input_spec().image_size,
     };
-    let batch = SyntheticBatch::new(c.batch_size, size, tags, c.seed);
+    let batch = SyntheticBatch::new(c.batch_size(), size, tags, c.seed);
     let mut report = BenchReport {
         backbone: c.backbone.clone(),
         variant: c.variant.to_string(),
-        device: c.device.clone(),
+        device: c.device.to_string(),
         precision: c.precision.to_string(),
-        batch_size: c.batch_size,
+        batch_size: c.batch_size(),
         image_size: size,
         steps: opts.steps,
         train_images_per_s: None,
@@ -109,7 +108,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         }
         let (warmup, seconds) = timer.finish()?;
         report.warmup_seconds += warmup;
-        report.train_images_per_s = Some(rate(opts.steps * c.batch_size, seconds));
+        report.train_images_per_s = Some(rate(opts.steps * c.batch_size(), seconds));
         model = c.precision.settle(model);
     }
     if opts.predict {
@@ -122,7 +121,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         }
         let (warmup, seconds) = timer.finish()?;
         report.warmup_seconds += warmup;
-        report.predict_images_per_s = Some(rate(opts.steps * c.batch_size, seconds));
+        report.predict_images_per_s = Some(rate(opts.steps * c.batch_size(), seconds));
     }
     report.device_reserved_mib =
         device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1024.0 * 1024.0));
@@ -192,7 +191,7 @@ impl SyntheticBatch {
             .map(|i| Label {
                 score: Some(rng.random_range(1.0f32..100.0)),
                 ai: Some(i % 2 == 0),
-                sanity_level: Some([2, 4, 6][i % 3]),
+                sanity_class: Some(i % 3),
                 tags: (tags > 0).then(|| vec![i % tags]),
             })
             .collect();
@@ -251,7 +250,7 @@ pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport>
                 label: Label {
                     score: Some(50.0),
                     ai: Some(r.ai_flag),
-                    sanity_level: None,
+                    sanity_class: None,
                     tags: None,
                 },
             })

@@ -13,9 +13,12 @@ use animescore_heads::{Embedding, HeadsConfig, ModelConfig, Variant};
 use animescore_scoring::ScoreMethod;
 use serde::{Deserialize, Serialize};
 
+use crate::defaults::{self, Recipe};
+use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
 use crate::feature_cache::FeatureCacheMode;
 use crate::precision::Precision;
+use crate::selection::Monitor;
 
 /// Random training augmentations (SPEC defaults: zoom 0.15, rotation 0.2, flip), applied
 /// after the resize and never at evaluation.
@@ -52,11 +55,46 @@ impl AugmentConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TagSource {
-    /// Character names (`tag_character`).
+    /// Characters when the training split has any (the index was ingested with a
+    /// character-alias table that matched), otherwise the top-K Pixiv tags. A run directory
+    /// stores the resolved choice, never `auto`.
     #[default]
+    Auto,
+    /// Character names (`tag_character`).
     Characters,
     /// The most frequent Pixiv tags.
     TopK,
+}
+
+impl TagSource {
+    /// The name as the config and `--tags` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Characters => "characters",
+            Self::TopK => "top-k",
+        }
+    }
+}
+
+impl std::str::FromStr for TagSource {
+    type Err = TrainingError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [Self::Auto, Self::Characters, Self::TopK].into_iter().find(|t| t.name() == s).ok_or_else(
+            || {
+                TrainingError::InvalidConfig(format!(
+                    "unknown tag source `{s}` (expected auto, characters or top-k)"
+                ))
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for TagSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Tag vocabulary settings (fitted on the training split).
@@ -73,7 +111,119 @@ pub struct TagConfig {
 
 impl Default for TagConfig {
     fn default() -> Self {
-        Self { source: TagSource::Characters, k: 1000, min_count: 1 }
+        Self { source: TagSource::Auto, k: 1000, min_count: 1 }
+    }
+}
+
+/// How much of the backbone trains.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Freeze {
+    /// Train everything (`"none"`).
+    #[default]
+    None,
+    /// Freeze the whole backbone; only the heads train (`"all"`).
+    All,
+    /// Freeze the stages before this one (e.g. `"layer3"`) and fine-tune from it on.
+    Before(String),
+}
+
+impl Freeze {
+    /// The name as the config and `--freeze` spell it.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::None => "none",
+            Self::All => "all",
+            Self::Before(stage) => stage,
+        }
+    }
+}
+
+impl std::str::FromStr for Freeze {
+    type Err = TrainingError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "all" => Ok(Self::All),
+            // Stage names are checked against the backbone before a run writes anything.
+            stage
+                if !stage.is_empty()
+                    && stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+            {
+                Ok(Self::Before(stage.to_string()))
+            }
+            other => Err(TrainingError::InvalidConfig(format!(
+                "freeze `{other}`: expected none, all or a stage name such as layer3"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Freeze {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serde through the `FromStr`/`Display` spelling, so a typo fails when the file is read.
+macro_rules! serde_as_str {
+    ($ty:ty) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_as_str!(Freeze);
+serde_as_str!(DeviceSpec);
+
+/// Backbone spec: a preset name (checked when the config is read) or `custom:FILE.json`
+/// (read when the model is built).
+pub fn check_backbone_spec(spec: &str) -> Result<()> {
+    if spec.starts_with("custom:") {
+        return Ok(());
+    }
+    BackboneConfig::from_name(spec).map(|_| ()).map_err(TrainingError::from)
+}
+
+fn backbone_spec<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let spec = String::deserialize(d)?;
+    check_backbone_spec(&spec).map_err(serde::de::Error::custom)?;
+    Ok(spec)
+}
+
+/// `score = "time-decay"` (the method with its default parameters) or a table
+/// `[score] method = "time-decay", alpha = 0.5, reference = "2024-01-01T00:00:00"`.
+fn score_method<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ScoreMethod, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NameOrTable {
+        Name(String),
+        Table(ScoreMethod),
+    }
+    match NameOrTable::deserialize(d) {
+        Ok(NameOrTable::Name(name)) => {
+            ScoreMethod::from_name(&name).map_err(serde::de::Error::custom)
+        }
+        Ok(NameOrTable::Table(method)) => Ok(method),
+        Err(_) => Err(serde::de::Error::custom(
+            "score: expected a method name (weighted-log, time-decay, ctr-quantile) or a \
+             table with `method` and its parameters (alpha, lambda, reference)",
+        )),
     }
 }
 
@@ -83,22 +233,28 @@ impl Default for TagConfig {
 /// backbone = "tiny"
 /// variant = "attention"
 /// embedding = "both"
-/// score = "weighted-log"
 /// image_size = 64
 /// epochs = 20
+/// monitor = "val-srcc"
+/// [score]
+/// method = "weighted-log"
+/// alpha = 0.5
 /// [augment]
 /// rotation = 0.1
 /// ```
+///
+/// `epochs`, `batch_size`, `lr` and `patience` left out take the backbone's
+/// [recipe](crate::defaults::recipe); a run directory stores the values used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Backbone preset (`tiny`, `resnet50`, `efficientnet-b0`, …) or `custom:FILE.json`.
+    #[serde(deserialize_with = "backbone_spec")]
     pub backbone: String,
     /// Pretrained backbone weights (`.pth` / `.safetensors`, torchvision names).
     pub weights: Option<PathBuf>,
-    /// `None`: train everything; `"all"`: freeze the whole backbone; a stage name (e.g.
-    /// `"layer3"`): freeze the stages before it and fine-tune from it on.
-    pub freeze: Option<String>,
+    /// How much of the backbone trains.
+    pub freeze: Freeze,
     /// Model variant.
     pub variant: Variant,
     /// Metadata embedding.
@@ -106,8 +262,9 @@ pub struct TrainConfig {
     /// Head widths; `None` picks small heads for the `tiny` backbone and the original's
     /// widths otherwise. `variant`, `embedding` and `tag_vocab` in here are overwritten.
     pub heads: Option<HeadsConfig>,
-    /// Score method: `weighted-log`, `time-decay` or `ctr-quantile`.
-    pub score: String,
+    /// The score the model learns, with its parameters.
+    #[serde(deserialize_with = "score_method")]
+    pub score: ScoreMethod,
     /// Tag vocabulary.
     pub tags: TagConfig,
     /// Input side in pixels; `None`: the backbone's default.
@@ -118,12 +275,12 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// Train / validation / test split by artwork.
     pub split: SplitConfig,
-    /// Maximum number of epochs.
-    pub epochs: usize,
-    /// Images per batch.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f64,
+    /// Maximum number of epochs; `None`: the backbone's recipe.
+    pub epochs: Option<usize>,
+    /// Images per batch; `None`: the backbone's recipe.
+    pub batch_size: Option<usize>,
+    /// Peak learning rate; `None`: the backbone's recipe.
+    pub lr: Option<f64>,
     /// Final learning rate of the cosine decay.
     pub min_lr: f64,
     /// Fraction of all steps spent in the linear warm-up.
@@ -132,14 +289,18 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Clip the gradient norm of every parameter tensor to this value.
     pub grad_clip: Option<f64>,
-    /// Stop after this many epochs without a better validation loss.
-    pub patience: usize,
+    /// The validation number that picks the best epoch and stops training early.
+    pub monitor: Monitor,
+    /// How much the monitored value must improve to count (in its own units).
+    pub min_delta: f64,
+    /// Stop after this many epochs without improvement; `None`: the backbone's recipe.
+    pub patience: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: u64,
     /// Data-loading threads (0: load on the training thread).
     pub workers: usize,
-    /// `flex`, `vulkan[:N]` or `cuda[:N]`.
-    pub device: String,
+    /// Where to train.
+    pub device: DeviceSpec,
     /// Precision of the backbone's training computation (`f32` or `bf16`).
     pub precision: Precision,
     /// Train the heads on cached backbone features when the backbone is frozen
@@ -152,27 +313,29 @@ impl Default for TrainConfig {
         Self {
             backbone: "tiny".into(),
             weights: None,
-            freeze: None,
+            freeze: Freeze::None,
             variant: Variant::Attention,
             embedding: Embedding::Both,
             heads: None,
-            score: "weighted-log".into(),
+            score: ScoreMethod::default(),
             tags: TagConfig::default(),
             image_size: None,
             resize: ResizeMode::Letterbox,
             augment: AugmentConfig::default(),
             split: SplitConfig::default(),
-            epochs: 30,
-            batch_size: 64,
-            lr: 3e-4,
+            epochs: None,
+            batch_size: None,
+            lr: None,
             min_lr: 1e-6,
             warmup_fraction: 0.1,
             weight_decay: 1e-4,
             grad_clip: None,
-            patience: 5,
+            monitor: Monitor::default(),
+            min_delta: 0.0,
+            patience: None,
             seed: 42,
             workers: 2,
-            device: "flex".into(),
+            device: DeviceSpec::Flex,
             precision: Precision::F32,
             feature_cache: FeatureCacheMode::Auto,
         }
@@ -186,19 +349,60 @@ impl TrainConfig {
         toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
     }
 
+    /// The defaults for this backbone, pretrained or not.
+    pub fn recipe(&self) -> Recipe {
+        defaults::recipe(&self.backbone, self.weights.is_some(), &self.freeze)
+    }
+
+    /// Maximum epochs (set, or the recipe's).
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(self.recipe().epochs)
+    }
+
+    /// Images per batch (set, or the recipe's).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(self.recipe().batch_size)
+    }
+
+    /// Peak learning rate (set, or the recipe's).
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(self.recipe().lr)
+    }
+
+    /// Early-stopping patience (set, or the recipe's).
+    pub fn patience(&self) -> usize {
+        self.patience.unwrap_or(self.recipe().patience)
+    }
+
+    /// The same settings with every recipe default written out, as a run stores them (so a
+    /// later change of the defaults cannot change a resumed run).
+    pub fn resolved(&self) -> Self {
+        Self {
+            epochs: Some(self.epochs()),
+            batch_size: Some(self.batch_size()),
+            lr: Some(self.lr()),
+            patience: Some(self.patience()),
+            ..self.clone()
+        }
+    }
+
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(TrainingError::InvalidConfig(m));
-        if self.epochs == 0 || self.batch_size == 0 {
+        if self.epochs() == 0 || self.batch_size() == 0 {
             return bad("epochs and batch_size must be positive".into());
         }
-        if self.patience == 0 {
+        if self.patience() == 0 {
             // 0 would stop after the first epoch whatever happens.
             return bad("patience must be at least 1".into());
         }
-        let lr_ok = self.lr.is_finite() && self.lr > 0.0;
-        if !(lr_ok && self.min_lr >= 0.0 && self.min_lr <= self.lr) {
-            return bad(format!("need 0 <= min_lr ({}) <= lr ({}), lr > 0", self.min_lr, self.lr));
+        let (lr, min_lr) = (self.lr(), self.min_lr);
+        let lr_ok = lr.is_finite() && lr > 0.0;
+        if !(lr_ok && min_lr >= 0.0 && min_lr <= lr) {
+            return bad(format!("need 0 <= min_lr ({min_lr}) <= lr ({lr}), lr > 0"));
+        }
+        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
+            return bad(format!("min_delta {} must be >= 0", self.min_delta));
         }
         if !(0.0..1.0).contains(&self.warmup_fraction) {
             return bad(format!("warmup_fraction {} is outside [0, 1)", self.warmup_fraction));
@@ -221,17 +425,17 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The parsed score method (only the methods that give 1..100 scores can be learned).
+    /// The score method, checked (only the methods that give 1..100 scores can be learned).
     pub fn score_method(&self) -> Result<ScoreMethod> {
-        let method = ScoreMethod::from_name(&self.score)?;
-        if matches!(method, ScoreMethod::BookmarkRatio) {
+        if matches!(self.score, ScoreMethod::BookmarkRatio) {
             return Err(TrainingError::InvalidConfig(
                 "bookmark-ratio is not on the 1..100 scale; train on weighted-log, time-decay \
                  or ctr-quantile"
                     .into(),
             ));
         }
-        Ok(method)
+        self.score.validate()?;
+        Ok(self.score)
     }
 
     /// The backbone configuration named by [`backbone`](Self::backbone).
@@ -254,7 +458,7 @@ impl TrainConfig {
         heads.tag_vocab = tag_vocab;
         if self.embedding.uses_tags() && tag_vocab == 0 {
             return Err(TrainingError::NotEnoughData(format!(
-                "embedding `{}` needs tags, but no {:?} tag of the training split passes \
+                "embedding `{}` needs tags, but no {} tag of the training split passes \
                  tags.min_count = {} (ingest with --character-aliases, set tags.source = \
                  \"top-k\", or use --embedding none / ai-sanity)",
                 self.embedding, self.tags.source, self.tags.min_count
@@ -304,5 +508,88 @@ impl RunConfig {
     /// As TOML text.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| TrainingError::format("config.toml", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TrainConfig> {
+        toml::from_str(text).map_err(|e| TrainingError::format("test.toml", e))
+    }
+
+    #[test]
+    fn score_is_a_name_or_a_table_with_parameters() {
+        assert_eq!(
+            parse("score = \"time-decay\"").unwrap().score,
+            ScoreMethod::from_name("time-decay").unwrap()
+        );
+        let c = parse("[score]\nmethod = \"weighted-log\"\nalpha = 0.5\n").unwrap();
+        assert_eq!(c.score, ScoreMethod::WeightedLog { alpha: 0.5 });
+        let c = parse("[score]\nmethod = \"ctr-quantile\"\nreference = \"2024-01-01T00:00:00\"\n")
+            .unwrap();
+        match c.score {
+            ScoreMethod::CtrQuantile { lambda, reference } => {
+                assert_eq!(lambda, animescore_scoring::DEFAULT_CTR_LAMBDA);
+                assert_eq!(
+                    reference.map(|d| d.to_string()).as_deref(),
+                    Some("2024-01-01 00:00:00")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("score = \"weighted-logg\"").is_err());
+        assert!(
+            parse("[score]\nmethod = \"weighted-log\"\nlambda = 0.5\n").is_err(),
+            "unknown key"
+        );
+        let alpha_out_of_range =
+            parse("[score]\nmethod = \"weighted-log\"\nalpha = 7.0\n").unwrap();
+        assert!(alpha_out_of_range.validate().is_err());
+    }
+
+    #[test]
+    fn typos_fail_when_the_file_is_read() {
+        for text in [
+            "device = \"cdua\"",
+            "backbone = \"resnet5\"",
+            "freeze = \"layer 3\"",
+            "monitor = \"val-loss\"",
+            "tags = { source = \"charcters\" }",
+        ] {
+            assert!(parse(text).is_err(), "{text}");
+        }
+        let c = parse("device = \"cuda:1\"\nfreeze = \"layer3\"\nbackbone = \"custom:x.json\"")
+            .unwrap();
+        assert_eq!(c.device, DeviceSpec::Cuda(1));
+        assert_eq!(c.freeze, Freeze::Before("layer3".into()));
+    }
+
+    #[test]
+    fn recipe_defaults_are_written_out_and_explicit_values_win() {
+        let tiny = TrainConfig::default();
+        assert_eq!((tiny.epochs, tiny.batch_size, tiny.lr), (None, None, None));
+        let resolved = tiny.resolved();
+        assert_eq!(resolved.batch_size, Some(tiny.recipe().batch_size));
+        assert_eq!(resolved.lr, Some(tiny.recipe().lr));
+        let pretrained =
+            TrainConfig { backbone: "resnet50".into(), weights: Some("w.pth".into()), ..tiny };
+        assert_eq!((pretrained.lr(), pretrained.batch_size()), (3e-4, 64));
+        let explicit = TrainConfig { lr: Some(1e-2), ..pretrained };
+        assert_eq!(explicit.resolved().lr, Some(1e-2));
+    }
+
+    #[test]
+    fn a_run_config_round_trips() {
+        let c = TrainConfig {
+            score: ScoreMethod::TimeDecay { alpha: 0.5, reference: None },
+            freeze: Freeze::All,
+            device: DeviceSpec::Vulkan(0),
+            ..TrainConfig::default()
+        }
+        .resolved();
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(parse(&text).unwrap(), c, "{text}");
     }
 }

@@ -87,22 +87,49 @@ pub fn fit_scorer(train: &[IllustRecord], method: ScoreMethod) -> Result<Scorer>
 }
 
 /// The tag names of a record as the vocabulary sees them.
+/// (`auto` here reads characters; runs resolve it first with [`resolve_tag_source`].)
 pub fn tag_names(r: &IllustRecord, source: TagSource) -> Vec<&str> {
     match source {
         TagSource::TopK => r.tags.iter().map(String::as_str).collect(),
-        TagSource::Characters => {
-            r.tag_character.split(',').filter(|c| !c.is_empty() && *c != ORIGINAL).collect()
+        TagSource::Characters | TagSource::Auto => character_names(r).collect(),
+    }
+}
+
+fn character_names(r: &IllustRecord) -> impl Iterator<Item = &str> {
+    r.tag_character.split(',').filter(|c| !c.is_empty() && *c != ORIGINAL)
+}
+
+/// `auto` → characters when any training record has a character (the index was ingested
+/// with an alias table that matched), otherwise the top-K Pixiv tags; other choices stay.
+pub fn resolve_tag_source(train: &[IllustRecord], source: TagSource) -> TagSource {
+    match source {
+        TagSource::Auto if train.iter().any(|r| character_names(r).next().is_some()) => {
+            tracing::info!("tags: characters (the index has character names)");
+            TagSource::Characters
+        }
+        TagSource::Auto => {
+            tracing::info!(
+                "tags: top-k Pixiv tags (no character names in the index; ingest with \
+                 --character-aliases to use characters)"
+            );
+            TagSource::TopK
+        }
+        chosen => chosen,
+    }
+}
+
+/// Fits the tag vocabulary on the training records (`auto` resolved first).
+pub fn fit_vocab(train: &[IllustRecord], config: &TagConfig) -> TagVocabulary {
+    match resolve_tag_source(train, config.source) {
+        TagSource::TopK => TagVocabulary::top_k(train, config.k, config.min_count),
+        TagSource::Characters | TagSource::Auto => {
+            TagVocabulary::characters(train, config.k, config.min_count)
         }
     }
 }
 
-/// Fits the tag vocabulary on the training records.
-pub fn fit_vocab(train: &[IllustRecord], config: &TagConfig) -> TagVocabulary {
-    match config.source {
-        TagSource::TopK => TagVocabulary::top_k(train, config.k, config.min_count),
-        TagSource::Characters => TagVocabulary::characters(train, config.k, config.min_count),
-    }
-}
+// The dataset crate owns the sanity level ↔ class mapping; the heads only know the count.
+const _: () = assert!(animescore_heads::SANITY_CLASSES == animescore_dataset::SANITY_LEVELS.len());
 
 /// One image and its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +145,7 @@ pub struct Sample {
 /// The labels of a record under a fitted scorer and vocabulary.
 pub fn label(r: &IllustRecord, scorer: &Scorer, vocab: &TagVocabulary, source: TagSource) -> Label {
     let score = counts(r).and_then(|c| scorer.score(&c).ok()).map(|s| s.clamp(1.0, 100.0) as f32);
-    let sanity_level = r
-        .sanity_level
-        .and_then(animescore_dataset::sanity_class)
-        .and_then(animescore_heads::sanity_level);
+    let sanity_class = r.sanity_level.and_then(animescore_dataset::sanity_class);
     let names = tag_names(r, source);
     let tags = vocab
         .encode(names)
@@ -129,7 +153,7 @@ pub fn label(r: &IllustRecord, scorer: &Scorer, vocab: &TagVocabulary, source: T
         .enumerate()
         .filter_map(|(i, &v)| (v > 0.0).then_some(i))
         .collect();
-    Label { score, ai: Some(r.ai_flag), sanity_level, tags: Some(tags) }
+    Label { score, ai: Some(r.ai_flag), sanity_class, tags: Some(tags) }
 }
 
 /// Samples of the records whose image file exists; returns them and how many were left out.

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use animescore_heads::{Embedding, Variant};
+use animescore_scoring::ScoreMethod;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -60,19 +61,25 @@ impl GridConfig {
         toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
     }
 
-    /// Every run of the grid: `(name, config)`.
-    pub fn runs(&self) -> Vec<(String, TrainConfig)> {
+    /// Every run of the grid: `(name, config)`. A score method named in `scores` takes the
+    /// parameters of `[base.score]` when that is the same method, its defaults otherwise.
+    pub fn runs(&self) -> Result<Vec<(String, TrainConfig)>> {
         let mut out = Vec::new();
         for backbone in &self.backbones {
+            crate::config::check_backbone_spec(backbone)?;
             for &variant in &self.variants {
                 for &embedding in &self.embeddings {
                     for score in &self.scores {
+                        let method = match ScoreMethod::from_name(score)? {
+                            m if m.name() == self.base.score.name() => self.base.score,
+                            m => m,
+                        };
                         let name = format!("{}-{variant}-{embedding}-{score}", sanitize(backbone));
                         let config = TrainConfig {
                             backbone: backbone.clone(),
                             variant,
                             embedding,
-                            score: score.clone(),
+                            score: method,
                             ..self.base.clone()
                         };
                         out.push((name, config));
@@ -80,7 +87,7 @@ impl GridConfig {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -118,7 +125,7 @@ pub fn run_grid(
     progress: &dyn GridProgress,
 ) -> Result<Vec<GridRow>> {
     std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
-    let runs = grid.runs();
+    let runs = grid.runs()?;
     let total = runs.len();
     let mut rows = Vec::with_capacity(total);
     for (i, (name, config)) in runs.into_iter().enumerate() {
@@ -182,7 +189,7 @@ fn row_values(r: &GridRow) -> Vec<String> {
         r.config.backbone.clone(),
         r.config.variant.to_string(),
         r.config.embedding.to_string(),
-        r.config.score.clone(),
+        r.config.score.name().to_string(),
         if r.summary.test.is_some() { "test" } else { "validation" }.into(),
         o(m.srcc),
         o(m.plcc),

@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{Freeze, TrainConfig};
 use crate::error::{Result, TrainingError};
 use crate::readback::read_f32;
 use crate::slots::{CacheProgress, FillStats, SlotStore, Slots, fnv1a};
@@ -60,7 +60,7 @@ impl std::str::FromStr for FeatureCacheMode {
 impl FeatureCacheMode {
     /// Whether a run with this configuration trains on cached features, and why not.
     pub fn decide(config: &TrainConfig) -> std::result::Result<(), &'static str> {
-        let frozen = config.freeze.as_deref() == Some("all");
+        let frozen = config.freeze == Freeze::All;
         match config.feature_cache {
             Self::Off => Err("feature_cache = off"),
             _ if !frozen => Err("the backbone is trained (freeze is not \"all\")"),
@@ -284,7 +284,7 @@ mod tests {
         let backbone = backbone_config.init(&device).valid();
         let preprocess = Preprocess::imagenet(32);
         let dims = feature_dims(&backbone, 32, &device);
-        let config = TrainConfig { freeze: Some("all".into()), ..TrainConfig::default() };
+        let config = TrainConfig { freeze: Freeze::All, ..TrainConfig::default() };
         let cache =
             FeatureCache::new(dir.path(), &config, &backbone_config, &preprocess, dims).unwrap();
         let read = |i: usize| {

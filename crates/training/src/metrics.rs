@@ -296,10 +296,7 @@ impl BatchOutcome {
             ai_prob,
             ai_target: samples.iter().map(|s| s.label.ai).collect(),
             sanity_prob,
-            sanity_target: samples
-                .iter()
-                .map(|s| s.label.sanity_level.and_then(|l| animescore_heads::sanity_class(l).ok()))
-                .collect(),
+            sanity_target: samples.iter().map(|s| s.label.sanity_class).collect(),
             tag_prob: tag_prob.filter(|p| p.len() == samples.len() * tag_vocab.unwrap_or(0)),
             tag_target,
         }

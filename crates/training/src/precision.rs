@@ -25,6 +25,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
 
 /// The precision of the training step's backbone computation.
@@ -79,12 +80,12 @@ impl ModuleMapper for CastFloats {
 
 impl Precision {
     /// Errors when `device` cannot compute in this precision.
-    pub fn check(self, device: &Device, spec: &str) -> Result<()> {
+    pub fn check(self, device: &Device, spec: DeviceSpec) -> Result<()> {
         match self {
             Self::F32 => Ok(()),
             Self::Bf16 if device.supports_dtype(FloatDType::BF16) => Ok(()),
             Self::Bf16 => Err(TrainingError::Device {
-                spec: spec.into(),
+                spec: spec.to_string(),
                 reason: "this device cannot compute in bf16 (Vulkan stores bf16 but has no bf16 \
                          arithmetic); use --precision f32 or a CUDA device"
                     .into(),

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use animescore_dataset::sanity_level;
 use animescore_dataset::{Database, TagVocabulary, write_atomic};
-use animescore_heads::{KnownMetadata, Label, ScoringModel, sanity_level, unscale_score};
+use animescore_heads::{KnownMetadata, Label, ScoringModel, unscale_score};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,7 @@ pub struct Prediction {
     /// Predicted sanity class (0, 1, 2).
     pub sanity_class: usize,
     /// Pixiv sanity level of that class (2, 4, 6).
-    pub sanity_level: u8,
+    pub sanity_level: i64,
     /// Tags above 0.5 probability, most likely first (at most 5).
     pub tags: Vec<(String, f64)>,
     /// Percentile of the score among the training targets.
@@ -91,7 +92,7 @@ impl Predictor {
             model,
             vocab: run.read_vocab()?,
             distribution: run.read_distribution()?,
-            batch_size: config.train.batch_size.min(32),
+            batch_size: config.train.batch_size().min(32),
             config,
             device,
         })

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use animescore_dataset::TagVocabulary;
+use animescore_scoring::ScoreMethod;
 
 use crate::config::RunConfig;
 use crate::metrics::SplitMetrics;
@@ -81,9 +82,9 @@ pub fn model_card(
     let _ = writeln!(
         out,
         "- Target: `{}` score (1..100), scaler fitted on the training split only",
-        t.score
+        score_description(&t.score)
     );
-    let _ = writeln!(out, "- Tags: {} labels ({:?})", vocab.len(), t.tags.source);
+    let _ = writeln!(out, "- Tags: {} labels ({})", vocab.len(), t.tags.source);
     out.push_str("\n## Data\n\n");
     let _ = writeln!(out, "- Dataset: `{}`", config.dataset.display());
     let [tr, va, te] = summary.images;
@@ -101,18 +102,22 @@ pub fn model_card(
         "- AdamW (weight decay {}), lr {} with {:.0} % warm-up and cosine decay to {}, batch {}, \
          seed {}",
         t.weight_decay,
-        t.lr,
+        t.lr(),
         100.0 * t.warmup_fraction,
         t.min_lr,
-        t.batch_size,
+        t.batch_size(),
         t.seed
     );
+    let best = summary.best_value.map(|v| format!(" = {v:.4}")).unwrap_or_default();
     let _ = writeln!(
         out,
-        "- {} epochs ({}), best epoch {} (lowest validation loss), {:.0} s",
+        "- {} epochs ({}), best epoch {} by `{}`{best} (min_delta {}, patience {}), {:.0} s",
         summary.epochs,
         if summary.stopped_early { "early stopping" } else { "epoch limit" },
         summary.best_epoch,
+        summary.monitor,
+        t.min_delta,
+        t.patience(),
         summary.train_seconds
     );
     out.push_str("\n## Metrics (best weights)\n\n");
@@ -139,4 +144,20 @@ pub fn model_card(
          - Small validation or test splits give noisy metrics; see `metrics.csv`.\n",
     );
     out
+}
+
+/// A score method with its parameters, e.g. `weighted-log (α = 0.7)`.
+pub fn score_description(method: &ScoreMethod) -> String {
+    let reference = |r: Option<String>| r.unwrap_or_else(|| "newest upload".into());
+    let params = match method {
+        ScoreMethod::WeightedLog { alpha } => format!("α = {alpha}"),
+        ScoreMethod::TimeDecay { alpha, reference: r } => {
+            format!("α = {alpha}, reference {}", reference(r.map(|d| d.to_string())))
+        }
+        ScoreMethod::CtrQuantile { lambda, reference: r } => {
+            format!("λ = {lambda}, reference {}", reference(r.map(|d| d.to_string())))
+        }
+        ScoreMethod::BookmarkRatio => return method.name().into(),
+    };
+    format!("{} ({params})", method.name())
 }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::error::{Result, TrainingError};
 use crate::metrics::SplitMetrics;
+use crate::selection::Monitor;
 
 /// One epoch's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,13 @@ pub struct RunSummary {
     pub best_epoch: usize,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// The validation number that chose the best epoch (runs before it existed used the
+    /// weighted total).
+    #[serde(default = "total_monitor")]
+    pub monitor: Monitor,
+    /// Its value at the best epoch.
+    #[serde(default)]
+    pub best_value: Option<f64>,
     /// Trainable and frozen parameters.
     pub parameters: usize,
     /// Training wall time in seconds (all sessions of a resumed run).
@@ -60,6 +68,10 @@ pub struct RunSummary {
     pub validation: SplitMetrics,
     /// Best weights on the test split, when it has images.
     pub test: Option<SplitMetrics>,
+}
+
+fn total_monitor() -> Monitor {
+    Monitor::ValTotal
 }
 
 /// Paths of a run directory.

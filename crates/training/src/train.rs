@@ -9,7 +9,8 @@
 //!
 //! Per epoch: shuffled (seed + epoch), augmented training batches → AdamW step with the
 //! warm-up + cosine learning rate → validation pass in inference mode → `metrics.csv`,
-//! `curves.svg`, best weights when the validation loss improved, then a checkpoint of the
+//! `curves.svg`, best weights when the monitored validation value improved (see
+//! [`crate::selection`]), then a checkpoint of the
 //! finished epoch (weights + optimiser + state, the state file written last).
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{TagVocabulary, write_atomic};
+use animescore_dataset::{IllustRecord, TagVocabulary, write_atomic};
 use animescore_heads::ScoringModel;
 use animescore_scoring::Scorer;
 use burn::module::Module;
@@ -26,8 +27,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::AugmentConfig;
-use crate::config::{RunConfig, TrainConfig};
+use crate::config::{AugmentConfig, Freeze, RunConfig, TrainConfig};
 use crate::data::{
     self, LoadedBatch, LoadedSample, LoaderSettings, Sample, SplitRecords, feature_loader,
     image_loader,
@@ -98,6 +98,23 @@ pub struct RunInfo {
     pub device: DeviceSpec,
     /// Whether only the heads run, on cached features of the frozen backbone.
     pub cached_features: bool,
+    /// The settings in effect (recipe defaults written out, tag source resolved).
+    pub config: TrainConfig,
+    /// The settings that came from the backbone's recipe rather than from the user, and the
+    /// recipe's name; `None` when the user set them all.
+    pub recipe_defaults: Option<(&'static str, Vec<&'static str>)>,
+}
+
+/// Which of the recipe-dependent settings the user left to the recipe.
+fn recipe_defaults(given: &TrainConfig) -> Option<(&'static str, Vec<&'static str>)> {
+    let unset = [
+        ("epochs", given.epochs.is_none()),
+        ("batch_size", given.batch_size.is_none()),
+        ("lr", given.lr.is_none()),
+        ("patience", given.patience.is_none()),
+    ];
+    let names: Vec<&'static str> = unset.iter().filter(|(_, u)| *u).map(|(n, _)| *n).collect();
+    (!names.is_empty()).then(|| (given.recipe().kind, names))
 }
 
 /// What a finished `train` returns (also written as `summary.json`).
@@ -116,7 +133,9 @@ pub struct TrainReport {
 struct CheckpointState {
     epoch: usize,
     step: usize,
-    best_loss: f64,
+    /// The monitored value of the best epoch (`None` until one is defined).
+    #[serde(alias = "best_loss")]
+    best: Option<f64>,
     best_epoch: usize,
     wait: usize,
     seconds: f64,
@@ -133,22 +152,49 @@ struct Prepared {
     test: Vec<Sample>,
 }
 
+/// The settings a run actually uses: the recipe's defaults written out, the tag source
+/// resolved on the training records, and no augmentation when the heads train on cached
+/// features. Returns them and whether the features are cached.
+fn effective_config(
+    given: &TrainConfig,
+    train_records: &[IllustRecord],
+    cache: &CacheChoice,
+) -> (TrainConfig, bool) {
+    let mut c = given.resolved();
+    c.tags.source = data::resolve_tag_source(train_records, c.tags.source);
+    let cached_features = match FeatureCacheMode::decide(&c) {
+        _ if *cache == CacheChoice::Off => false,
+        Ok(()) => {
+            // Features of augmented images would differ: none is applied.
+            c.augment = AugmentConfig::none();
+            true
+        }
+        Err(why) => {
+            tracing::info!("training end to end, not on cached features: {why}");
+            false
+        }
+    };
+    (c, cached_features)
+}
+
 fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
     let resuming = opts.resume && run.checkpoint_state().is_file();
     let records = data::load_records(&opts.dataset)?;
-    let (train_config, scorer, vocab, saved) = if resuming {
+    let (train_config, cached_features, scorer, vocab, saved) = if resuming {
         let saved = run.read_config()?;
-        if saved.train != opts.config {
+        let split = SplitRecords::new(records.clone(), &saved.train.split);
+        if effective_config(&opts.config, &split.train, &opts.cache).0 != saved.train {
             tracing::warn!("--resume: using the run's saved configuration, not the given one");
         }
-        (saved.train.clone(), run.read_scorer()?, run.read_vocab()?, Some(saved))
+        let scorer = run.read_scorer()?;
+        (saved.train.clone(), saved.cached_features, scorer, run.read_vocab()?, Some(saved))
     } else {
-        let c = opts.config.clone();
-        c.validate()?;
-        let split = SplitRecords::new(records.clone(), &c.split);
+        opts.config.validate()?;
+        let split = SplitRecords::new(records.clone(), &opts.config.split);
+        let (c, cached_features) = effective_config(&opts.config, &split.train, &opts.cache);
         let scorer = data::fit_scorer(&split.train, c.score_method()?)?;
         let vocab = data::fit_vocab(&split.train, &c.tags);
-        (c, scorer, vocab, None)
+        (c, cached_features, scorer, vocab, None)
     };
     let split = SplitRecords::new(records, &train_config.split);
     let source = train_config.tags.source;
@@ -175,19 +221,6 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
             let model = train_config.model_config(vocab.len())?;
             let backbone = model.backbone.init(&Device::flex());
             let preprocess: Preprocess = train_config.preprocess(&backbone);
-            let mut train_config = train_config;
-            let cached_features = match FeatureCacheMode::decide(&train_config) {
-                _ if opts.cache == CacheChoice::Off => false,
-                Ok(()) => {
-                    // Features of augmented images would differ: none is applied.
-                    train_config.augment = AugmentConfig::none();
-                    true
-                }
-                Err(why) => {
-                    tracing::info!("training end to end, not on cached features: {why}");
-                    false
-                }
-            };
             RunConfig {
                 dataset: opts.dataset.clone(),
                 train: train_config,
@@ -222,10 +255,10 @@ fn build_model(config: &RunConfig, device: &Device) -> Result<ScoringModel> {
         let path = animescore_backbones::resolve_weights(weights)?;
         model.backbone = model.backbone.load_weights(path)?;
     }
-    Ok(match config.train.freeze.as_deref() {
-        None | Some("none") => model,
-        Some("all") => model.freeze_backbone_before(None)?,
-        Some(stage) => model.freeze_backbone_before(Some(stage))?,
+    Ok(match &config.train.freeze {
+        Freeze::None => model,
+        Freeze::All => model.freeze_backbone_before(None)?,
+        Freeze::Before(stage) => model.freeze_backbone_before(Some(stage))?,
     })
 }
 
@@ -241,9 +274,9 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     let run = RunDir::new(&opts.out);
     let p = prepare(opts, &run)?;
     let c = p.run_config.train.clone();
-    let device_spec: DeviceSpec = c.device.parse()?;
+    let device_spec = c.device;
     let base_device = device_spec.device()?;
-    c.precision.check(&base_device, &c.device)?;
+    c.precision.check(&base_device, device_spec)?;
     let train_device = base_device.clone().autodiff();
     train_device.seed(c.seed);
     // Before anything is written: a missing or mismatched weights file or an unknown freeze
@@ -255,7 +288,7 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     let mut state = CheckpointState {
         epoch: 0,
         step: 0,
-        best_loss: f64::INFINITY,
+        best: None,
         best_epoch: 0,
         wait: 0,
         seconds: 0.0,
@@ -271,8 +304,9 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
 
     let preprocess = p.run_config.preprocess.clone();
     let tag_vocab = model.head.tag_vocab();
-    let batches_per_epoch = p.train.len().div_ceil(c.batch_size);
-    let schedule = LrSchedule::new(c.lr, c.min_lr, c.warmup_fraction, batches_per_epoch * c.epochs);
+    let (epochs, batch_size) = (c.epochs(), c.batch_size());
+    let batches_per_epoch = p.train.len().div_ceil(batch_size);
+    let schedule = LrSchedule::new(c.lr(), c.min_lr, c.warmup_fraction, batches_per_epoch * epochs);
     let images = [p.train.len(), p.validation.len(), p.test.len()];
     let parameters = model.num_params();
     progress.start(&RunInfo {
@@ -281,13 +315,12 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
         first_epoch: state.epoch + 1,
         device: device_spec,
         cached_features: p.run_config.cached_features,
+        config: c.clone(),
+        recipe_defaults: recipe_defaults(&opts.config),
     });
 
-    let loader_settings = LoaderSettings {
-        preprocess: preprocess.clone(),
-        batch_size: c.batch_size,
-        workers: c.workers,
-    };
+    let loader_settings =
+        LoaderSettings { preprocess: preprocess.clone(), batch_size, workers: c.workers };
     let inputs = prepare_inputs(opts, &p, &model, &base_device, progress)?;
     let (train_forward, eval_forward) = if p.run_config.cached_features {
         (Forward::Features, Forward::Features)
@@ -296,11 +329,12 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     };
     let validation_loader =
         inputs.validation.loader(None, &loader_settings, tag_vocab, &base_device);
-    let mut stopped_early = state.wait >= c.patience && state.epoch > 0;
-    while state.epoch < c.epochs && !stopped_early {
+    let patience = c.patience();
+    let mut stopped_early = state.wait >= patience && state.epoch > 0;
+    while state.epoch < epochs && !stopped_early {
         let epoch = state.epoch + 1;
         let started = Instant::now();
-        progress.epoch_start(epoch, c.epochs, batches_per_epoch);
+        progress.epoch_start(epoch, epochs, batches_per_epoch);
         let epoch_seed = c.seed.wrapping_add(epoch as u64);
         let loader = inputs.train.loader(
             Some((&c.augment, epoch_seed)),
@@ -360,9 +394,10 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
             train: train_metrics,
             validation,
         };
-        let improved = record.validation.loss < state.best_loss;
+        let value = c.monitor.value(&record.validation);
+        let improved = c.monitor.improves(value, state.best, c.min_delta);
         if improved {
-            state.best_loss = record.validation.loss;
+            state.best = value.or(state.best);
             state.best_epoch = epoch;
             state.wait = 0;
             let path = run.model();
@@ -376,7 +411,7 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
         write_text(&run.curves(), &plot::curves_svg(&state.history))?;
         save_checkpoint(&run, &model, &optim, &state)?;
         progress.epoch_end(&record, improved);
-        stopped_early = state.wait >= c.patience;
+        stopped_early = state.wait >= patience;
     }
 
     // Final metrics with the best weights.
@@ -392,6 +427,8 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
         epochs: state.epoch,
         best_epoch: state.best_epoch,
         stopped_early,
+        monitor: c.monitor,
+        best_value: state.best,
         parameters,
         train_seconds: state.seconds,
         images,
@@ -557,7 +594,7 @@ fn fill_features(
         &c.preprocess,
         &backbone,
         device,
-        c.train.batch_size,
+        c.train.batch_size(),
         progress.cache(),
     )?;
     tracing::info!(

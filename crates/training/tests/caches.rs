@@ -2,15 +2,17 @@
 //! order does not depend on the number of workers, heads-only training on cached features,
 //! and bf16 steps (on flex, which computes in bf16 slowly but correctly).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
 use animescore_training::bench::{BenchOptions, throughput};
 use animescore_training::config::AugmentConfig;
 use animescore_training::image_cache::default_cache_root;
+use animescore_training::predict::collect_images;
 use animescore_training::{
-    CacheChoice, Embedding, FeatureCacheMode, NoTrainProgress, Precision, RunDir, TrainConfig,
-    TrainOptions, Variant, train,
+    CacheChoice, DeviceSpec, Embedding, FeatureCacheMode, Freeze, NoTrainProgress, Precision,
+    Predictor, RunDir, TrainConfig, TrainOptions, Variant, train,
 };
 
 fn dataset(dir: &Path, count: usize) -> PathBuf {
@@ -28,9 +30,9 @@ fn config(workers: usize) -> TrainConfig {
         variant: Variant::Attention,
         embedding: Embedding::Both,
         image_size: Some(32),
-        epochs: 2,
-        batch_size: 8,
-        lr: 3e-3,
+        epochs: Some(2),
+        batch_size: Some(8),
+        lr: Some(3e-3),
         workers,
         ..TrainConfig::default()
     }
@@ -80,14 +82,25 @@ fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
     let want = metrics_without_time(&reference);
     assert_eq!(metrics_without_time(&cached), want, "3 workers, cache filled now");
     assert_eq!(metrics_without_time(&again), want, "2 workers, cache reused");
+    // The same predictions to the bit. (`model.bpk` files differ in their bytes: burn gives
+    // every parameter a fresh random id.)
+    let images = collect_images(std::slice::from_ref(&data)).unwrap();
+    let scores = |run: &Path| -> Vec<(String, f64, f64)> {
+        let predictor = Predictor::load(run, DeviceSpec::Flex).unwrap();
+        let report = predictor.predict(&images, &HashMap::new()).unwrap();
+        report.predictions.into_iter().map(|p| (p.filename, p.score, p.ai_probability)).collect()
+    };
+    let want = scores(&reference);
+    assert_eq!(want.len(), images.len());
+    assert_eq!(scores(&cached), want);
+    assert_eq!(scores(&again), want);
 }
 
 #[test]
 fn frozen_backbone_trains_the_heads_on_cached_features() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), 40);
-    let frozen =
-        |mode| TrainConfig { freeze: Some("all".into()), feature_cache: mode, ..config(1) };
+    let frozen = |mode| TrainConfig { freeze: Freeze::All, feature_cache: mode, ..config(1) };
     // Auto with the default augmentation: end to end, and the config says so.
     let end_to_end =
         run(&data, tmp.path().join("e2e"), frozen(FeatureCacheMode::Auto), CacheChoice::Dataset);
@@ -126,7 +139,7 @@ fn frozen_backbone_trains_the_heads_on_cached_features() {
 #[test]
 fn bf16_training_steps_run_and_stay_finite() {
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let bench = TrainConfig { batch_size: 4, precision: Precision::Bf16, ..config(0) };
+    let bench = TrainConfig { batch_size: Some(4), precision: Precision::Bf16, ..config(0) };
     let report = throughput(&BenchOptions {
         config: bench,
         steps: 2,
@@ -142,7 +155,7 @@ fn bf16_training_steps_run_and_stay_finite() {
     // A real bf16 run: finite losses, f32 checkpoints that load for evaluation.
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path(), 24);
-    let bf16 = TrainConfig { precision: Precision::Bf16, epochs: 1, ..config(0) };
+    let bf16 = TrainConfig { precision: Precision::Bf16, epochs: Some(1), ..config(0) };
     let out = run(&data, tmp.path().join("bf16"), bf16, CacheChoice::Off);
     let summary = RunDir::new(&out).read_summary().unwrap();
     assert!(summary.validation.loss.is_finite());

@@ -153,9 +153,9 @@ fn training_skips_broken_images_and_finishes() {
         variant: Variant::Multitask,
         embedding: Embedding::None,
         image_size: Some(32),
-        epochs: 1,
-        batch_size: 8,
-        lr: 1e-3,
+        epochs: Some(1),
+        batch_size: Some(8),
+        lr: Some(1e-3),
         workers: 2,
         augment: AugmentConfig::none(),
         ..TrainConfig::default()

@@ -21,10 +21,10 @@ fn attention_on_tiny_reaches_srcc_0_7() {
         variant: Variant::Attention,
         embedding: Embedding::Both,
         image_size: Some(64),
-        epochs: 30,
-        batch_size: 32,
-        lr: 2e-3,
-        patience: 8,
+        epochs: Some(30),
+        batch_size: Some(32),
+        lr: Some(2e-3),
+        patience: Some(8),
         workers: 2,
         ..TrainConfig::default()
     };

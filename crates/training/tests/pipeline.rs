@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
+use animescore_scoring::ScoreMethod;
 use animescore_training::predict::{CSV_HEADER, collect_images, predictions_csv};
 use animescore_training::{
     DeviceSpec, EvalOptions, NoTrainProgress, Predictor, RunDir, RunInfo, TrainConfig,
@@ -28,9 +29,9 @@ fn quick_config(variant: Variant) -> TrainConfig {
         variant,
         embedding: Embedding::Both,
         image_size: Some(32),
-        epochs: 2,
-        batch_size: 16,
-        lr: 3e-3,
+        epochs: Some(2),
+        batch_size: Some(16),
+        lr: Some(3e-3),
         workers: 1,
         ..TrainConfig::default()
     }
@@ -148,7 +149,7 @@ fn train_eval_predict_every_variant_and_resume() {
     let opts = TrainOptions {
         dataset: data.clone(),
         out: attention.clone(),
-        config: TrainConfig { epochs: 3, ..quick_config(Variant::Attention) },
+        config: TrainConfig { epochs: Some(3), ..quick_config(Variant::Attention) },
         resume: true,
         cache: Default::default(),
     };
@@ -156,7 +157,7 @@ fn train_eval_predict_every_variant_and_resume() {
     // edit the run's config.toml.
     let run = RunDir::new(&attention);
     let mut saved = run.read_config().unwrap();
-    saved.train.epochs = 3;
+    saved.train.epochs = Some(3);
     std::fs::write(run.config(), saved.to_toml().unwrap()).unwrap();
     let report = train(&opts, &recorder).unwrap();
     assert_eq!(recorder.first_epoch.get(), 3);
@@ -188,7 +189,10 @@ fn bad_config_is_rejected_before_training() {
     let opts = TrainOptions {
         dataset: data,
         out: tmp.path().join("run"),
-        config: TrainConfig { score: "bookmark-ratio".into(), ..quick_config(Variant::Multitask) },
+        config: TrainConfig {
+            score: ScoreMethod::BookmarkRatio,
+            ..quick_config(Variant::Multitask)
+        },
         resume: false,
         cache: Default::default(),
     };

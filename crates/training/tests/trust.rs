@@ -1,0 +1,182 @@
+//! Results a user can trust: model selection follows the configured monitor, the tag source
+//! `auto` resolves on the data, and Pixiv's sanity level 8 works from ingest to prediction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_scoring::ScoreMethod;
+use animescore_training::data;
+use animescore_training::predict::collect_images;
+use animescore_training::{
+    DeviceSpec, Embedding, Monitor, NoTrainProgress, Predictor, RunDir, RunSummary, TagConfig,
+    TagSource, TrainConfig, TrainOptions, TrainReport, Variant, train,
+};
+
+/// Trainings in one process share the device's random generator: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn dataset(dir: &Path, count: usize, with_aliases: bool) -> PathBuf {
+    let data = dir.join("data");
+    let synth = synthesize(&data, &SynthOptions { count, seed: 11, size: 32 }).unwrap();
+    let mut opts = IngestOptions::new(&data);
+    if with_aliases {
+        opts.characters = Some(synth.aliases);
+    }
+    ingest(&opts, &NoProgress).unwrap();
+    data
+}
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        backbone: "tiny".into(),
+        variant: Variant::Attention,
+        embedding: Embedding::Both,
+        image_size: Some(32),
+        epochs: Some(4),
+        batch_size: Some(16),
+        lr: Some(3e-3),
+        patience: Some(10),
+        workers: 1,
+        ..TrainConfig::default()
+    }
+}
+
+fn run(data: &Path, out: PathBuf, config: TrainConfig) -> TrainReport {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let opts = TrainOptions {
+        dataset: data.to_path_buf(),
+        out,
+        config,
+        resume: false,
+        cache: Default::default(),
+    };
+    train(&opts, &NoTrainProgress).unwrap()
+}
+
+/// The epoch the monitor should have picked from the history (first of equals).
+fn expected_best(report: &TrainReport, monitor: Monitor) -> usize {
+    let values = report.history.iter().map(|r| (r.epoch, monitor.value(&r.validation)));
+    let better = |a: f64, b: f64| if monitor.higher_is_better() { a > b } else { a < b };
+    let mut best: Option<(usize, f64)> = None;
+    for (epoch, value) in values {
+        match (value, best) {
+            (Some(v), Some((_, b))) if better(v, b) => best = Some((epoch, v)),
+            (Some(v), None) => best = Some((epoch, v)),
+            _ => {}
+        }
+    }
+    best.expect("a defined value").0
+}
+
+#[test]
+fn the_best_epoch_follows_the_monitor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 60, true);
+    for monitor in [Monitor::ValScoreLoss, Monitor::ValSrcc, Monitor::ValTotal] {
+        let out = tmp.path().join(monitor.name());
+        let report = run(&data, out.clone(), TrainConfig { monitor, ..config() });
+        let s = &report.summary;
+        assert_eq!(s.monitor, monitor);
+        assert_eq!(s.best_epoch, expected_best(&report, monitor), "{monitor}");
+        let best = &report.history[s.best_epoch - 1].validation;
+        assert_eq!(s.best_value, monitor.value(best), "{monitor}");
+        // The summary written to disk says the same.
+        let text = std::fs::read_to_string(RunDir::new(&out).summary()).unwrap();
+        let saved: RunSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!((saved.monitor, saved.best_epoch), (monitor, s.best_epoch));
+        // model.bpk holds the best epoch's weights: its validation metrics are the summary's.
+        assert_eq!(s.validation.loss_score, best.loss_score, "{monitor}");
+    }
+}
+
+#[test]
+fn a_large_min_delta_keeps_the_first_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path(), 40, true);
+    let config = TrainConfig { min_delta: 1e9, epochs: Some(3), patience: Some(2), ..config() };
+    let report = run(&data, tmp.path().join("run"), config);
+    assert_eq!(report.summary.best_epoch, 1);
+    assert!(report.summary.stopped_early, "two epochs without a real improvement stop the run");
+    assert_eq!(report.summary.epochs, 3);
+}
+
+#[test]
+fn tag_source_auto_resolves_on_the_index_and_the_run_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = TrainConfig { epochs: Some(1), ..config() };
+    assert_eq!(config.tags.source, TagSource::Auto, "auto is the default");
+    for (aliases, want) in [(true, TagSource::Characters), (false, TagSource::TopK)] {
+        let dir = tmp.path().join(format!("aliases-{aliases}"));
+        let data = dataset(&dir, 30, aliases);
+        // `--embedding both` works on an index ingested without character aliases.
+        let out = dir.join("run");
+        run(&data, out.clone(), config.clone());
+        let saved = RunDir::new(&out).read_config().unwrap();
+        assert_eq!(saved.train.tags.source, want, "aliases: {aliases}");
+        assert!(saved.model.heads.tag_vocab > 0);
+    }
+}
+
+/// Every file below `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Pixiv's newer data marks R-18 as sanity level 8: the dataset crate maps it to the NSFW
+/// class, and training and prediction take that class without complaint.
+#[test]
+fn sanity_level_8_from_ingest_to_predict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dataset_dir = tmp.path().join("data");
+    let synth = synthesize(&dataset_dir, &SynthOptions { count: 40, seed: 3, size: 32 }).unwrap();
+    let mut rewritten = 0;
+    for path in files(&dataset_dir) {
+        if !path.to_string_lossy().ends_with(".json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if meta["sanity_level"] == 6 {
+            meta["sanity_level"] = 8.into();
+            std::fs::write(&path, meta.to_string()).unwrap();
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten > 0, "the synthetic data has level-6 images to rewrite");
+    let mut opts = IngestOptions::new(&dataset_dir);
+    opts.characters = Some(synth.aliases);
+    ingest(&opts, &NoProgress).unwrap();
+    let records = data::load_records(&dataset_dir).unwrap();
+    let level8: Vec<_> = records.iter().filter(|r| r.sanity_level == Some(8)).collect();
+    assert_eq!(level8.len(), rewritten);
+    let scorer = data::fit_scorer(&records, ScoreMethod::default()).unwrap();
+    let vocab = data::fit_vocab(&records, &TagConfig::default());
+    for r in level8 {
+        let label = data::label(r, &scorer, &vocab, TagSource::Characters);
+        assert_eq!(label.sanity_class, Some(2), "level 8 is the NSFW class");
+    }
+
+    let out = tmp.path().join("run");
+    let report = run(&dataset_dir, out.clone(), TrainConfig { epochs: Some(1), ..config() });
+    assert!(report.summary.validation.sanity_accuracy.is_some());
+
+    let predictor = Predictor::load(&out, DeviceSpec::Flex).unwrap();
+    let known =
+        predictor.known_from_index(&dataset_dir.join(".database/metadata.sqlite3")).unwrap();
+    assert_eq!(known.len(), records.len(), "level-8 records keep their known sanity class");
+    let images = collect_images(std::slice::from_ref(&dataset_dir)).unwrap();
+    let with_known = predictor.predict(&images, &known).unwrap();
+    assert_eq!(with_known.predictions.len(), images.len());
+    let without = predictor.predict(&images, &HashMap::new()).unwrap();
+    assert!(without.predictions.iter().all(|p| [2, 4, 6].contains(&p.sanity_level)));
+}
