@@ -17,7 +17,10 @@
 
 pub mod augment;
 pub mod bench;
+pub mod calibration;
+pub mod captions;
 pub mod config;
+pub mod curate;
 pub mod data;
 pub mod device;
 mod error;
@@ -25,15 +28,19 @@ pub mod eval;
 pub mod experiments;
 pub mod feature_cache;
 pub mod image_cache;
+pub mod inputs;
 pub mod loader;
 pub mod metrics;
+pub mod output_guard;
 pub mod plot;
 pub mod precision;
 pub mod predict;
+pub mod predict_stream;
 pub mod readback;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod score_file;
 pub mod slots;
 pub mod train;
 
@@ -49,5 +56,6 @@ pub use image_cache::{CacheChoice, CacheProgress, ImageCache};
 pub use metrics::SplitMetrics;
 pub use precision::Precision;
 pub use predict::{KnownLabels, PredictReport, Prediction, Predictor};
+pub use predict_stream::{PredictProgress, StreamOptions, StreamReport, predict_to};
 pub use run::{EpochRecord, RunDir, RunSummary};
 pub use train::{NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, train};
