@@ -19,9 +19,13 @@ impl OutputGuard {
     /// Remembers the output file's identity (nothing to guard when it does not exist yet:
     /// it cannot be one of the existing files read).
     pub fn new(target: &ScoreTarget) -> Self {
+        // Only a regular file can be one of the files read (and opening a FIFO to learn its
+        // identity would block until a writer comes).
         let out = match target {
-            ScoreTarget::File(p) => Handle::from_path(p).ok(),
-            ScoreTarget::Stdout => None,
+            ScoreTarget::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                Handle::from_path(p).ok()
+            }
+            _ => None,
         };
         Self { out, target: target.clone() }
     }
