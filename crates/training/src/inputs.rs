@@ -36,14 +36,14 @@ struct Frame {
 
 /// Images of a list of inputs, found lazily (see the module doc).
 pub struct ImageWalk {
-    inputs: std::vec::IntoIter<PathBuf>,
+    inputs: std::collections::VecDeque<PathBuf>,
     stack: Vec<Frame>,
 }
 
 impl ImageWalk {
     /// Walks `inputs` in order.
     pub fn new(inputs: &[PathBuf]) -> Self {
-        Self { inputs: inputs.to_vec().into_iter(), stack: Vec::new() }
+        Self { inputs: inputs.iter().cloned().collect(), stack: Vec::new() }
     }
 
     /// The entries of a folder in reverse name order (the next one last), hidden ones left out.
@@ -81,7 +81,7 @@ impl Iterator for ImageWalk {
                 }
                 continue;
             }
-            let input = self.inputs.next()?;
+            let input = self.inputs.pop_front()?;
             if input.is_dir() {
                 match Self::entries(&input) {
                     Ok(pending) => self.stack.push(Frame { root: input, pending }),

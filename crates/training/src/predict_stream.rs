@@ -158,10 +158,10 @@ pub fn predict_to(
         writer.write(&held)?;
     }
     report.written = writer.finish()?;
-    if opts.sort && report.written && !sort_in_memory {
-        if let ScoreTarget::File(path) = &opts.target {
-            sort_file(path)?;
-        }
+    if let (true, true, false, ScoreTarget::File(path)) =
+        (opts.sort, report.written, sort_in_memory, &opts.target)
+    {
+        sort_file(path)?;
     }
     Ok(report)
 }
