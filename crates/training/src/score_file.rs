@@ -455,3 +455,76 @@ pub fn encode_all(format: ScoreFormat, rows: &[ScoreRow]) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> ScoreRow {
+        ScoreRow {
+            path: format!("in/{i}.png"),
+            filename: i.to_string(),
+            score: 10.0 + i as f64,
+            ai_probability: 0.25,
+            sanity_class: 0,
+            sanity_level: 2,
+            top_tags: "a:0.900;b:0.600".into(),
+            percentile: 50.0,
+            tier: "good".into(),
+        }
+    }
+
+    fn read_all(path: &Path) -> (Vec<ScoreRow>, ExistingRows) {
+        let mut rows = Vec::new();
+        let found = read_rows(path, |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+        (rows, found)
+    }
+
+    /// Every format: rows written in two batches read back equal; a line-based file cut in
+    /// a row keeps its complete rows and is continued; a JSON array carries its rows over.
+    #[test]
+    fn write_cut_resume_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<ScoreRow> = (0..5).map(row).collect();
+        for name in ["s.csv", "s.jsonl", "s.json"] {
+            let path = dir.path().join(name);
+            let mut w = ScoreWriter::new(ScoreTarget::File(path.clone()), WriteMode::Fresh);
+            w.write(&all[..2]).unwrap();
+            w.write(&all[2..]).unwrap();
+            assert!(w.finish().unwrap());
+            let (rows, found) = read_all(&path);
+            assert_eq!(rows, all, "{name}");
+            assert!(found.done.contains(&path_key("in/3.png")));
+
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mode = if ScoreFormat::of_path(&path).is_line_based() {
+                // Cut inside the fourth row.
+                let cut = text.match_indices('\n').nth(if name.ends_with("csv") { 3 } else { 2 });
+                std::fs::write(&path, &text[..cut.unwrap().0 + 5]).unwrap();
+                let (rows, found) = read_all(&path);
+                assert_eq!(rows, all[..3], "{name}");
+                assert_eq!(found.truncated_tail, 4, "{name}");
+                WriteMode::Append { keep: found.complete_len }
+            } else {
+                std::fs::write(&path, encode_all(ScoreFormat::Json, &all[..3]).unwrap()).unwrap();
+                WriteMode::CarryJson
+            };
+            let mut w = ScoreWriter::new(ScoreTarget::File(path.clone()), mode);
+            w.write(&all[3..]).unwrap();
+            w.finish().unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{name}");
+        }
+        // Nothing written: the target stays as it was; a foreign CSV is refused.
+        let path = dir.path().join("old.csv");
+        std::fs::write(&path, "filename,score\nx,1\n").unwrap();
+        let w = ScoreWriter::new(ScoreTarget::File(path.clone()), WriteMode::Fresh);
+        assert!(!w.finish().unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "filename,score\nx,1\n");
+        let err = read_rows(&path, |_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("not a score file of this version"), "{err}");
+    }
+}
