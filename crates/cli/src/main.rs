@@ -1,6 +1,7 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
 mod benchmark;
+mod curate;
 mod embed;
 mod eval;
 mod experiments;
@@ -45,8 +46,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained run on a split of its dataset.
     Eval(eval::EvalArgs),
-    /// Score images with a trained run.
+    /// Score images with a trained run (streamed into a score file), and act on the scores.
     Predict(predict::PredictArgs),
+    /// Act on an earlier score file: select, copy / move / link, write captions, undo.
+    Curate(curate::CurateCommandArgs),
     /// Run a grid of backbones × embeddings × methods and tabulate the results.
     Experiments(experiments::ExperimentsArgs),
     /// Run the whole chain on synthetic data with the CPU defaults.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Curate(args) => curate::run(&args),
         Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Benchmark(args) => benchmark::run(&args),

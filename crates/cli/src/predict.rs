@@ -1,11 +1,17 @@
-//! `animescore predict`.
+//! `animescore predict`: streams scores of images into a score file, then optionally acts on
+//! them (the curation flags of `curate`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use animescore_training::predict::{collect_images, predictions_csv, write_predictions};
-use animescore_training::{DeviceSpec, Predictor};
+use animescore_training::calibration::TierCuts;
+use animescore_training::inputs::Shard;
+use animescore_training::score_file::ScoreTarget;
+use animescore_training::{DeviceSpec, Predictor, StreamOptions, predict_to};
+
+use crate::curate::{CurateArgs, apply};
+use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
@@ -16,55 +22,109 @@ pub struct PredictArgs {
     /// the meta-embed / attention variants instead of their own predictions.
     #[arg(long)]
     pub metadata: Option<PathBuf>,
-    /// Sort by score, best first.
+    /// Sort the finished output by score, best first (the whole output is rewritten at the
+    /// end; to stdout, every row is held until the end).
     #[arg(long)]
     pub sort: bool,
-    /// Write to FILE.csv or FILE.json instead of printing CSV.
+    /// Score file: FILE.csv, FILE.jsonl (rows appended batch by batch) or FILE.json (written
+    /// at the end); `-` or nothing: CSV on stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Skip images already in --out (a truncated last line of a killed run is dropped).
+    #[arg(long)]
+    pub resume: bool,
+    /// Score only part K of N (1 <= K <= N) of the inputs, chosen by a hash of each image's
+    /// path relative to its input folder: N runs cover every image exactly once.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Tier cut-offs: lower percentiles of low, normal, good, great, best, masterpiece
+    /// [default: the run's calibration.json, else 10,25,50,75,90,97].
+    #[arg(long, value_name = "P,P,P,P,P,P")]
+    pub tiers: Option<String>,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Images per forward pass [default: the run's batch size, at most 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Images or folders (searched recursively for PNG and JPEG files).
+    #[command(flatten)]
+    pub curate: CurateArgs,
+    /// Images or folders (searched recursively for image files).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
-    let images = collect_images(&args.inputs)?;
-    if images.is_empty() {
-        anyhow::bail!("no PNG or JPEG image among the inputs");
-    }
-    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let target = ScoreTarget::new(args.out.as_deref().unwrap_or(std::path::Path::new("-")));
+    let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+    let tiers = args.tiers.as_deref().map(str::parse::<TierCuts>).transpose()?;
     if let Some(n) = args.batch_size {
         anyhow::ensure!(n > 0, "--batch-size must be positive");
+    }
+    if args.curate.acts() || args.curate.dry_run {
+        anyhow::ensure!(
+            matches!(target, ScoreTarget::File(_)) && !target.is_special_file(),
+            "the curation flags act on the finished score file: give --out FILE"
+        );
+    }
+    args.curate.options()?; // checks the curation values before any scoring
+    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    if let Some(n) = args.batch_size {
         predictor.batch_size = n;
+    }
+    if let Some(t) = tiers {
+        predictor.set_tiers(t);
     }
     let known = match &args.metadata {
         Some(db) => predictor.known_from_index(db)?,
         None => HashMap::new(),
     };
-    let mut report = predictor.predict(&images, &known)?;
-    for (path, reason) in &report.failed {
-        eprintln!("skipped {}: {reason}", path.display());
+    let mut protected = vec![(args.model.clone(), "a file of the model")];
+    if let Some(db) = &args.metadata {
+        protected.push((db.clone(), "the index"));
     }
-    if args.sort {
-        report.predictions.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let opts = StreamOptions {
+        inputs: args.inputs.clone(),
+        target: target.clone(),
+        resume: args.resume,
+        shard,
+        sort: args.sort,
+        protected,
+    };
+    let bar = Bar::new("scoring");
+    let result = predict_to(&predictor, &known, &opts, &bar);
+    bar.finish();
+    let report = result?;
+    let out = target.display();
+    if report.found == 0 {
+        anyhow::bail!("no PNG or JPEG image among the inputs");
     }
-    match &args.out {
-        Some(path) => {
-            write_predictions(path, &report.predictions)?;
-            println!(
-                "{}: {} images scored, {} skipped",
-                path.display(),
-                report.predictions.len(),
-                report.failed.len()
-            );
-        }
-        None => print!("{}", predictions_csv(&report.predictions)?),
+    if report.dropped_tail > 0 {
+        eprintln!(
+            "{}: dropped a truncated last line ({} bytes)",
+            out.display(),
+            report.dropped_tail
+        );
     }
-    Ok(if report.predictions.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    for bad in &report.bad_existing {
+        eprintln!("{}: unreadable row kept as it is: {bad}", out.display());
+    }
+    let todo = report.in_shard - report.already_done;
+    let mut summary =
+        format!("{}: {} images scored, {} skipped", out.display(), report.scored, report.failed);
+    if report.already_done > 0 {
+        summary += &format!(", {} already there", report.already_done);
+    }
+    if shard.is_some() {
+        summary += &format!(" (shard: {} of {} images)", report.in_shard, report.found);
+    }
+    eprintln!("{summary}");
+    if todo > 0 && report.scored == 0 {
+        eprintln!("no image could be read; {} left as it was", out.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    match (&target, args.curate.acts()) {
+        (ScoreTarget::File(path), true) => apply(path, &args.curate),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -109,3 +109,17 @@ impl CacheArgs {
         }
     }
 }
+
+impl animescore_training::PredictProgress for Bar {
+    fn start(&self, todo: usize) {
+        IngestProgress::start(self, todo);
+    }
+
+    fn advance(&self, n: usize) {
+        IngestProgress::advance(self, n);
+    }
+
+    fn failed(&self, path: &std::path::Path, reason: &str) {
+        self.println(format!("skipped {}: {reason}", path.display()));
+    }
+}

@@ -141,10 +141,11 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
     assert_eq!(rows.len(), expect_scored.len(), "{csv}");
     for good in &expect_scored {
         let stem = good.file_stem().unwrap().to_str().unwrap();
-        let row = rows.iter().find(|r| r.starts_with(&format!("{stem},"))).unwrap_or_else(|| {
-            panic!("{stem} not scored:\n{csv}");
-        });
-        let score: f64 = row.split(',').nth(1).unwrap().parse().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("{},{stem},", good.display())))
+            .unwrap_or_else(|| panic!("{stem} not scored:\n{csv}"));
+        let score: f64 = row.split(',').nth(2).unwrap().parse().unwrap();
         assert!((1.0..=100.0).contains(&score), "{row}");
     }
     // No temporary file left beside the output.
@@ -167,15 +168,20 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
     assert_eq!(text(&out.stderr).matches("skipped ").count(), 3, "{}", text(&out.stderr));
 }
 
+/// `predict` streams its rows batch by batch: a kill -9 leaves the old file (killed before
+/// the first batch was written) or the new file's header and complete rows, at most a
+/// truncated last line more; `--resume` then finishes exactly the clean run's file.
 #[test]
-fn predict_killed_leaves_the_old_file_or_the_new_one() {
+fn predict_killed_keeps_finished_batches_and_resumes() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let images = good_images(&fx.data, 40);
     let out_csv = tmp.path().join("p.csv");
     let old = "old file\n";
     let mut args: Vec<String> =
-        ["predict", "--model", s(&fx.run), "--out", s(&out_csv)].map(String::from).to_vec();
+        ["predict", "--model", s(&fx.run), "--batch-size", "4", "--out", s(&out_csv)]
+            .map(String::from)
+            .to_vec();
     args.extend(images.iter().map(|p| s(p).to_string()));
 
     // A clean run's output, and how long it takes.
@@ -187,7 +193,7 @@ fn predict_killed_leaves_the_old_file_or_the_new_one() {
     assert_eq!(expected.lines().count(), 41);
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-    let (mut old_seen, mut new_seen) = (0, 0);
+    let (mut old_seen, mut partial_rows) = (0, Vec::new());
     for _ in 0..8 {
         std::fs::write(&out_csv, old).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_animescore"))
@@ -202,12 +208,19 @@ fn predict_killed_leaves_the_old_file_or_the_new_one() {
         let now = std::fs::read_to_string(&out_csv).unwrap();
         if now == old {
             old_seen += 1;
-        } else {
-            assert_eq!(now, expected, "a partial or different file");
-            new_seen += 1;
+            continue;
         }
+        // Complete lines are a prefix of the clean run's file.
+        let complete = &now[..now.rfind('\n').map_or(0, |i| i + 1)];
+        assert!(expected.starts_with(complete), "not a prefix of the clean output:\n{now}");
+        partial_rows.push(complete.lines().count().saturating_sub(1));
+        let mut resume = args.clone();
+        resume.push("--resume".into());
+        let out = Command::new(env!("CARGO_BIN_EXE_animescore")).args(&resume).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(std::fs::read_to_string(&out_csv).unwrap(), expected, "after --resume");
     }
-    eprintln!("after 8 kills: old file {old_seen} times, complete new file {new_seen} times");
+    eprintln!("after 8 kills: old file {old_seen} times, rows kept otherwise: {partial_rows:?}");
 }
 
 /// Runs `train` with `extra` arguments on the fixture's dataset into a fresh folder and

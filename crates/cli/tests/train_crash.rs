@@ -133,6 +133,7 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
         run.curves(),
         run.summary(),
         run.model_card(),
+        animescore_training::calibration::calibration_path(&run),
     ];
     for f in &files {
         assert!(f.is_file(), "missing {}", f.display());

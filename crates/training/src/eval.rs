@@ -46,6 +46,17 @@ pub fn evaluate_samples(
     loader: &BatchLoader<LoadedSample, LoadedBatch>,
     forward: Forward,
 ) -> Result<(SplitMetrics, Vec<(PathBuf, String)>)> {
+    let (acc, failed) = accumulate_samples(model, loader, forward)?;
+    Ok((acc.finish(), failed))
+}
+
+/// [`evaluate_samples`] before the metrics are computed: the accumulator keeps the
+/// predictions (calibration reads them).
+pub fn accumulate_samples(
+    model: &ScoringModel,
+    loader: &BatchLoader<LoadedSample, LoadedBatch>,
+    forward: Forward,
+) -> Result<(MetricsAccumulator, Vec<(PathBuf, String)>)> {
     let tag_vocab = model.head.tag_vocab();
     let mut acc = MetricsAccumulator::default();
     let mut pending = Pending::new(DEFAULT_READBACK_EVERY, tag_vocab);
@@ -62,7 +73,7 @@ pub fn evaluate_samples(
         }
     }
     pending.flush(&mut acc)?;
-    Ok((acc.finish(), failed))
+    Ok((acc, failed))
 }
 
 /// Builds the model of a run and loads its best weights, in inference mode.

@@ -397,6 +397,11 @@ impl MetricsAccumulator {
         self.n == 0
     }
 
+    /// Predicted scores (1..100) of the images with a score target, in the order added.
+    pub fn score_predictions(&self) -> &[f64] {
+        &self.score_pred
+    }
+
     /// The metrics of everything added.
     pub fn finish(&self) -> SplitMetrics {
         let n = self.n.max(1) as f64;

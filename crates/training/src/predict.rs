@@ -1,25 +1,28 @@
 //! Scoring new images with a trained run: score, AI probability, sanity class, top tags,
-//! and the score's percentile and tier within the training distribution.
+//! and the score's percentile and tier (placed by [`Placement`]: the model's own
+//! validation predictions, see [`crate::calibration`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use animescore_dataset::sanity_level;
-use animescore_dataset::{Database, TagVocabulary, write_atomic};
+use animescore_dataset::{Database, TagVocabulary, sanity_level};
 use animescore_heads::{KnownMetadata, Label, ScoringModel, unscale_score};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::{Placement, TierCuts};
 use crate::config::RunConfig;
 use crate::data::{LoadedBatch, LoaderSettings, Sample, image_loader, tag_names};
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
 use crate::eval::load_model;
+use crate::inputs::ImageWalk;
 use crate::metrics::argmax;
 use crate::readback::read;
-use crate::run::{RunDir, percentile, tier};
+use crate::run::RunDir;
+use crate::score_file::{ScoreFormat, ScoreRow, encode_all};
 
 /// Tags reported per image at most, and the probability they need.
 const TOP_TAGS: usize = 5;
@@ -42,7 +45,7 @@ pub struct Prediction {
     pub sanity_level: i64,
     /// Tags above 0.5 probability, most likely first (at most 5).
     pub tags: Vec<(String, f64)>,
-    /// Percentile of the score among the training targets.
+    /// Percentile of the score (see [`Placement`]).
     pub percentile: f64,
     /// Tier label of the percentile (worst … masterpiece).
     pub tier: String,
@@ -75,7 +78,7 @@ pub struct Predictor {
     model: ScoringModel,
     config: RunConfig,
     vocab: TagVocabulary,
-    distribution: Vec<f64>,
+    placement: Placement,
     device: Device,
     /// Images per forward pass.
     pub batch_size: usize,
@@ -91,7 +94,7 @@ impl Predictor {
         Ok(Self {
             model,
             vocab: run.read_vocab()?,
-            distribution: run.read_distribution()?,
+            placement: Placement::of_run(&run)?,
             batch_size: config.train.batch_size().min(32),
             config,
             device,
@@ -101,6 +104,16 @@ impl Predictor {
     /// The run's configuration.
     pub fn config(&self) -> &RunConfig {
         &self.config
+    }
+
+    /// How percentiles and tiers are placed.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Replaces the tier cut-offs (`--tiers`).
+    pub fn set_tiers(&mut self, tiers: TierCuts) {
+        self.placement = self.placement.clone().with_tiers(tiers);
     }
 
     /// Known metadata of every record of an index, by record name, encoded with this run's
@@ -131,6 +144,23 @@ impl Predictor {
         images: &[PathBuf],
         known: &HashMap<String, KnownLabels>,
     ) -> Result<PredictReport> {
+        let mut report = PredictReport::default();
+        self.predict_each(images, known, |part| {
+            report.predictions.extend(part.predictions);
+            report.failed.extend(part.failed);
+            Ok(())
+        })?;
+        Ok(report)
+    }
+
+    /// [`Predictor::predict`] batch by batch: `on_batch` gets each batch's predictions (in
+    /// input order) and unreadable images as soon as they are known.
+    pub fn predict_each(
+        &self,
+        images: &[PathBuf],
+        known: &HashMap<String, KnownLabels>,
+        mut on_batch: impl FnMut(PredictReport) -> Result<()>,
+    ) -> Result<()> {
         let samples: Vec<Sample> = images
             .iter()
             .map(|p| Sample { filename: file_stem(p), image: p.clone(), label: Label::default() })
@@ -141,35 +171,34 @@ impl Predictor {
             workers: self.config.train.workers,
         };
         let loader = image_loader(Arc::new(samples), None, None, &settings, None, &self.device);
-        let mut report = PredictReport::default();
         for loaded in loader.sequential()? {
             let LoadedBatch { batch, failed } = loaded?;
-            report.failed.extend(failed);
-            let Some(batch) = batch else { continue };
-            // Images with and without known metadata go through separate forward passes,
-            // since known metadata is given per batch.
-            let (with, without): (Vec<usize>, Vec<usize>) = (0..batch.samples.len())
-                .partition(|&i| known.contains_key(&batch.samples[i].filename));
-            for (group, use_known) in [(without, false), (with, true)] {
-                if group.is_empty() {
-                    continue;
+            let mut part = PredictReport { predictions: Vec::new(), failed };
+            if let Some(batch) = batch {
+                // Images with and without known metadata go through separate forward
+                // passes, since known metadata is given per batch.
+                let (with, without): (Vec<usize>, Vec<usize>) = (0..batch.samples.len())
+                    .partition(|&i| known.contains_key(&batch.samples[i].filename));
+                for (group, use_known) in [(without, false), (with, true)] {
+                    if group.is_empty() {
+                        continue;
+                    }
+                    let ids: Vec<i64> = group.iter().map(|&i| i as i64).collect();
+                    let index = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.device);
+                    let images = batch.images.clone().select(0, index);
+                    let samples: Vec<&Sample> = group.iter().map(|&i| &batch.samples[i]).collect();
+                    let meta = use_known.then(|| self.known_metadata(&samples, known));
+                    part.predictions.extend(self.forward(images, &samples, meta, use_known)?);
                 }
-                let ids: Vec<i64> = group.iter().map(|&i| i as i64).collect();
-                let index = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.device);
-                let images = batch.images.clone().select(0, index);
-                let samples: Vec<&Sample> = group.iter().map(|&i| &batch.samples[i]).collect();
-                let meta = use_known.then(|| self.known_metadata(&samples, known));
-                report.predictions.extend(self.forward(images, &samples, meta, use_known)?);
+                // Back to input order.
+                let order: HashMap<&Path, usize> =
+                    batch.samples.iter().enumerate().map(|(i, s)| (s.image.as_path(), i)).collect();
+                part.predictions
+                    .sort_by_key(|p| order.get(p.path.as_path()).copied().unwrap_or(usize::MAX));
             }
+            on_batch(part)?;
         }
-        // Input order: the loader keeps it, but known and unknown images of a batch go
-        // through separate passes.
-        let order: HashMap<&Path, usize> =
-            images.iter().enumerate().map(|(i, p)| (p.as_path(), i)).collect();
-        report
-            .predictions
-            .sort_by_key(|p| order.get(p.path.as_path()).copied().unwrap_or(usize::MAX));
-        Ok(report)
+        Ok(())
     }
 
     fn known_metadata(
@@ -216,7 +245,7 @@ impl Predictor {
             .map(|(i, s)| {
                 let score = f64::from(unscale_score(scores[i] as f32));
                 let class = argmax(&sanity[i * 3..i * 3 + 3]);
-                let pct = percentile(&self.distribution, score);
+                let (pct, tier) = self.placement.place(score);
                 let mut top: Vec<(String, f64)> = match &tags {
                     Some(t) if k > 0 && t.len() >= (i + 1) * k => t[i * k..(i + 1) * k]
                         .iter()
@@ -237,7 +266,7 @@ impl Predictor {
                     sanity_level: sanity_level(class).unwrap_or(2),
                     tags: top,
                     percentile: pct,
-                    tier: tier(pct).into(),
+                    tier: tier.into(),
                     known_metadata: used_known,
                 }
             })
@@ -250,80 +279,15 @@ pub fn file_stem(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Image files among `inputs`: files as given, folders searched recursively for PNG and
-/// JPEG files (hidden folders such as `.database` skipped), in name order.
+/// Image files among `inputs`: files as given, folders searched recursively for image
+/// files (hidden folders such as `.database` skipped), in name order (see [`ImageWalk`]).
 pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| TrainingError::io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if is_image(&p) {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut out)?;
-        } else {
-            out.push(input.clone());
-        }
-    }
-    Ok(out)
+    ImageWalk::new(inputs).map(|found| found.map(|f| f.path)).collect()
 }
 
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-}
-
-/// CSV header of [`predictions_csv`].
-pub const CSV_HEADER: &str =
-    "filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
-
-/// Predictions as CSV (`top_tags` as `tag:p;tag:p`).
+/// Predictions as a CSV score file ([`crate::score_file::COLUMNS`]).
 pub fn predictions_csv(predictions: &[Prediction]) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| TrainingError::format("predictions.csv", e);
-    w.write_record(CSV_HEADER.split(',')).map_err(fail)?;
-    for p in predictions {
-        let tags: Vec<String> = p.tags.iter().map(|(t, v)| format!("{t}:{v:.3}")).collect();
-        w.write_record([
-            p.filename.clone(),
-            format!("{:.2}", p.score),
-            format!("{:.4}", p.ai_probability),
-            p.sanity_class.to_string(),
-            p.sanity_level.to_string(),
-            tags.join(";"),
-            format!("{:.1}", p.percentile),
-            p.tier.clone(),
-        ])
-        .map_err(fail)?;
-    }
-    let bytes = w.into_inner().map_err(|e| TrainingError::format("predictions.csv", e))?;
+    let rows: Vec<ScoreRow> = predictions.iter().map(ScoreRow::from).collect();
+    let bytes = encode_all(ScoreFormat::Csv, &rows)?;
     String::from_utf8(bytes).map_err(|e| TrainingError::format("predictions.csv", e))
-}
-
-/// Writes predictions atomically, as JSON when `path` ends in `.json` and CSV otherwise.
-pub fn write_predictions(path: &Path, predictions: &[Prediction]) -> Result<()> {
-    let json =
-        path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let text = if json {
-        serde_json::to_string_pretty(predictions).map_err(|e| TrainingError::format(path, e))?
-    } else {
-        predictions_csv(predictions)?
-    };
-    Ok(write_atomic(path, text.as_bytes())?)
 }

@@ -120,6 +120,11 @@ pub fn model_card(
         t.patience(),
         summary.train_seconds
     );
+    out.push_str(
+        "- Tiers: `predict` places percentiles and tiers against this model's own predictions \
+         on the validation split (`calibration.json`; cut-offs 10/25/50/75/90/97, see \
+         docs/predict.md)\n",
+    );
     out.push_str("\n## Metrics (best weights)\n\n");
     let mut cols = vec![("validation", &summary.validation)];
     if let Some(test) = &summary.test {

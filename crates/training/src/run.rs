@@ -6,7 +6,8 @@
 //!   model.bpk                best weights (lowest validation loss), burnpack
 //!   scalers.json             the score scaler fitted on the training split (scoring crate)
 //!   vocab.json               tag vocabulary
-//!   score-distribution.json  sorted training target scores (percentiles, tiers)
+//!   score-distribution.json  sorted training target scores (tiers of runs without calibration)
+//!   calibration.json         the model's own validation predictions: percentiles, tiers
 //!   metrics.csv              one row per epoch and split
 //!   curves.svg               loss and SRCC per epoch
 //!   summary.json             final metrics on validation and test; written last
@@ -231,23 +232,6 @@ pub fn percentile(sorted: &[f64], score: f64) -> f64 {
     100.0 * (below + at_or_below) as f64 / (2 * sorted.len()) as f64
 }
 
-/// Tier labels by percentile of the training distribution (after deepghs' aesthetic tiers),
-/// with their lower bounds.
-pub const TIERS: [(&str, f64); 7] = [
-    ("worst", 0.0),
-    ("low", 10.0),
-    ("normal", 25.0),
-    ("good", 50.0),
-    ("great", 75.0),
-    ("best", 90.0),
-    ("masterpiece", 97.0),
-];
-
-/// The tier of a percentile.
-pub fn tier(percentile: f64) -> &'static str {
-    TIERS.iter().rev().find(|(_, lo)| percentile >= *lo).map_or(TIERS[0].0, |t| t.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,9 +243,5 @@ mod tests {
         assert_eq!(percentile(&s, 50.0), 100.0);
         assert_eq!(percentile(&s, 20.0), 37.5);
         assert_eq!(percentile(&s, 25.0), 50.0);
-        assert_eq!(tier(0.0), "worst");
-        assert_eq!(tier(50.0), "good");
-        assert_eq!(tier(96.9), "best");
-        assert_eq!(tier(100.0), "masterpiece");
     }
 }

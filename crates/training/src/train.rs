@@ -416,7 +416,8 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
 
     // Final metrics with the best weights.
     let best = crate::eval::load_model(&run, &p.run_config, &base_device)?;
-    let (validation, _) = evaluate_samples(&best, &validation_loader, eval_forward)?;
+    let (validation, _) =
+        crate::calibration::evaluate_and_calibrate(&run, &best, &validation_loader, eval_forward)?;
     let test = if inputs.test.samples.is_empty() {
         None
     } else {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
 use animescore_scoring::ScoreMethod;
-use animescore_training::predict::{CSV_HEADER, collect_images, predictions_csv};
+use animescore_training::predict::{collect_images, predictions_csv};
 use animescore_training::{
     DeviceSpec, EvalOptions, NoTrainProgress, Predictor, RunDir, RunInfo, TrainConfig,
     TrainOptions, TrainProgress, TrainingError, evaluate_run, train,
@@ -135,7 +135,9 @@ fn train_eval_predict_every_variant_and_resume() {
     let names: Vec<_> = report.predictions.iter().map(|p| p.path.clone()).collect();
     assert_eq!(names, images[..60].to_vec());
     let csv = predictions_csv(&report.predictions).unwrap();
-    assert!(csv.starts_with("filename,score,") && csv.starts_with(CSV_HEADER));
+    assert!(csv.starts_with(
+        "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier\n"
+    ));
     assert_eq!(csv.lines().count(), 61);
 
     // Known metadata from the index changes the attention variant's input.

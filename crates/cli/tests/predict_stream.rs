@@ -1,0 +1,436 @@
+//! Streaming `predict` and `curate` end to end: score file formats and columns, shards that
+//! cover every image once, `--resume` after a truncated write, output safety (stdout,
+//! /dev/full, /dev/null, a FIFO, an output that is an input or a model file, nothing
+//! readable), calibrated tiers, and curation (selection, copy / move / link by tier with the
+//! metadata JSON, never overwriting, manifest and undo, captions).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+
+fn animescore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const HEADER: &str =
+    "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
+
+/// A 36-image synthetic dataset (images + gallery-dl metadata JSON) and a 1-epoch `tiny` run.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    run: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let synth = synthesize(&data, &SynthOptions { count: 36, seed: 9, size: 24 }).unwrap();
+        let mut opts = IngestOptions::new(&data);
+        opts.characters = Some(synth.aliases);
+        ingest(&opts, &NoProgress).unwrap();
+        let run = dir.path().join("run");
+        let out = animescore(&[
+            "train",
+            "--dataset",
+            s(&data),
+            "--out",
+            s(&run),
+            "--backbone",
+            "tiny",
+            "--image-size",
+            "24",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--variant",
+            "multitask",
+            "--embedding",
+            "none",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        Fixture { _dir: dir, data, run }
+    })
+}
+
+/// A copy of the fixture's images (and their metadata JSON) in a fresh folder.
+fn inbox(tmp: &Path) -> PathBuf {
+    let inbox = tmp.join("inbox");
+    copy_tree(&fixture().data, &inbox);
+    inbox
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()) {
+        let name = e.file_name().unwrap();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if e.is_dir() {
+            copy_tree(&e, &to.join(name));
+        } else {
+            std::fs::copy(&e, to.join(name)).unwrap();
+        }
+    }
+}
+
+fn predict(extra: &[&str]) -> Output {
+    let mut args = vec!["predict", "--model", s(&fixture().run)];
+    args.extend_from_slice(extra);
+    animescore(&args)
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn data_lines(csv: &str) -> Vec<String> {
+    csv.lines().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn formats_shards_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = inbox(tmp.path());
+    let run = &fixture().run;
+
+    // Calibration from the validation predictions, with the default cut-offs.
+    let calibration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("calibration.json")).unwrap())
+            .unwrap();
+    assert!(calibration["count"].as_u64().unwrap() > 0, "{calibration}");
+    assert_eq!(calibration["tiers"], serde_json::json!([10.0, 25.0, 50.0, 75.0, 90.0, 97.0]));
+
+    // CSV on stdout, every image once, in path order, with the contract's columns.
+    let stdout = ok(&predict(&["--batch-size", "5", s(&inbox)]));
+    assert!(stdout.starts_with(&format!("{HEADER}\n")), "{stdout}");
+    let rows = data_lines(&stdout);
+    assert_eq!(rows.len(), 36);
+    let paths: Vec<String> =
+        rows.iter().map(|r| r.split(',').next().unwrap().to_string()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    assert!(paths.iter().all(|p| p.starts_with(s(&inbox)) && Path::new(p).is_file()));
+
+    // The same rows as JSON lines and as a JSON array.
+    let jsonl = tmp.path().join("s.jsonl");
+    ok(&predict(&["--out", s(&jsonl), s(&inbox)]));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let json = tmp.path().join("s.json");
+    ok(&predict(&["--out", s(&json), "--sort", s(&inbox)]));
+    let array: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((lines.len(), array.len()), (36, 36));
+    let keys: Vec<&str> = lines[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected: Vec<&str> = HEADER.split(',').collect();
+    expected.sort();
+    let mut keys = keys;
+    keys.sort();
+    assert_eq!(keys, expected);
+    let scores: Vec<f64> = array.iter().map(|v| v["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "--sort: best first {scores:?}");
+
+    // Three shards cover every image exactly once.
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let part = tmp.path().join(format!("part{k}.csv"));
+        let out = predict(&["--shard", &format!("{k}/3"), "--out", s(&part), s(&inbox)]);
+        ok(&out);
+        let rows = data_lines(&std::fs::read_to_string(&part).unwrap());
+        assert!(!rows.is_empty() && rows.len() < 36, "shard {k}: {}", rows.len());
+        union.extend(rows);
+    }
+    union.sort();
+    let mut all = rows.clone();
+    all.sort();
+    assert_eq!(union, all, "shards concatenate to one row per image");
+
+    // Resume: a file cut in the middle of a row (a kill -9) keeps its complete rows, drops
+    // the partial one, and the rest is appended: the same file as a clean run.
+    let csv = tmp.path().join("r.csv");
+    let full = format!("{HEADER}\n{}\n", rows.join("\n"));
+    let cut = full.len() * 2 / 3;
+    std::fs::write(&csv, &full[..cut]).unwrap();
+    let out = predict(&["--out", s(&csv), "--resume", "--batch-size", "4", s(&inbox)]);
+    ok(&out);
+    assert!(text(&out.stderr).contains("dropped a truncated last line"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), full);
+    // Nothing left to do: the file stays as it is.
+    let out = predict(&["--out", s(&csv), "--resume", s(&inbox)]);
+    ok(&out);
+    assert!(text(&out.stderr).contains("0 images scored"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), full);
+
+    // --tiers overrides the cut-offs: everything at or above percentile 0 is masterpiece.
+    let out = ok(&predict(&["--tiers", "0,0,0,0,0,0", s(&inbox)]));
+    assert!(data_lines(&out).iter().all(|r| r.ends_with(",masterpiece")), "{out}");
+    let out = predict(&["--tiers", "1,2,3", s(&inbox)]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--tiers"));
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_are_safe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = inbox(tmp.path());
+    let image = std::fs::read_dir(
+        inbox.join(std::fs::read_dir(&inbox).unwrap().next().unwrap().unwrap().file_name()),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .find(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
+    .unwrap();
+    let before = std::fs::read(&image).unwrap();
+
+    // The output is an input image (through a symbolic link) or a file of the model.
+    let link = tmp.path().join("out.csv");
+    std::os::unix::fs::symlink(&image, &link).unwrap();
+    let out = predict(&["--out", s(&link), s(&inbox)]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("same file as the input image"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&image).unwrap(), before);
+    let config = fixture().run.join("config.toml");
+    let config_before = std::fs::read(&config).unwrap();
+    let out = predict(&["--out", s(&config), s(&inbox)]);
+    assert!(
+        text(&out.stderr).contains("same file as a file of the model"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), config_before);
+
+    // A full stdout: a clean error, no panic.
+    let full = Command::new(env!("CARGO_BIN_EXE_animescore"))
+        .args(["predict", "--model", s(&fixture().run), s(&inbox)])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = text(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device") && !stderr.contains("panicked"), "{stderr}");
+
+    // /dev/null is written through, not replaced.
+    ok(&predict(&["--out", "/dev/null", s(&inbox)]));
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+
+    // A FIFO is written through.
+    let fifo = tmp.path().join("pipe.csv");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    ok(&predict(&["--out", s(&fifo), s(&inbox)]));
+    let piped = reader.join().unwrap();
+    assert_eq!(data_lines(&piped).len(), 36, "{piped}");
+
+    // Nothing readable: exit 1, an earlier output untouched.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("broken.png"), b"not a png").unwrap();
+    let csv = tmp.path().join("good.csv");
+    std::fs::write(&csv, "an earlier good file\n").unwrap();
+    let out = predict(&["--out", s(&csv), s(&bad)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "an earlier good file\n");
+    let json = tmp.path().join("good.json");
+    std::fs::write(&json, "[]\n").unwrap();
+    let out = predict(&["--out", s(&json), s(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "[]\n");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if !dir.exists() {
+        return out;
+    }
+    for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+        if e.is_dir() {
+            for f in files_under(&e) {
+                out.insert(format!("{}/{f}", e.file_name().unwrap().to_string_lossy()));
+            }
+        } else {
+            out.insert(e.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn curation_moves_copies_links_and_undoes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = inbox(tmp.path());
+    let scores = tmp.path().join("scores.csv");
+    ok(&predict(&["--out", s(&scores), s(&inbox)]));
+    let rows = data_lines(&std::fs::read_to_string(&scores).unwrap());
+    let before = files_under(&inbox);
+
+    // Dry run: a plan, nothing changed.
+    let best = tmp.path().join("best");
+    let out = animescore(&[
+        "curate",
+        "--scores",
+        s(&scores),
+        "--top",
+        "5",
+        "--move-to",
+        s(&best),
+        "--by-tier",
+        "--dry-run",
+    ]);
+    ok(&out);
+    assert!(text(&out.stderr).matches("would move").count() >= 10, "{}", text(&out.stderr));
+    assert!(!best.exists());
+    assert_eq!(files_under(&inbox), before);
+
+    // Move the 5 best, by tier, with their metadata JSON; then undo.
+    let manifest = tmp.path().join("manifest.csv");
+    let out = animescore(&[
+        "curate",
+        "--scores",
+        s(&scores),
+        "--top",
+        "5",
+        "--move-to",
+        s(&best),
+        "--by-tier",
+        "--manifest",
+        s(&manifest),
+    ]);
+    ok(&out);
+    let moved = files_under(&best);
+    let images: Vec<&String> = moved.iter().filter(|f| !f.ends_with(".json")).collect();
+    assert_eq!(images.len(), 5, "{moved:?}");
+    for img in &images {
+        let (tier, name) = img.split_once('/').unwrap();
+        assert!(rows.iter().any(|r| r.ends_with(&format!(",{tier}"))), "{tier}");
+        let stem = Path::new(name).file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            moved.iter().any(|f| f.starts_with(&format!("{tier}/{stem}.")) && f.ends_with(".json")),
+            "metadata of {img} did not travel: {moved:?}"
+        );
+    }
+    assert_eq!(files_under(&inbox).len() + moved.len(), before.len());
+    let log = std::fs::read_to_string(&manifest).unwrap();
+    assert!(log.starts_with("action,source,destination,status,reason\n"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("move,") && l.contains(",done,")).count(),
+        moved.len()
+    );
+
+    // A second move finds its destinations taken: skipped, never overwritten.
+    let again = tmp.path().join("manifest2.csv");
+    let copy_back: Vec<(PathBuf, PathBuf)> = log
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (PathBuf::from(f[1]), PathBuf::from(f[2]))
+        })
+        .collect();
+    for (src, dst) in &copy_back {
+        std::fs::copy(dst, src).unwrap(); // the images are back in the inbox as well
+    }
+    let out = animescore(&[
+        "curate",
+        "--scores",
+        s(&scores),
+        "--top",
+        "5",
+        "--move-to",
+        s(&best),
+        "--by-tier",
+        "--manifest",
+        s(&again),
+    ]);
+    ok(&out);
+    assert_eq!(text(&out.stderr).matches("skipped move").count(), 5, "{}", text(&out.stderr));
+    assert_eq!(files_under(&best), moved);
+    for (src, _) in &copy_back {
+        std::fs::remove_file(src).unwrap();
+    }
+
+    let out = animescore(&["curate", "--undo", s(&manifest)]);
+    ok(&out);
+    assert_eq!(files_under(&inbox), before);
+    assert!(files_under(&best).is_empty(), "{:?}", files_under(&best));
+
+    // Copy by threshold and symbolic links by tier: sources stay.
+    let copies = tmp.path().join("copies");
+    ok(&animescore(&[
+        "curate",
+        "--scores",
+        s(&scores),
+        "--min-score",
+        "0",
+        "--copy-to",
+        s(&copies),
+    ]));
+    assert_eq!(
+        files_under(&copies)
+            .iter()
+            .filter(|f| !f.ends_with(".json") && !f.starts_with("animescore-manifest"))
+            .count(),
+        36
+    );
+    let links = tmp.path().join("links");
+    ok(&animescore(&[
+        "curate",
+        "--scores",
+        s(&scores),
+        "--min-tier",
+        "worst",
+        "--link-to",
+        s(&links),
+        "--by-tier",
+    ]));
+    assert_eq!(files_under(&inbox), before);
+    let linked = files_under(&links);
+    assert!(linked.iter().any(|f| f.starts_with("animescore-manifest-")), "{linked:?}");
+    let first = linked.iter().find(|f| f.contains('/') && !f.ends_with(".json")).unwrap();
+    assert!(std::fs::symlink_metadata(links.join(first)).unwrap().file_type().is_symlink());
+
+    // Captions via predict: written once, unchanged the second time.
+    let scores2 = tmp.path().join("scores2.csv");
+    for round in 0..2 {
+        let out = predict(&["--out", s(&scores2), "--caption-ext", ".txt", s(&inbox)]);
+        ok(&out);
+        let expect = if round == 0 {
+            "36 captions written, 0 unchanged"
+        } else {
+            "0 captions written, 36 unchanged"
+        };
+        assert!(text(&out.stderr).contains(expect), "round {round}: {}", text(&out.stderr));
+    }
+    let caption_files: Vec<String> =
+        files_under(&inbox).into_iter().filter(|f| f.ends_with(".txt")).collect();
+    assert_eq!(caption_files.len(), 36);
+}

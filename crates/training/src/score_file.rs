@@ -1,0 +1,530 @@
+//! The score file `predict` writes and `curate` (and the gallery) read: one row per image
+//! with the columns [`COLUMNS`], as CSV, JSON lines or a JSON array (by the extension of
+//! `--out`: `.jsonl`/`.ndjson`, `.json`, anything else CSV).
+//!
+//! CSV and JSON lines are appended and flushed batch by batch, so a killed run keeps every
+//! finished batch; reading back drops a truncated last line (the batch in flight), never the
+//! file. A JSON array is written to a temporary file beside the target and renamed at the
+//! end. A target that is not a regular file (`/dev/null`, a FIFO, `-` for stdout) is written
+//! through, never replaced. The output is opened only when the first row is ready, so a run
+//! that scores nothing leaves an earlier file as it was.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainingError};
+use crate::inputs::fnv1a128;
+use crate::predict::Prediction;
+
+/// Columns of the score file, in order (the CSV header; the keys of a JSON row).
+pub const COLUMNS: [&str; 9] = [
+    "path",
+    "filename",
+    "score",
+    "ai_probability",
+    "sanity_class",
+    "sanity_level",
+    "top_tags",
+    "percentile",
+    "tier",
+];
+
+/// One scored image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    /// The image path as given or found.
+    pub path: String,
+    /// File name without extension.
+    pub filename: String,
+    /// Predicted score, 1..100 (2 decimals).
+    pub score: f64,
+    /// Probability of being AI-generated (4 decimals).
+    pub ai_probability: f64,
+    /// Sanity class 0..=2.
+    pub sanity_class: usize,
+    /// Pixiv sanity level of the class (2, 4, 6).
+    pub sanity_level: i64,
+    /// `tag:p;tag:p`, most likely first.
+    pub top_tags: String,
+    /// Percentile of the score (1 decimal).
+    pub percentile: f64,
+    /// Tier name (worst … masterpiece).
+    pub tier: String,
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
+}
+
+impl From<&Prediction> for ScoreRow {
+    fn from(p: &Prediction) -> Self {
+        let tags: Vec<String> = p.tags.iter().map(|(t, v)| format!("{t}:{v:.3}")).collect();
+        Self {
+            path: p.path.to_string_lossy().into_owned(),
+            filename: p.filename.clone(),
+            score: round(p.score, 2),
+            ai_probability: round(p.ai_probability, 4),
+            sanity_class: p.sanity_class,
+            sanity_level: p.sanity_level,
+            top_tags: tags.join(";"),
+            percentile: round(p.percentile, 1),
+            tier: p.tier.clone(),
+        }
+    }
+}
+
+/// File format of a score file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreFormat {
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+    /// One JSON array.
+    Json,
+}
+
+impl ScoreFormat {
+    /// By extension: `.json`, `.jsonl` / `.ndjson`, anything else (and stdout) CSV.
+    pub fn of_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("json") => Self::Json,
+            Some("jsonl" | "ndjson") => Self::JsonLines,
+            _ => Self::Csv,
+        }
+    }
+
+    /// Whether rows are appended line by line (resumable after a kill).
+    pub fn is_line_based(self) -> bool {
+        self != Self::Json
+    }
+}
+
+/// Where a score file goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScoreTarget {
+    /// Standard output (`--out -` or no `--out`).
+    Stdout,
+    /// A file (or a FIFO / device, written through).
+    File(PathBuf),
+}
+
+impl ScoreTarget {
+    /// `-` is stdout.
+    pub fn new(path: &Path) -> Self {
+        if path == Path::new("-") { Self::Stdout } else { Self::File(path.to_path_buf()) }
+    }
+
+    /// Format by the file's extension (CSV on stdout).
+    pub fn format(&self) -> ScoreFormat {
+        match self {
+            Self::Stdout => ScoreFormat::Csv,
+            Self::File(p) => ScoreFormat::of_path(p),
+        }
+    }
+
+    /// The name used in messages.
+    pub fn display(&self) -> PathBuf {
+        match self {
+            Self::Stdout => PathBuf::from("<stdout>"),
+            Self::File(p) => p.clone(),
+        }
+    }
+
+    /// Whether this is an existing file that is not a regular file (FIFO, device).
+    pub fn is_special_file(&self) -> bool {
+        match self {
+            Self::Stdout => false,
+            Self::File(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()),
+        }
+    }
+}
+
+/// Rows encoded in a format; `first` says whether a JSON array's first row is among them.
+fn encode(format: ScoreFormat, rows: &[ScoreRow], first: bool) -> Result<Vec<u8>> {
+    let fail = |e: &dyn std::fmt::Display| TrainingError::format("score rows", e);
+    let mut out = Vec::new();
+    match format {
+        ScoreFormat::Csv => {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
+            for r in rows {
+                w.serialize(r).map_err(|e| fail(&e))?;
+            }
+            w.flush().map_err(|e| fail(&e))?;
+        }
+        ScoreFormat::JsonLines | ScoreFormat::Json => {
+            for (i, r) in rows.iter().enumerate() {
+                if format == ScoreFormat::Json && !(first && i == 0) {
+                    out.extend_from_slice(b",\n");
+                }
+                serde_json::to_writer(&mut out, r).map_err(|e| fail(&e))?;
+                if format == ScoreFormat::JsonLines {
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn csv_header() -> Vec<u8> {
+    format!("{}\n", COLUMNS.join(",")).into_bytes()
+}
+
+/// What is already in a score file that `--resume` continues.
+#[derive(Debug, Default)]
+pub struct ExistingRows {
+    /// Hashes ([`fnv1a128`]) of the `path` of every readable row.
+    pub done: HashSet<u128>,
+    /// Readable rows.
+    pub rows: usize,
+    /// Length of the file up to its last complete line (line-based formats).
+    pub complete_len: u64,
+    /// Bytes of a truncated last line that a resumed run drops.
+    pub truncated_tail: u64,
+    /// Lines that could not be read (`line number: reason`), kept in the file.
+    pub bad: Vec<String>,
+}
+
+/// Key of a path in [`ExistingRows::done`].
+pub fn path_key(path: &str) -> u128 {
+    fnv1a128(path.as_bytes())
+}
+
+/// Reads every row of a score file, calling `each` in file order. Unreadable rows are
+/// listed, not fatal; a truncated last line is not read (see [`ExistingRows`]).
+pub fn read_rows(
+    path: &Path,
+    mut each: impl FnMut(ScoreRow) -> Result<()>,
+) -> Result<ExistingRows> {
+    let format = ScoreFormat::of_path(path);
+    let mut file = File::open(path).map_err(|e| TrainingError::io(path, e))?;
+    let mut found = ExistingRows::default();
+    if !format.is_line_based() {
+        let rows: Vec<ScoreRow> = serde_json::from_reader(BufReader::new(file))
+            .map_err(|e| TrainingError::format(path, e))?;
+        found.rows = rows.len();
+        for r in rows {
+            found.done.insert(path_key(&r.path));
+            each(r)?;
+        }
+        return Ok(found);
+    }
+    let len = file.metadata().map_err(|e| TrainingError::io(path, e))?.len();
+    found.complete_len = complete_length(&mut file, len).map_err(|e| TrainingError::io(path, e))?;
+    found.truncated_tail = len - found.complete_len;
+    file.seek(SeekFrom::Start(0)).map_err(|e| TrainingError::io(path, e))?;
+    let complete = BufReader::new(file.take(found.complete_len));
+    let mut add = |row: ScoreRow, found: &mut ExistingRows| {
+        found.done.insert(path_key(&row.path));
+        found.rows += 1;
+        each(row)
+    };
+    match format {
+        ScoreFormat::Csv => {
+            let mut reader = csv::Reader::from_reader(complete);
+            let header = reader.headers().map_err(|e| TrainingError::format(path, e))?;
+            if found.complete_len > 0 && !header.iter().eq(COLUMNS) {
+                return Err(TrainingError::format(
+                    path,
+                    format!(
+                        "not a score file of this version: columns `{}`, expected `{}`",
+                        header.iter().collect::<Vec<_>>().join(","),
+                        COLUMNS.join(",")
+                    ),
+                ));
+            }
+            for (i, row) in reader.deserialize::<ScoreRow>().enumerate() {
+                match row {
+                    Ok(row) => add(row, &mut found)?,
+                    Err(e) => found.bad.push(format!("row {}: {e}", i + 1)),
+                }
+            }
+        }
+        _ => {
+            for (i, line) in complete.lines().enumerate() {
+                let line = line.map_err(|e| TrainingError::io(path, e))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<ScoreRow>(&line) {
+                    Ok(row) => add(row, &mut found)?,
+                    Err(e) => found.bad.push(format!("line {}: {e}", i + 1)),
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Length of a file up to and including its last newline (0 without one).
+fn complete_length(file: &mut File, len: u64) -> std::io::Result<u64> {
+    const CHUNK: u64 = 64 * 1024;
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let mut buf = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// How a [`ScoreWriter`] starts its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace the target (at the first row).
+    Fresh,
+    /// Continue a line-based file after its complete lines (its header kept).
+    Append {
+        /// Length kept; a truncated last line beyond it is cut off.
+        keep: u64,
+    },
+    /// A JSON array: copy the existing file's rows first.
+    CarryJson,
+}
+
+/// The open output.
+struct Open {
+    sink: Box<dyn Write>,
+    /// A JSON array's temporary file, renamed over the target at the end.
+    temp: Option<PathBuf>,
+}
+
+/// Writes score rows batch by batch (see the module doc).
+pub struct ScoreWriter {
+    target: ScoreTarget,
+    format: ScoreFormat,
+    mode: WriteMode,
+    open: Option<Open>,
+    rows: usize,
+}
+
+impl ScoreWriter {
+    /// A writer that opens `target` at the first row.
+    pub fn new(target: ScoreTarget, mode: WriteMode) -> Self {
+        let format = target.format();
+        Self { target, format, mode, open: None, rows: 0 }
+    }
+
+    /// Rows written by this writer.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn io(&self, e: std::io::Error) -> TrainingError {
+        TrainingError::io(self.target.display(), e)
+    }
+
+    fn open(&mut self) -> Result<Open> {
+        let (sink, temp, header): (Box<dyn Write>, Option<PathBuf>, bool) = match &self.target {
+            ScoreTarget::Stdout => (Box::new(std::io::stdout()), None, true),
+            ScoreTarget::File(path) if self.target.is_special_file() => {
+                let f = OpenOptions::new().write(true).open(path).map_err(|e| self.io(e))?;
+                (Box::new(f), None, true)
+            }
+            ScoreTarget::File(path) if self.format == ScoreFormat::Json => {
+                let temp = temp_beside(path);
+                let f = File::create(&temp).map_err(|e| TrainingError::io(&temp, e))?;
+                (Box::new(std::io::BufWriter::new(f)), Some(temp), true)
+            }
+            ScoreTarget::File(path) => match self.mode {
+                WriteMode::Append { keep } if keep > 0 => {
+                    let f = OpenOptions::new().write(true).open(path).map_err(|e| self.io(e))?;
+                    f.set_len(keep).map_err(|e| self.io(e))?;
+                    let f = OpenOptions::new().append(true).open(path).map_err(|e| self.io(e))?;
+                    (Box::new(f), None, false)
+                }
+                _ => (Box::new(File::create(path).map_err(|e| self.io(e))?), None, true),
+            },
+        };
+        let mut open = Open { sink, temp };
+        match self.format {
+            ScoreFormat::Csv if header => {
+                open.sink.write_all(&csv_header()).map_err(|e| self.io(e))?
+            }
+            ScoreFormat::Json => {
+                open.sink.write_all(b"[\n").map_err(|e| self.io(e))?;
+                if let (WriteMode::CarryJson, ScoreTarget::File(path)) = (self.mode, &self.target) {
+                    let mut carried = Vec::new();
+                    read_rows(path, |r| {
+                        carried.push(r);
+                        Ok(())
+                    })?;
+                    let bytes = encode(self.format, &carried, true)?;
+                    open.sink.write_all(&bytes).map_err(|e| self.io(e))?;
+                    self.rows += carried.len();
+                }
+            }
+            _ => {}
+        }
+        Ok(open)
+    }
+
+    /// Appends rows and flushes them to the file.
+    pub fn write(&mut self, rows: &[ScoreRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.open.is_none() {
+            let open = self.open()?;
+            self.open = Some(open);
+        }
+        let bytes = encode(self.format, rows, self.rows == 0)?;
+        let target = self.target.display();
+        let open =
+            self.open.as_mut().ok_or_else(|| TrainingError::Data("output not open".into()))?;
+        let io = |e| TrainingError::io(&target, e);
+        open.sink.write_all(&bytes).map_err(io)?;
+        if self.format.is_line_based() {
+            open.sink.flush().map_err(io)?;
+        }
+        self.rows += rows.len();
+        Ok(())
+    }
+
+    /// Ends the output: closes a JSON array and renames its temporary file over the target.
+    /// Returns whether anything was written (nothing written: the target is untouched).
+    pub fn finish(mut self) -> Result<bool> {
+        let Some(mut open) = self.open.take() else { return Ok(false) };
+        let target = self.target.display();
+        let io = |e| TrainingError::io(&target, e);
+        if self.format == ScoreFormat::Json {
+            open.sink.write_all(b"\n]\n").map_err(io)?;
+        }
+        open.sink.flush().map_err(io)?;
+        drop(open.sink);
+        if let (Some(temp), ScoreTarget::File(path)) = (open.temp, &self.target) {
+            std::fs::rename(&temp, path).map_err(|e| TrainingError::io(path, e))?;
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for ScoreWriter {
+    fn drop(&mut self) {
+        // An unfinished JSON array (an error stopped the run) leaves no temporary file.
+        if let Some(temp) = self.open.as_ref().and_then(|o| o.temp.as_ref()) {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+/// A hidden temporary name beside `path`.
+pub fn temp_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("scores");
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Rewrites a finished score file sorted by score, best first (holds every row in memory).
+pub fn sort_file(path: &Path) -> Result<ExistingRows> {
+    let mut rows = Vec::new();
+    let found = read_rows(path, |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    sort_best_first(&mut rows);
+    animescore_dataset::write_atomic(path, &encode_all(ScoreFormat::of_path(path), &rows)?)?;
+    Ok(found)
+}
+
+/// Best score first; ties by path, so the order is reproducible.
+pub fn sort_best_first(rows: &mut [ScoreRow]) {
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
+}
+
+/// Rows encoded as a whole file of `format`.
+pub fn encode_all(format: ScoreFormat, rows: &[ScoreRow]) -> Result<Vec<u8>> {
+    let mut bytes = match format {
+        ScoreFormat::Csv => csv_header(),
+        ScoreFormat::Json => b"[\n".to_vec(),
+        ScoreFormat::JsonLines => Vec::new(),
+    };
+    bytes.extend(encode(format, rows, true)?);
+    if format == ScoreFormat::Json {
+        bytes.extend_from_slice(b"\n]\n");
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> ScoreRow {
+        ScoreRow {
+            path: format!("in/{i}.png"),
+            filename: i.to_string(),
+            score: 10.0 + i as f64,
+            ai_probability: 0.25,
+            sanity_class: 0,
+            sanity_level: 2,
+            top_tags: "a:0.900;b:0.600".into(),
+            percentile: 50.0,
+            tier: "good".into(),
+        }
+    }
+
+    fn read_all(path: &Path) -> (Vec<ScoreRow>, ExistingRows) {
+        let mut rows = Vec::new();
+        let found = read_rows(path, |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+        (rows, found)
+    }
+
+    /// Every format: rows written in two batches read back equal; a line-based file cut in
+    /// a row keeps its complete rows and is continued; a JSON array carries its rows over.
+    #[test]
+    fn write_cut_resume_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let all: Vec<ScoreRow> = (0..5).map(row).collect();
+        for name in ["s.csv", "s.jsonl", "s.json"] {
+            let path = dir.path().join(name);
+            let mut w = ScoreWriter::new(ScoreTarget::File(path.clone()), WriteMode::Fresh);
+            w.write(&all[..2]).unwrap();
+            w.write(&all[2..]).unwrap();
+            assert!(w.finish().unwrap());
+            let (rows, found) = read_all(&path);
+            assert_eq!(rows, all, "{name}");
+            assert!(found.done.contains(&path_key("in/3.png")));
+
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mode = if ScoreFormat::of_path(&path).is_line_based() {
+                // Cut inside the fourth row.
+                let cut = text.match_indices('\n').nth(if name.ends_with("csv") { 3 } else { 2 });
+                std::fs::write(&path, &text[..cut.unwrap().0 + 5]).unwrap();
+                let (rows, found) = read_all(&path);
+                assert_eq!(rows, all[..3], "{name}");
+                assert_eq!(found.truncated_tail, 4, "{name}");
+                WriteMode::Append { keep: found.complete_len }
+            } else {
+                std::fs::write(&path, encode_all(ScoreFormat::Json, &all[..3]).unwrap()).unwrap();
+                WriteMode::CarryJson
+            };
+            let mut w = ScoreWriter::new(ScoreTarget::File(path.clone()), mode);
+            w.write(&all[3..]).unwrap();
+            w.finish().unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{name}");
+        }
+        // Nothing written: the target stays as it was; a foreign CSV is refused.
+        let path = dir.path().join("old.csv");
+        std::fs::write(&path, "filename,score\nx,1\n").unwrap();
+        let w = ScoreWriter::new(ScoreTarget::File(path.clone()), WriteMode::Fresh);
+        assert!(!w.finish().unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "filename,score\nx,1\n");
+        let err = read_rows(&path, |_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("not a score file of this version"), "{err}");
+    }
+}
