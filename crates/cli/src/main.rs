@@ -11,6 +11,7 @@ mod quickstart;
 mod scores;
 mod synth;
 mod train;
+mod weights;
 
 use std::process::ExitCode;
 
