@@ -45,6 +45,44 @@ pub enum BackboneError {
         /// Keys present in both with different shapes (or non-float data).
         mismatched: Vec<String>,
     },
+    /// A `BACKBONE:TAG` weights name whose tag is not in [`crate::pretrained::PRETRAINED`].
+    #[error("unknown pretrained weights `{spec}`; known: {known}")]
+    UnknownPretrained {
+        /// The name asked for.
+        spec: String,
+        /// The tags that exist for that backbone.
+        known: String,
+    },
+    /// A pretrained weights file that is not in the weights folder and may not be downloaded.
+    #[error(
+        "pretrained weights `{file}` are not in the weights folder (looked for {path:?}): {reason}"
+    )]
+    NotCached {
+        /// torchvision's file name.
+        file: String,
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// Why it was not downloaded, and what to do.
+        reason: String,
+    },
+    /// A download that failed (nothing is left in the weights folder).
+    #[error("downloading {url} failed: {reason}")]
+    Download {
+        /// The address.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A weights file whose SHA-256 is not the one in the table.
+    #[error("{origin} has SHA-256 {actual}, expected {expected}; the file was deleted, not used")]
+    Checksum {
+        /// The address or cached file checked.
+        origin: String,
+        /// The expected digest (or prefix).
+        expected: String,
+        /// The digest of what was received or found.
+        actual: String,
+    },
 }
 
 /// The first few entries of a long list, for error messages.

@@ -8,9 +8,11 @@ mod drop_path;
 pub mod efficientnet;
 mod error;
 pub mod preprocess;
+pub mod pretrained;
 pub mod resnet;
 mod squeeze_excitation;
 pub mod weights;
+pub mod weights_source;
 
 pub use backbone::{Backbone, IMAGENET_MEAN, IMAGENET_STD, InputSpec, global_average_pool};
 pub use config::{AnyBackbone, BACKBONE_NAMES, BackboneConfig};
@@ -19,8 +21,10 @@ pub use drop_path::{DropPath, DropPathConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::BackboneError;
 pub use preprocess::{Preprocess, ResizeMode, load_image};
+pub use pretrained::{Checksum, PRETRAINED, PretrainedWeights, parse_pretrained_name};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
-pub use weights::{
-    TorchvisionNames, load_weights, resolve_weights, timm_efficientnet_to_torchvision, weights_dir,
+pub use weights::{TorchvisionNames, load_weights, timm_efficientnet_to_torchvision};
+pub use weights_source::{
+    DownloadProgress, NoDownloadProgress, WeightsSource, resolve_weights, weights_dir,
 };

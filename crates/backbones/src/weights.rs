@@ -7,10 +7,11 @@
 //! mapping to torchvision's names (`conv1.weight`, `layer1.1.bn1.weight`). Loading is
 //! all-or-nothing: every parameter of the network must be in the file with the right shape, and
 //! every non-classifier tensor of the file must be used, or a [`BackboneError::Weights`] lists
-//! what is wrong. Nothing is downloaded: see [`weights_dir`] for where files are looked up.
+//! what is wrong. Where the file comes from (a path, the weights folder, a torchvision name):
+//! [`crate::weights_source`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore, bridge};
@@ -19,42 +20,6 @@ use crate::config::AnyBackbone;
 use crate::efficientnet::EfficientNet;
 use crate::error::BackboneError;
 use crate::resnet::ResNet;
-
-/// Environment variable naming the weights cache folder.
-pub const WEIGHTS_ENV: &str = "ANIMESCORE_WEIGHTS";
-
-/// The weights cache folder: `$ANIMESCORE_WEIGHTS` if set, else
-/// `$XDG_CACHE_HOME/animescore/weights`, else `~/.cache/animescore/weights`.
-pub fn weights_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(WEIGHTS_ENV) {
-        return Some(PathBuf::from(dir));
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(cache.join("animescore").join("weights"))
-}
-
-/// Resolves a `--weights` argument: an existing path as given, else a file of that name in
-/// [`weights_dir`].
-pub fn resolve_weights(spec: impl AsRef<Path>) -> Result<PathBuf, BackboneError> {
-    let spec = spec.as_ref();
-    if spec.exists() {
-        return Ok(spec.to_path_buf());
-    }
-    if let Some(candidate) = weights_dir().map(|d| d.join(spec))
-        && candidate.exists()
-    {
-        return Ok(candidate);
-    }
-    Err(BackboneError::File {
-        path: spec.to_path_buf(),
-        reason: format!(
-            "no such file, neither as given nor in the weights folder {:?} (set ${WEIGHTS_ENV})",
-            weights_dir()
-        ),
-    })
-}
 
 /// A network whose parameters have torchvision names.
 pub trait TorchvisionNames {

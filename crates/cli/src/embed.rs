@@ -4,7 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use animescore_backbones::{Backbone, BackboneConfig, Preprocess, resolve_weights};
+use animescore_backbones::{Backbone, BackboneConfig, Preprocess};
 use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
 
@@ -15,8 +15,10 @@ pub struct EmbedArgs {
     /// or custom:FILE (a JSON backbone config).
     #[arg(long, default_value = "resnet50")]
     pub backbone: String,
-    /// Pretrained weights (.pth or .safetensors with torchvision names). A bare file name is
-    /// also looked up in $ANIMESCORE_WEIGHTS (default ~/.cache/animescore/weights).
+    /// Pretrained weights: a torchvision name such as resnet50:imagenet (downloaded once into
+    /// the weights folder and SHA-256 verified; :imagenet-v1/:imagenet-v2 pick a version), or a
+    /// .pth/.safetensors file with torchvision names (a bare file name is also looked up in the
+    /// weights folder, $ANIMESCORE_WEIGHTS, default ~/.cache/animescore/weights).
     /// Without it the backbone is randomly initialised.
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -42,11 +44,16 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     let device = args.device.parse::<animescore_training::DeviceSpec>()?.device()?;
     let config = BackboneConfig::from_spec(&args.backbone)?;
     config.validate()?;
+    // Resolved (and downloaded) before the network is built: a bad name fails at once.
+    let weights = args
+        .weights
+        .as_ref()
+        .map(|spec| crate::weights::resolve(spec, &args.backbone))
+        .transpose()?;
     let mut backbone = config.init(&device);
-    match &args.weights {
-        Some(spec) => {
-            let path = resolve_weights(spec)?;
-            backbone = backbone.load_weights(&path)?;
+    match &weights {
+        Some(path) => {
+            backbone = backbone.load_weights(path)?;
         }
         None => {
             tracing::warn!("no --weights given: features come from a randomly initialised backbone")

@@ -13,6 +13,7 @@ mod score_args;
 mod scores;
 mod synth;
 mod train;
+mod weights;
 
 use std::process::ExitCode;
 

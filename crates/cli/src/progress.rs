@@ -123,3 +123,51 @@ impl animescore_training::PredictProgress for Bar {
         self.println(format!("skipped {}: {reason}", path.display()));
     }
 }
+
+/// A byte bar for a weights download on a terminal; one line per download otherwise.
+pub struct DownloadBar {
+    bar: Option<ProgressBar>,
+}
+
+impl DownloadBar {
+    pub fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Self { bar }
+    }
+}
+
+impl animescore_backbones::DownloadProgress for DownloadBar {
+    fn start(&self, url: &str, bytes: Option<u64>) {
+        let file = url.rsplit('/').next().unwrap_or(url);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("downloading {file}"));
+                bar.set_length(bytes.unwrap_or(0));
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
+            None => eprintln!("downloading {url}"),
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -30,7 +30,9 @@ pub struct TrainArgs {
     /// Backbone: tiny, resnet18..152, efficientnet-b0..b7, or custom:FILE.json.
     #[arg(long, value_parser = parse_backbone)]
     pub backbone: Option<String>,
-    /// Pretrained backbone weights (.pth or .safetensors, torchvision names).
+    /// Pretrained backbone weights: a torchvision name such as resnet50:imagenet (downloaded
+    /// once, SHA-256 verified, recorded by name in the run's config), or a .pth/.safetensors
+    /// file with torchvision names.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Freeze the backbone: none, all, or a stage name to fine-tune from (e.g. layer3).
@@ -291,10 +293,18 @@ impl TrainProgress for EpochDisplay {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    if let Some(weights) = &config.weights
+        && !args.resume
+    {
+        // Checked and downloaded up front, with a bar; training finds the verified file.
+        config.validate()?;
+        crate::weights::resolve(weights, &config.backbone)?;
+    }
     let opts = TrainOptions {
         dataset: args.dataset.clone(),
         out: args.out.clone(),
-        config: args.config()?,
+        config,
         resume: args.resume,
         cache: args.cache.choice(),
     };

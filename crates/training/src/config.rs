@@ -251,7 +251,9 @@ pub struct TrainConfig {
     /// Backbone preset (`tiny`, `resnet50`, `efficientnet-b0`, …) or `custom:FILE.json`.
     #[serde(deserialize_with = "backbone_spec")]
     pub backbone: String,
-    /// Pretrained backbone weights (`.pth` / `.safetensors`, torchvision names).
+    /// Pretrained backbone weights: a torchvision name such as `resnet50:imagenet` (recorded
+    /// as the name; resolved to the verified file in the weights folder, downloaded if needed,
+    /// each time the run loads it), or a `.pth` / `.safetensors` file with torchvision names.
     pub weights: Option<PathBuf>,
     /// How much of the backbone trains.
     pub freeze: Freeze,
@@ -422,7 +424,21 @@ impl TrainConfig {
         }
         self.split.validate()?;
         self.score_method()?;
+        self.check_pretrained_name()?;
         Ok(())
+    }
+
+    /// A pretrained name (`resnet50:imagenet`) must be for the run's backbone: caught here, at
+    /// the start, instead of as a long shape-mismatch list after the download.
+    fn check_pretrained_name(&self) -> Result<()> {
+        let Some(spec) = self.weights.as_ref().and_then(|w| w.to_str()) else { return Ok(()) };
+        match animescore_backbones::parse_pretrained_name(spec)? {
+            Some(w) if w.backbone != self.backbone => Err(TrainingError::InvalidConfig(format!(
+                "weights `{spec}` are for backbone {}, but the backbone is {} (set --backbone {})",
+                w.backbone, self.backbone, w.backbone
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The score method, checked (only the methods that give 1..100 scores can be learned).
