@@ -77,6 +77,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<ExitCode> {
         "32",
         "--lr",
         "2e-3",
+        // The demo folder's run is its own: a second quickstart replaces it.
+        "--overwrite",
     ]
     .map(String::from)
     .to_vec();

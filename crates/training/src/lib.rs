@@ -17,6 +17,7 @@
 
 pub mod augment;
 pub mod bench;
+pub mod bounds;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -33,9 +34,11 @@ pub mod predict;
 pub mod readback;
 pub mod report;
 pub mod run;
+mod run_guard;
 pub mod schedule;
 pub mod slots;
 pub mod train;
+pub mod weights_file;
 
 pub use animescore_dataset::Split;
 pub use animescore_heads::{Embedding, Variant};

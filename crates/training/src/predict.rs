@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use animescore_dataset::{Database, TagVocabulary, write_atomic};
+use animescore_fs::{EntryKind, VisitedDirs, entry_kind};
 use animescore_heads::{KnownMetadata, Label, ScoringModel, sanity_level, unscale_score};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
@@ -76,6 +77,8 @@ pub struct Predictor {
     vocab: TagVocabulary,
     distribution: Vec<f64>,
     device: Device,
+    /// The weights file, named when its outputs are not finite.
+    weights: PathBuf,
     /// Images per forward pass.
     pub batch_size: usize,
 }
@@ -92,6 +95,7 @@ impl Predictor {
             vocab: run.read_vocab()?,
             distribution: run.read_distribution()?,
             batch_size: config.train.batch_size.min(32),
+            weights: run.model(),
             config,
             device,
         })
@@ -205,6 +209,7 @@ impl Predictor {
     ) -> Result<Vec<Prediction>> {
         let out = self.model.forward(images, known)?;
         let scores = read(out.score)?;
+        crate::weights_file::ensure_finite(&scores, &self.weights)?;
         let ai = read(sigmoid(out.ai_logit))?;
         let sanity = read(softmax(out.sanity_logits, 1))?;
         let tags = out.tag_logits.map(|t| read(sigmoid(t))).transpose()?;
@@ -250,9 +255,12 @@ pub fn file_stem(path: &Path) -> String {
 }
 
 /// Image files among `inputs`: files as given, folders searched recursively for PNG and
-/// JPEG files (hidden folders such as `.database` skipped), in name order.
+/// JPEG names (hidden folders such as `.database` skipped), in name order. Linked folders are
+/// followed and each folder is walked once (by device and inode), so a link cycle ends. Names
+/// that are not regular files (a FIFO, a link to a device) are kept: reading them fails
+/// without blocking, and the failure is reported with the other unreadable images.
 pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    fn walk(dir: &Path, visited: &mut VisitedDirs, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| TrainingError::io(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -263,20 +271,33 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             if hidden {
                 continue;
             }
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if is_image(&p) {
-                out.push(p);
+            match entry_kind(&p) {
+                Ok((EntryKind::Dir, meta)) => {
+                    if visited.first_visit(&meta) {
+                        walk(&p, visited, out)?;
+                    } else {
+                        tracing::warn!(
+                            "{}: folder already walked (link cycle); skipped",
+                            p.display()
+                        );
+                    }
+                }
+                _ if is_image(&p) => out.push(p),
+                _ => {}
             }
         }
         Ok(())
     }
     let mut out = Vec::new();
+    let mut visited = VisitedDirs::new();
     for input in inputs {
-        if input.is_dir() {
-            walk(input, &mut out)?;
-        } else {
-            out.push(input.clone());
+        match entry_kind(input) {
+            Ok((EntryKind::Dir, meta)) => {
+                if visited.first_visit(&meta) {
+                    walk(input, &mut visited, &mut out)?;
+                }
+            }
+            _ => out.push(input.clone()),
         }
     }
     Ok(out)
