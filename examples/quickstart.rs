@@ -27,7 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let out = work.path().join("run");
     let report = train(
-        &TrainOptions { dataset, out, config, resume: false, cache: Default::default() },
+        &TrainOptions {
+            dataset,
+            out,
+            config,
+            resume: false,
+            overwrite: false,
+            cache: Default::default(),
+        },
         &NoTrainProgress,
     )?;
     let s = &report.summary;

@@ -42,7 +42,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = TrainConfig::from_file(&config_path)?;
     println!("config: {config:#?}");
     let report = train(
-        &TrainOptions { dataset, out, config, resume: false, cache: Default::default() },
+        &TrainOptions {
+            dataset,
+            out,
+            config,
+            resume: false,
+            overwrite: false,
+            cache: Default::default(),
+        },
         &NoTrainProgress,
     )?;
     println!("run written to {}", report.run.display());

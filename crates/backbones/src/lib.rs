@@ -20,7 +20,7 @@ pub use conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
 pub use drop_path::{DropPath, DropPathConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::BackboneError;
-pub use preprocess::{Preprocess, ResizeMode, load_image};
+pub use preprocess::{INPUT_SIZE_RANGE, Preprocess, ResizeMode, check_input_size, load_image};
 pub use pretrained::{Checksum, PRETRAINED, PretrainedWeights, parse_pretrained_name};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};

@@ -137,13 +137,35 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// this bounds memory per worker.
 pub const MAX_IMAGE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Smallest and largest model input side in pixels. A side of 100 000 would ask for a 30 GB
+/// batch buffer; the largest standard input (EfficientNet-B7) is 600.
+pub const INPUT_SIZE_RANGE: std::ops::RangeInclusive<usize> = 8..=4096;
+
+/// Checks a requested input side against [`INPUT_SIZE_RANGE`] before anything is allocated.
+pub fn check_input_size(size: usize) -> Result<(), BackboneError> {
+    if INPUT_SIZE_RANGE.contains(&size) {
+        Ok(())
+    } else {
+        Err(BackboneError::InvalidConfig(format!(
+            "image size {size} is outside {}..={} pixels",
+            INPUT_SIZE_RANGE.start(),
+            INPUT_SIZE_RANGE.end()
+        )))
+    }
+}
+
+/// Largest image file (compressed bytes) we read.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Decodes an image file, trusting its content over its extension (a PNG saved as `.jpg`
 /// loads), with size limits so that a decompression bomb is an error, not an out-of-memory.
 /// A JPEG without its end-of-image marker is refused: the decoder would otherwise fill the
 /// missing rows of a truncated file with grey and train on them.
 pub fn load_image(path: &Path) -> Result<DynamicImage, BackboneError> {
     let fail = |reason: String| BackboneError::File { path: path.to_path_buf(), reason };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    // Only a regular file, and never more than the limit (a link to /dev/zero claims size 0).
+    let bytes =
+        animescore_fs::read_regular(path, MAX_IMAGE_FILE_BYTES).map_err(|e| fail(e.to_string()))?;
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(|e| fail(e.to_string()))?;

@@ -41,6 +41,14 @@ pub struct EmbedArgs {
 
 /// Runs `embed`.
 pub fn run(args: &EmbedArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        let inputs: Vec<&std::path::Path> =
+            args.images.iter().map(PathBuf::as_path).chain(args.weights.as_deref()).collect();
+        crate::outputs::refuse_clobbering(out, &inputs)?;
+    }
+    if let Some(size) = args.image_size {
+        animescore_backbones::check_input_size(size)?;
+    }
     let device = args.device.parse::<animescore_training::DeviceSpec>()?.device()?;
     let config = BackboneConfig::from_spec(&args.backbone)?;
     config.validate()?;
@@ -71,7 +79,8 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     // A file is written whole and renamed into place, so a crash never leaves half of it.
     let mut buffer = Vec::new();
     let mut stdout = BufWriter::new(std::io::stdout().lock());
-    let out: &mut dyn Write = if args.out.is_some() { &mut buffer } else { &mut stdout };
+    let to_file = args.out.as_deref().is_some_and(|p| !animescore_fs::is_stdout(p));
+    let out: &mut dyn Write = if to_file { &mut buffer } else { &mut stdout };
     let (mut written, mut skipped) = (0usize, 0usize);
     for chunk in args.images.chunks(args.batch_size.max(1)) {
         // An unreadable image is reported and skipped; the rest of the batch goes on.
@@ -107,8 +116,8 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         }
         tracing::info!(images = paths.len(), "embedded");
     }
-    out.flush()?;
-    if let Some(path) = &args.out {
+    out.flush().context("cannot write to standard output")?;
+    if let Some(path) = args.out.as_ref().filter(|_| to_file) {
         animescore_dataset::write_atomic(path, &buffer)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

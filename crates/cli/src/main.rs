@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 mod experiments;
 mod ingest;
+mod outputs;
 mod predict;
 mod progress;
 mod quickstart;

@@ -78,6 +78,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<ExitCode> {
         &args.seed.to_string(),
         // Batch size and learning rate come from the recipe for a tiny backbone trained from
         // scratch (see `animescore_training::defaults`).
+        // The demo folder's run is its own: a second quickstart replaces it.
+        "--overwrite",
     ]
     .map(String::from)
     .to_vec();

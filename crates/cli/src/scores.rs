@@ -1,10 +1,10 @@
 //! `animescore scores`.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_dataset::{Database, write_atomic};
+use animescore_dataset::Database;
+use animescore_fs::{is_stdout, write_output};
 use animescore_scoring::{Counts, ScoreMethod, Scorer};
 use anyhow::{Context, bail};
 
@@ -27,7 +27,7 @@ pub struct ScoresArgs {
     /// Also save the fitted scalers here (JSON).
     #[arg(long)]
     pub save_scalers: Option<PathBuf>,
-    /// Output CSV [default: standard output].
+    /// Output CSV (`-`: standard output) [default: standard output].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -39,6 +39,11 @@ fn method(args: &ScoresArgs) -> anyhow::Result<ScoreMethod> {
 pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
     // Bad parameters are reported before any work starts.
     method(args)?;
+    let inputs: Vec<&Path> =
+        std::iter::once(args.db.as_path()).chain(args.scalers.as_deref()).collect();
+    for output in [&args.out, &args.save_scalers].into_iter().flatten() {
+        crate::outputs::refuse_clobbering(output, &inputs)?;
+    }
     let db = Database::open_read_only(&args.db)?;
     let records = db.records()?;
     let scorer = match &args.scalers {
@@ -90,7 +95,8 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
         None => Scorer::fit(method, &counts)?,
     };
     if let Some(path) = &args.save_scalers {
-        write_atomic(path, scorer.to_json()?.as_bytes())?;
+        write_output(path, scorer.to_json()?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let scores = scorer.score_all(&counts)?;
 
@@ -101,11 +107,12 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
     }
     let bytes = buf.into_inner().context("writing CSV")?;
     match &args.out {
-        Some(path) => {
-            write_atomic(path, &bytes)?;
+        Some(path) if !is_stdout(path) => {
+            write_output(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("{}: {} scores ({})", path.display(), scores.len(), method.name());
         }
-        None => std::io::stdout().lock().write_all(&bytes)?,
+        _ => write_output(Path::new("-"), &bytes).context("cannot write to standard output")?,
     }
     Ok(ExitCode::SUCCESS)
 }

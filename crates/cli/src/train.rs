@@ -96,6 +96,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last complete epoch.
     #[arg(long)]
     pub resume: bool,
+    /// Replace the run already in --out (without it, a non-empty --out is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
 }
 
 impl TrainArgs {
@@ -306,6 +309,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         config,
         resume: args.resume,
+        overwrite: args.overwrite,
         cache: args.cache.choice(),
     };
     let report = train(&opts, &EpochDisplay::new())?;

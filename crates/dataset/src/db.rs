@@ -15,7 +15,7 @@ use crate::error::{DatasetError, Result};
 use crate::metadata::{PixivMetadata, format_date, parse_date};
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Where `ingest` puts the index inside a dataset folder.
 pub const DEFAULT_DB_RELATIVE: &str = ".database/metadata.sqlite3";
 /// How long to wait for another process's write lock before giving up.
@@ -65,6 +65,10 @@ const COLUMNS: &[(&str, &str)] = &[
     ("source_size", "INTEGER"),
     ("source_mtime_ns", "INTEGER"),
     ("source_hash", "TEXT"),
+    // Schema 2: the inode change time and inode complete the file identity (an edit that
+    // keeps size and mtime, as `cp -p` or `touch -r` do, still changes the ctime).
+    ("source_ctime_ns", "INTEGER"),
+    ("source_inode", "INTEGER"),
 ];
 
 /// The columns [`Database::upsert`] writes (all but none: every column comes from a file).
@@ -108,6 +112,35 @@ pub struct IllustRow {
     pub source_mtime_ns: i64,
     /// xxh3 of the metadata file's bytes.
     pub source_hash: String,
+    /// Inode change time of the metadata file when read (ns since the epoch).
+    pub source_ctime_ns: i64,
+    /// Inode number of the metadata file when read.
+    pub source_inode: i64,
+}
+
+/// A metadata file's identity as `stat` reports it: a file whose stamp equals the stored one
+/// is not read again (git's index does the same with these fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: i64,
+    /// Modification time (ns since the epoch).
+    pub mtime_ns: i64,
+    /// Inode change time (ns since the epoch); set by the kernel on every change, it cannot be
+    /// carried over by `cp -p`, `rsync -t` or `touch -r`.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub inode: i64,
+}
+
+impl SourceState {
+    /// Whether `stamp` is the stored identity.
+    pub fn matches(&self, stamp: &FileStamp) -> bool {
+        self.size == Some(stamp.size)
+            && self.mtime_ns == Some(stamp.mtime_ns)
+            && self.ctime_ns == Some(stamp.ctime_ns)
+            && self.inode == Some(stamp.inode)
+    }
 }
 
 /// What the index knows of a file from an earlier run, to skip unchanged files.
@@ -123,6 +156,10 @@ pub struct SourceState {
     pub mtime_ns: Option<i64>,
     /// Content hash.
     pub hash: Option<String>,
+    /// Inode change time (ns); `None` for rows from before schema 2.
+    pub ctime_ns: Option<i64>,
+    /// Inode number; `None` for rows from before schema 2.
+    pub inode: Option<i64>,
 }
 
 /// One row as training and scoring read it.
@@ -293,6 +330,19 @@ impl Database {
         let err = |e| DatasetError::sqlite(&path, e);
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        // Another process may have created or migrated the table between the look above and
+        // taking the write lock: look again, under the lock.
+        let existing = table_columns(&tx).map_err(err)?;
+        let version: i64 =
+            tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+        if version == SCHEMA_VERSION && !existing.is_empty() {
+            return tx.commit().map_err(err);
+        }
+        if !existing.is_empty() {
+            // Validated before anything is changed: a foreign `illusts` table is left as it was.
+            check_foreign_table(&tx)
+                .map_err(|reason| DatasetError::CorruptDatabase { path: path.clone(), reason })?;
+        }
         if existing.is_empty() {
             let cols: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("\"{n}\" {t}")).collect();
             tx.execute_batch(&format!("CREATE TABLE illusts ({});", cols.join(", ")))
@@ -324,7 +374,10 @@ impl Database {
     pub fn source_states(&self) -> Result<std::collections::HashMap<String, SourceState>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT filename, metadata_path, image_path, source_size, source_mtime_ns, source_hash FROM illusts")
+            .prepare(
+                "SELECT filename, metadata_path, image_path, source_size, source_mtime_ns, \
+                 source_hash, source_ctime_ns, source_inode FROM illusts",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -336,6 +389,8 @@ impl Database {
                         size: r.get(3)?,
                         mtime_ns: r.get(4)?,
                         hash: r.get(5)?,
+                        ctime_ns: r.get(6)?,
+                        inode: r.get(7)?,
                     },
                 ))
             })
@@ -400,6 +455,8 @@ impl Database {
                     row.source_size,
                     row.source_mtime_ns,
                     row.source_hash,
+                    row.source_ctime_ns,
+                    row.source_inode,
                 ])
                 .map_err(err)?;
             }
@@ -407,8 +464,8 @@ impl Database {
         tx.commit().map_err(err)
     }
 
-    /// Records a file's new modification time when its content is unchanged.
-    pub fn touch_sources(&mut self, touched: &[(String, i64, i64)]) -> Result<()> {
+    /// Records a file's new identity (size, mtime, ctime, inode) when its content is unchanged.
+    pub fn touch_sources(&mut self, touched: &[(String, FileStamp)]) -> Result<()> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
         let tx =
@@ -416,11 +473,13 @@ impl Database {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "UPDATE illusts SET source_size = ?2, source_mtime_ns = ?3 WHERE filename = ?1",
+                    "UPDATE illusts SET source_size = ?2, source_mtime_ns = ?3, source_ctime_ns = ?4, \
+                     source_inode = ?5 WHERE filename = ?1",
                 )
                 .map_err(err)?;
-            for (filename, size, mtime) in touched {
-                stmt.execute(params![filename, size, mtime]).map_err(err)?;
+            for (filename, st) in touched {
+                stmt.execute(params![filename, st.size, st.mtime_ns, st.ctime_ns, st.inode])
+                    .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -568,6 +627,31 @@ impl Database {
 }
 
 /// Reads a date column stored as text (ours and the original's) or as a Unix time number.
+/// Column names of `illusts` (none when there is no such table).
+fn table_columns(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('illusts')")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// An `illusts` table that animescore did not create can be migrated only if it is keyed by
+/// `filename` as the original tool's is (rows are replaced by it); `Err` says why not.
+fn check_foreign_table(conn: &Connection) -> std::result::Result<(), String> {
+    let mut stmt = conn
+        .prepare("SELECT pk FROM pragma_table_info('illusts') WHERE name = 'filename'")
+        .map_err(|e| e.to_string())?;
+    let pk: Option<i64> = stmt.query_row([], |r| r.get(0)).ok();
+    match pk {
+        Some(1) => Ok(()),
+        Some(_) => Err("its `illusts` table is not keyed by `filename`, so it is not an \
+                        animescore or gallery-dl index"
+            .into()),
+        None => Err("its `illusts` table has no `filename` column, so it is not an \
+                     animescore or gallery-dl index"
+            .into()),
+    }
+}
+
 fn read_date(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<NaiveDateTime>> {
     use rusqlite::types::ValueRef;
     Ok(match r.get_ref(idx)? {

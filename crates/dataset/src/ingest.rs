@@ -13,12 +13,15 @@ use std::time::UNIX_EPOCH;
 use rayon::prelude::*;
 
 use crate::characters::CharacterTable;
-use crate::db::{DEFAULT_DB_RELATIVE, Database, IllustRow, SourceState};
+use crate::db::{DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRow, SourceState};
 use crate::error::{DatasetError, Result};
 use crate::metadata::{MAX_METADATA_BYTES, PixivMetadata};
 use crate::scan::{Pair, scan};
 
 const ALIAS_HASH_KEY: &str = "character_aliases_xxh3";
+
+/// Most parser threads `jobs` may ask for (thousands of threads never finish starting).
+pub const MAX_JOBS: usize = 512;
 
 /// Settings of one ingest run.
 #[derive(Debug, Clone)]
@@ -101,7 +104,7 @@ impl IngestReport {
 
 enum Outcome {
     Row(Box<IllustRow>, bool),
-    Unchanged(String, i64, i64),
+    Unchanged(String, FileStamp),
     Problem(Problem),
 }
 
@@ -111,6 +114,12 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         return Err(DatasetError::InvalidArgument {
             name: "batch_size",
             reason: "must be at least 1".into(),
+        });
+    }
+    if let Some(jobs) = opts.jobs.filter(|&j| j > MAX_JOBS) {
+        return Err(DatasetError::InvalidArgument {
+            name: "jobs",
+            reason: format!("{jobs} threads is above the limit of {MAX_JOBS}"),
         });
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -136,6 +145,9 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     };
     for (dir, why) in scanned.unreadable {
         problem(&mut report, dir, format!("cannot read: {why}"));
+    }
+    for (path, why) in scanned.skipped {
+        problem(&mut report, path, why);
     }
     for image in scanned.orphan_images {
         problem(&mut report, image, "image without metadata".into());
@@ -172,11 +184,10 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         // Only files already indexed are stat'ed here; new ones are stat'ed by the parallel
         // readers, so each file is stat'ed once.
         let stat_now = state.and_then(|_| stat(&pair.metadata).ok());
-        let unchanged = state.zip(stat_now).is_some_and(|(s, (size, mtime))| {
+        let unchanged = state.zip(stat_now).is_some_and(|(s, stamp)| {
             s.image_path.as_deref() == Some(image_rel.as_str())
                 && s.metadata_path.as_deref() == Some(metadata_rel.as_str())
-                && s.size == Some(size)
-                && s.mtime_ns == Some(mtime)
+                && s.matches(&stamp)
         });
         if unchanged {
             report.unchanged += 1;
@@ -195,7 +206,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
                 for outcome in batch {
                     match outcome {
                         Outcome::Row(row, _) => rows.push(*row),
-                        Outcome::Unchanged(f, size, mtime) => touched.push((f, size, mtime)),
+                        Outcome::Unchanged(f, stamp) => touched.push((f, stamp)),
                         Outcome::Problem(_) => {}
                     }
                 }
@@ -248,8 +259,8 @@ struct Candidate {
     pair: Pair,
     image_rel: String,
     metadata_rel: String,
-    /// `(size, mtime)` when the scan already took it.
-    stat: Option<(i64, i64)>,
+    /// The file's stamp when the scan already took it.
+    stat: Option<FileStamp>,
 }
 
 fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) -> Outcome {
@@ -257,16 +268,19 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
     let problem = |reason: String| {
         Outcome::Problem(crate::ingest::Problem { path: pair.metadata.clone(), reason })
     };
-    let (size, mtime) = match c.stat.map_or_else(|| stat(&pair.metadata), Ok) {
+    let stamp = match c.stat.map_or_else(|| stat(&pair.metadata), Ok) {
         Ok(s) => s,
         Err(e) => return problem(e.to_string()),
     };
+    let size = stamp.size;
     if size as u64 > MAX_METADATA_BYTES {
         return problem(format!(
             "{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"
         ));
     }
-    let bytes = match read_with_capacity(&pair.metadata, size as usize) {
+    // The size above is what the file claims (0 for a link to /dev/zero): the read itself is
+    // capped, and only regular files are opened (a FIFO would block forever).
+    let bytes = match animescore_fs::read_regular(&pair.metadata, MAX_METADATA_BYTES) {
         Ok(b) => b,
         Err(e) => return problem(format!("cannot read: {e}")),
     };
@@ -275,7 +289,7 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
         && s.hash.as_deref() == Some(hash.as_str())
         && s.image_path.as_deref() == Some(image_rel)
     {
-        return Outcome::Unchanged(pair.base.clone(), size, mtime);
+        return Outcome::Unchanged(pair.base.clone(), stamp);
     }
     let meta = match PixivMetadata::parse(&pair.metadata, &bytes) {
         Ok(m) => m,
@@ -294,26 +308,36 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
         tag_character,
         image_path: Some(image_rel.to_string()),
         metadata_path: c.metadata_rel.clone(),
-        source_size: size,
-        source_mtime_ns: mtime,
+        source_size: stamp.size,
+        source_mtime_ns: stamp.mtime_ns,
         source_hash: hash,
+        source_ctime_ns: stamp.ctime_ns,
+        source_inode: stamp.inode,
     };
     Outcome::Row(Box::new(row), state.is_none())
 }
 
-/// Reads a whole file whose size is known, without `std::fs::read`'s second `stat`.
-fn read_with_capacity(path: &Path, size: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::with_capacity(size + 1);
-    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
-    Ok(bytes)
+fn stat(path: &Path) -> std::io::Result<FileStamp> {
+    let meta = std::fs::metadata(path)?;
+    let mtime_ns =
+        meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    let (ctime_ns, inode) = change_time_and_inode(&meta);
+    Ok(FileStamp { size: meta.len() as i64, mtime_ns, ctime_ns, inode })
 }
 
-fn stat(path: &Path) -> std::io::Result<(i64, i64)> {
-    let meta = std::fs::metadata(path)?;
-    let mtime =
-        meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-    Ok((meta.len() as i64, mtime))
+#[cfg(unix)]
+fn change_time_and_inode(meta: &std::fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+        meta.ino() as i64,
+    )
+}
+
+/// Elsewhere there is no inode change time: the identity falls back to size and mtime.
+#[cfg(not(unix))]
+fn change_time_and_inode(_meta: &std::fs::Metadata) -> (i64, i64) {
+    (0, 0)
 }
 
 /// `path` relative to `root`, with `/` separators (portable across machines).

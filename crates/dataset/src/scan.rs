@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use animescore_fs::{EntryKind, VisitedDirs, entry_kind};
+
 use crate::error::{DatasetError, Result};
 
 /// Image extensions we pair, in order of preference when several exist for one base name:
@@ -38,6 +40,9 @@ pub struct ScanResult {
     pub duplicates: Vec<(PathBuf, PathBuf)>,
     /// Folders that could not be read, with the reason.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Entries left out on purpose, with the reason: a metadata or image name that is not a
+    /// regular file (FIFO, device, dangling link), or a linked folder already walked (a cycle).
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// Splits a file name into `(base, kind)`: metadata `X.jpg.json` / `X.json` → `(X, Metadata)`,
@@ -69,8 +74,9 @@ enum Kind {
 }
 
 /// Walks `root` (every non-hidden folder, recursively; `.database` and other dot-folders are
-/// skipped) and pairs metadata with images. Output is sorted by base name, so runs are
-/// reproducible.
+/// skipped) and pairs metadata with images. Linked folders are followed, each folder walked
+/// once (by device and inode, so a link cycle ends); only regular files are paired. Output is
+/// sorted by base name, so runs are reproducible.
 pub fn scan(root: &Path) -> Result<ScanResult> {
     if !root.is_dir() {
         return Err(DatasetError::io(
@@ -80,6 +86,10 @@ pub fn scan(root: &Path) -> Result<ScanResult> {
     }
     let mut result = ScanResult::default();
     let mut found: BTreeMap<String, Pair> = BTreeMap::new();
+    let mut visited = VisitedDirs::new();
+    if let Ok((_, meta)) = entry_kind(root) {
+        visited.first_visit(&meta);
+    }
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -102,11 +112,33 @@ pub fn scan(root: &Path) -> Result<ScanResult> {
             if name.starts_with('.') {
                 continue;
             }
-            if file_type.is_dir() {
-                stack.push(path);
+            let classified = classify(&name);
+            // Links are followed: a linked shard folder is walked, a link to a file is read.
+            // Plain files (most entries) need no extra stat.
+            let followed =
+                if file_type.is_file() { Ok((EntryKind::File, None)) } else { kind_of(&path) };
+            let kind = match followed {
+                Ok((EntryKind::Dir, meta)) => {
+                    if meta.is_none_or(|m| visited.first_visit(&m)) {
+                        stack.push(path);
+                    } else {
+                        result.skipped.push((path, "folder already walked (link cycle)".into()));
+                    }
+                    continue;
+                }
+                Ok((kind, _)) => kind,
+                Err(e) => {
+                    if classified.is_some() {
+                        result.skipped.push((path, format!("cannot follow: {e}")));
+                    }
+                    continue;
+                }
+            };
+            if let (EntryKind::Other(what), Some(_)) = (kind, classified) {
+                result.skipped.push((path, format!("not a regular file ({what})")));
                 continue;
             }
-            match classify(&name) {
+            match classified {
                 Some((base, Kind::Metadata)) => {
                     here.entry(base.to_string()).or_default().0 = Some(path)
                 }
@@ -136,6 +168,11 @@ pub fn scan(root: &Path) -> Result<ScanResult> {
     result.pairs = found.into_values().collect();
     result.orphan_images.sort();
     Ok(result)
+}
+
+/// [`entry_kind`] with the metadata as an option, to share a type with the no-stat fast path.
+fn kind_of(path: &Path) -> std::io::Result<(EntryKind, Option<std::fs::Metadata>)> {
+    entry_kind(path).map(|(kind, meta)| (kind, Some(meta)))
 }
 
 #[cfg(test)]

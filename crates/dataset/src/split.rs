@@ -61,6 +61,16 @@ impl SplitConfig {
                 });
             }
         }
+        // Both are fractions of all artworks: together they must leave some for training.
+        if self.test_fraction + self.validation_fraction >= 1.0 {
+            return Err(crate::DatasetError::InvalidArgument {
+                name: "validation_fraction",
+                reason: format!(
+                    "validation_fraction {} + test_fraction {} leaves nothing to train on (the sum must be below 1)",
+                    self.validation_fraction, self.test_fraction
+                ),
+            });
+        }
         Ok(())
     }
 

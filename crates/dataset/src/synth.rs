@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::characters::ORIGINAL;
 use crate::error::{DatasetError, Result};
+use crate::write_atomic;
 
 /// Characters of the synthetic world: (Danbooru name, Pixiv tag, corner colour, popularity boost).
 pub const SYNTH_CHARACTERS: [(&str, &str, [u8; 3], f64); 5] = [
@@ -60,26 +61,49 @@ struct Page {
     seed: u64,
 }
 
+/// Image sides [`generate`] accepts, in pixels.
+pub const SYNTH_SIZE_RANGE: std::ops::RangeInclusive<u32> = 16..=4096;
+/// Most images [`generate`] writes in one call.
+pub const MAX_SYNTH_COUNT: usize = 1_000_000;
+/// Added to every synthetic artwork id, so that none can be a real Pixiv id (those are below
+/// 200 million in 2026): a synthetic file mixed into a real dataset never replaces a real row.
+pub const SYNTH_ID_OFFSET: i64 = 1_000_000_000_000;
+
+/// Marks a folder written by [`generate`]: only such a folder (or a missing or empty one) is
+/// written into, so the user's files are never overwritten.
+pub const SYNTH_MARKER: &str = ".animescore-synth";
+
 /// Writes `opts.count` images with metadata under `dir` in the sharded gallery-dl layout.
+/// `dir` must be missing, empty, or an earlier synthetic dataset (then the same seed rewrites
+/// the same files and a larger count adds more).
 pub fn generate(dir: &Path, opts: &SynthOptions) -> Result<SynthReport> {
-    if opts.size < 16 {
+    check_options(opts)?;
+    let occupied = std::fs::read_dir(dir).map(|mut e| e.next().is_some()).unwrap_or(false);
+    let marker = dir.join(SYNTH_MARKER);
+    if occupied && !marker.is_file() {
         return Err(DatasetError::InvalidArgument {
-            name: "size",
-            reason: format!("{} px is below 16", opts.size),
+            name: "dir",
+            reason: format!(
+                "{} is not empty and not a synthetic dataset; synth writes into a new or empty \
+                 folder only",
+                dir.display()
+            ),
         });
     }
     std::fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
+    write_atomic(&marker, b"written by animescore synth\n")?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut pages = Vec::with_capacity(opts.count);
     let mut id: i64 = 90_000_000 + rng.random_range(0..1_000_000);
     let mut artworks = 0;
     while pages.len() < opts.count {
+        // The content of an artwork is seeded by its id below the offset (see `write_page`).
         id += rng.random_range(1..5_000);
         let n = if rng.random_bool(0.15) { 2 } else { 1 };
         let n = n.min(opts.count - pages.len());
         artworks += 1;
         for num in 0..n {
-            pages.push(Page { id, num, pages: n, seed: rng.random() });
+            pages.push(Page { id: SYNTH_ID_OFFSET + id, num, pages: n, seed: rng.random() });
         }
     }
     pages.par_iter().try_for_each(|p| write_page(dir, p, opts.size))?;
@@ -88,13 +112,34 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> Result<SynthReport> {
     for (i, (name, tag, _, _)) in SYNTH_CHARACTERS.iter().enumerate() {
         csv.push_str(&format!("{name},\"{tag},{tag}ちゃん\",{}\n", 1000 * (i + 1)));
     }
-    std::fs::write(&aliases, csv).map_err(|e| DatasetError::io(&aliases, e))?;
+    write_atomic(&aliases, csv.as_bytes())?;
     Ok(SynthReport { images: pages.len(), artworks, aliases })
+}
+
+fn check_options(opts: &SynthOptions) -> Result<()> {
+    if !SYNTH_SIZE_RANGE.contains(&opts.size) {
+        return Err(DatasetError::InvalidArgument {
+            name: "size",
+            reason: format!(
+                "{} px is outside {}..={}",
+                opts.size,
+                SYNTH_SIZE_RANGE.start(),
+                SYNTH_SIZE_RANGE.end()
+            ),
+        });
+    }
+    if opts.count > MAX_SYNTH_COUNT {
+        return Err(DatasetError::InvalidArgument {
+            name: "count",
+            reason: format!("{} images is above the limit of {MAX_SYNTH_COUNT}", opts.count),
+        });
+    }
+    Ok(())
 }
 
 fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
     // Everything about an artwork comes from its id, so all its pages share stats.
-    let mut art = ChaCha8Rng::seed_from_u64(page.id as u64);
+    let mut art = ChaCha8Rng::seed_from_u64((page.id - SYNTH_ID_OFFSET) as u64);
     let radius = art.random_range(0.12..0.45_f64);
     let warmth = art.random_range(0.0..1.0_f64);
     let ai = art.random_bool(0.2);
@@ -119,7 +164,8 @@ fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
 
     let mut rng = ChaCha8Rng::seed_from_u64(page.seed);
     let img = draw(size, radius, warmth, ai, sanity, character, &mut rng);
-    let shard = dir.join(page.id.to_string().chars().take(2).collect::<String>());
+    let shard =
+        dir.join((page.id - SYNTH_ID_OFFSET).to_string().chars().take(2).collect::<String>());
     std::fs::create_dir_all(&shard).map_err(|e| DatasetError::io(&shard, e))?;
     let base = format!("{}_p{}", page.id, page.num);
     // Most images were saved as PNG by the user's resize step, some stayed JPEG.
@@ -162,7 +208,7 @@ fn write_page(dir: &Path, page: &Page, size: u32) -> Result<()> {
         "type": "illust",
         "caption": "",
         "restrict": 0,
-        "user": {"id": 1000 + page.id % 97, "name": "synth", "account": "synth_account"},
+        "user": {"id": 1000 + (page.id - SYNTH_ID_OFFSET) % 97, "name": "synth", "account": "synth_account"},
         "tags": tags_json,
         "tools": ["CLIP STUDIO PAINT"],
         "create_date": (upload + Duration::hours(9)).format("%Y-%m-%dT%H:%M:%S+09:00").to_string(),
@@ -258,13 +304,4 @@ fn write_image_atomic(img: &RgbImage, path: &Path) -> Result<()> {
     img.write_to(&mut bytes, format)
         .map_err(|e| DatasetError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
     write_atomic(path, bytes.get_ref())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so readers
-/// see either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| DatasetError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DatasetError::io(path, e))
 }

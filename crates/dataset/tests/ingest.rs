@@ -216,6 +216,8 @@ fn locked_database_waits_then_says_so() {
         metadata_path: "1_p0.json".into(),
         source_size: 0,
         source_mtime_ns: 0,
+        source_ctime_ns: 0,
+        source_inode: 0,
         source_hash: String::new(),
     };
     let err = db.upsert(std::slice::from_ref(&row)).unwrap_err();

@@ -168,6 +168,9 @@ pub enum ScoringError {
     /// A saved scorer that could not be read.
     #[error("invalid scorer JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A saved scorer whose fitted values cannot be applied.
+    #[error("invalid scorer: {0}")]
+    InvalidScaler(String),
 }
 
 /// `b / (v + 1e-5)`.
@@ -329,8 +332,43 @@ impl Scorer {
     }
 
     /// Reads what [`to_json`](Self::to_json) wrote.
+    /// The file is checked as the command line is: parameters in range, every fitted range
+    /// finite with min <= max, quantiles finite and non-decreasing.
     pub fn from_json(text: &str) -> Result<Self, ScoringError> {
-        Ok(serde_json::from_str(text)?)
+        let scorer: Self = serde_json::from_str(text)?;
+        scorer.method.validate()?;
+        scorer.check_fitted()?;
+        Ok(scorer)
+    }
+
+    fn check_fitted(&self) -> Result<(), ScoringError> {
+        let bad =
+            |what: &str, why: String| Err(ScoringError::InvalidScaler(format!("{what}: {why}")));
+        let ranges = [
+            ("bookmarks", self.bookmarks.as_ref().map(|s| &s.log_range)),
+            ("views", self.views.as_ref().map(|s| &s.log_range)),
+            ("output_range", self.output_range.as_ref()),
+        ];
+        for (what, range) in ranges {
+            if let Some(r) = range
+                && !(r.min.is_finite() && r.max.is_finite() && r.min <= r.max)
+            {
+                return bad(
+                    what,
+                    format!("min {} and max {} must be finite with min <= max", r.min, r.max),
+                );
+            }
+        }
+        for (i, q) in self.quantiles.iter().flatten().enumerate() {
+            let sorted = q.quantiles.windows(2).all(|w| w[0] <= w[1]);
+            if q.quantiles.is_empty() || !sorted || q.quantiles.iter().any(|v| !v.is_finite()) {
+                return bad(
+                    &format!("quantiles[{i}]"),
+                    "must be finite, non-decreasing and not empty".into(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -348,6 +348,10 @@ impl TrainConfig {
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainingError::io(path, e))?;
+        // A run's own config.toml holds these settings under [train]: accept it too.
+        if let Ok(run) = toml::from_str::<RunConfig>(&text) {
+            return Ok(run.train);
+        }
         toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
     }
 
@@ -425,7 +429,7 @@ impl TrainConfig {
         self.split.validate()?;
         self.score_method()?;
         self.check_pretrained_name()?;
-        Ok(())
+        crate::bounds::check_train(self)
     }
 
     /// A pretrained name (`resnet50:imagenet`) must be for the run's backbone: caught here, at

@@ -35,7 +35,41 @@ pub fn load_records(dataset: &Path) -> Result<Vec<IllustRecord>> {
     if !path.is_file() {
         return Err(TrainingError::MissingIndex { path, dataset: dataset.to_path_buf() });
     }
-    Ok(Database::open_read_only(&path)?.records()?)
+    let records = Database::open_read_only(&path)?.records()?;
+    warn_unusual_values(&path, &records);
+    Ok(records)
+}
+
+/// Records whose `sanity_level` is none of Pixiv's (2, 4, 6) and whose `illust_ai_type` is none
+/// of 0, 1, 2: they are still used (a level above 6 counts as 6, an unknown AI type as "not
+/// AI" unless the tags say otherwise), so the user is told how many there are.
+pub fn unusual_values(records: &[IllustRecord]) -> (usize, usize) {
+    let sanity = records
+        .iter()
+        .filter(|r| {
+            r.sanity_level
+                .is_some_and(|l| !animescore_dataset::encoding::SANITY_LEVELS.contains(&l))
+        })
+        .count();
+    let ai =
+        records.iter().filter(|r| r.illust_ai_type.is_some_and(|t| !(0..=2).contains(&t))).count();
+    (sanity, ai)
+}
+
+fn warn_unusual_values(index: &Path, records: &[IllustRecord]) {
+    let (sanity, ai) = unusual_values(records);
+    if sanity > 0 {
+        tracing::warn!(
+            "{}: {sanity} records have a sanity_level other than 2, 4 or 6 (above 6 counts as 6)",
+            index.display()
+        );
+    }
+    if ai > 0 {
+        tracing::warn!(
+            "{}: {ai} records have an illust_ai_type other than 0, 1 or 2 (read as not AI unless tagged)",
+            index.display()
+        );
+    }
 }
 
 /// Popularity counts of a record, when it has both.

@@ -80,12 +80,26 @@ pub fn accumulate_samples(
 pub fn load_model(run: &RunDir, config: &RunConfig, device: &Device) -> Result<ScoringModel> {
     let model = config.model.init(device)?;
     let path = run.model();
-    let model = model.try_load_file(&path).map_err(|e| TrainingError::Record {
-        what: "loading weights",
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let model = crate::weights_file::load_checked(model, &path)?;
     Ok(model.valid())
+}
+
+/// An evaluation that saw no image, or whose model computed NaN, is an error, not a row of
+/// zero losses.
+fn check_evaluated(
+    run: &RunDir,
+    metrics: &SplitMetrics,
+    unreadable: &[(PathBuf, String)],
+) -> Result<()> {
+    if metrics.n == 0 {
+        let first = unreadable.first().map(|(p, why)| format!(" (first: {}: {why})", p.display()));
+        return Err(TrainingError::NotEnoughData(format!(
+            "none of the {} images of the split could be read{}",
+            unreadable.len(),
+            first.unwrap_or_default()
+        )));
+    }
+    crate::weights_file::ensure_finite(&[metrics.loss], &run.model())
 }
 
 /// Options of [`evaluate_run`].
@@ -152,6 +166,7 @@ pub fn evaluate_run(opts: &EvalOptions) -> Result<EvalReport> {
     let tag_vocab = model.head.tag_vocab();
     let loader = image_loader(Arc::new(samples), cache, None, &settings, tag_vocab, &device);
     let (metrics, unreadable) = evaluate_samples(&model, &loader, Forward::Images(Precision::F32))?;
+    check_evaluated(&run, &metrics, &unreadable)?;
     Ok(EvalReport {
         run: opts.run.clone(),
         dataset,

@@ -91,8 +91,44 @@ impl GridConfig {
     }
 }
 
+/// A folder-name form of `s`. When characters had to be replaced, a hash of the original
+/// is appended, so `custom:x.y.json` and `custom:x_y.json` never share a run directory.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    let safe: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    if safe == s {
+        safe
+    } else {
+        format!("{safe}-{:08x}", crate::slots::fnv1a(s.as_bytes()) as u32)
+    }
+}
+
+/// What a grid cell was started with: it is finished (or resumable) only for the same
+/// settings and dataset. Kept in `OUT/.cells/NAME.json`, outside the cell's run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CellIdentity {
+    config: TrainConfig,
+    dataset: PathBuf,
+}
+
+fn cell_identity_path(out: &Path, name: &str) -> PathBuf {
+    out.join(".cells").join(format!("{name}.json"))
+}
+
+/// The identity recorded for a cell, if any is readable.
+fn recorded_identity(out: &Path, name: &str) -> Option<CellIdentity> {
+    let text = std::fs::read_to_string(cell_identity_path(out, name)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn record_identity(out: &Path, name: &str, identity: &CellIdentity) -> Result<()> {
+    let path = cell_identity_path(out, name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
+    }
+    let text =
+        serde_json::to_string_pretty(identity).map_err(|e| TrainingError::format(&path, e))?;
+    write_text(&path, &text)
 }
 
 /// One finished run of a grid.
@@ -131,16 +167,22 @@ pub fn run_grid(
     for (i, (name, config)) in runs.into_iter().enumerate() {
         let dir: PathBuf = out.join(&name);
         let run = RunDir::new(&dir);
-        let skipped = run.is_finished();
+        let identity =
+            CellIdentity { config: config.clone(), dataset: crate::run_guard::absolute(dataset) };
+        // A cell started with other settings or another dataset is trained again from scratch.
+        let same = recorded_identity(out, &name).as_ref() == Some(&identity);
+        let skipped = same && run.is_finished();
         progress.run_start(i, total, &name, skipped);
         let summary = if skipped {
             run.read_summary()?
         } else {
+            record_identity(out, &name, &identity)?;
             let opts = TrainOptions {
                 dataset: dataset.to_path_buf(),
                 out: dir.clone(),
                 config: config.clone(),
-                resume: true,
+                resume: same,
+                overwrite: !same,
                 cache: Default::default(),
             };
             train(&opts, progress.train_progress())?.summary

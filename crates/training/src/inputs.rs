@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use animescore_dataset::scan::IMAGE_EXTENSIONS;
+use animescore_fs::{EntryKind, VisitedDirs, entry_kind};
 
 use crate::error::{Result, TrainingError};
 
@@ -34,16 +35,37 @@ struct Frame {
     pending: Vec<PathBuf>,
 }
 
-/// Images of a list of inputs, found lazily (see the module doc).
+/// Images of a list of inputs, found lazily (see the module doc). Linked folders are
+/// followed and each folder is walked once (by device and inode), so a link cycle ends.
+/// Names that are not regular files (a FIFO, a link to a device) are kept: reading them fails
+/// without blocking, and the failure is reported with the other unreadable images.
 pub struct ImageWalk {
     inputs: std::collections::VecDeque<PathBuf>,
     stack: Vec<Frame>,
+    visited: VisitedDirs,
 }
 
 impl ImageWalk {
     /// Walks `inputs` in order.
     pub fn new(inputs: &[PathBuf]) -> Self {
-        Self { inputs: inputs.iter().cloned().collect(), stack: Vec::new() }
+        Self {
+            inputs: inputs.iter().cloned().collect(),
+            stack: Vec::new(),
+            visited: VisitedDirs::new(),
+        }
+    }
+
+    /// Whether `path` is a folder seen for the first time (a folder seen before is a link
+    /// cycle or a second link to it: skipped with a warning).
+    fn new_folder(&mut self, path: &Path) -> bool {
+        match entry_kind(path) {
+            Ok((EntryKind::Dir, meta)) if self.visited.first_visit(&meta) => true,
+            Ok((EntryKind::Dir, _)) => {
+                tracing::warn!("{}: folder already walked (link cycle); skipped", path.display());
+                false
+            }
+            _ => false,
+        }
     }
 
     /// The entries of a folder in reverse name order (the next one last), hidden ones left out.
@@ -70,6 +92,9 @@ impl Iterator for ImageWalk {
                 };
                 let root = frame.root.clone();
                 if path.is_dir() {
+                    if !self.new_folder(&path) {
+                        continue;
+                    }
                     match Self::entries(&path) {
                         Ok(pending) => self.stack.push(Frame { root, pending }),
                         Err(e) => return Some(Err(e)),
@@ -83,6 +108,9 @@ impl Iterator for ImageWalk {
             }
             let input = self.inputs.pop_front()?;
             if input.is_dir() {
+                if !self.new_folder(&input) {
+                    continue;
+                }
                 match Self::entries(&input) {
                     Ok(pending) => self.stack.push(Frame { root: input, pending }),
                     Err(e) => return Some(Err(e)),

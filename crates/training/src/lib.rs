@@ -17,6 +17,7 @@
 
 pub mod augment;
 pub mod bench;
+pub mod bounds;
 pub mod calibration;
 pub mod captions;
 pub mod config;
@@ -40,11 +41,13 @@ pub mod predict_stream;
 pub mod readback;
 pub mod report;
 pub mod run;
+mod run_guard;
 pub mod schedule;
 pub mod score_file;
 pub mod selection;
 pub mod slots;
 pub mod train;
+pub mod weights_file;
 
 pub use animescore_dataset::Split;
 pub use animescore_heads::{Embedding, Variant};

@@ -80,6 +80,8 @@ pub struct Predictor {
     vocab: TagVocabulary,
     placement: Placement,
     device: Device,
+    /// The weights file, named when its outputs are not finite.
+    weights: PathBuf,
     /// Images per forward pass.
     pub batch_size: usize,
 }
@@ -96,6 +98,7 @@ impl Predictor {
             vocab: run.read_vocab()?,
             placement: Placement::of_run(&run)?,
             batch_size: config.train.batch_size().min(32),
+            weights: run.model(),
             config,
             device,
         })
@@ -235,6 +238,7 @@ impl Predictor {
     ) -> Result<Vec<Prediction>> {
         let out = self.model.forward(images, known)?;
         let scores = read(out.score)?;
+        crate::weights_file::ensure_finite(&scores, &self.weights)?;
         let ai = read(sigmoid(out.ai_logit))?;
         let sanity = read(softmax(out.sanity_logits, 1))?;
         let tags = out.tag_logits.map(|t| read(sigmoid(t))).transpose()?;

@@ -159,7 +159,9 @@ impl RunDir {
         if !path.is_file() {
             return Err(self.missing(&path, "no such file (is this a training run directory?)"));
         }
-        RunConfig::from_file(&path)
+        let config = RunConfig::from_file(&path)?;
+        crate::bounds::check_run(&config).map_err(|e| self.missing(&path, e))?;
+        Ok(config)
     }
 
     /// Reads the scorer.

@@ -327,8 +327,7 @@ impl SlotStore {
         for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let named = index.segments.iter().any(|s| s.file == name);
-            let leftover =
-                (name.starts_with("seg-") && !named) || name.starts_with(".index.json.tmp");
+            let leftover = (name.starts_with("seg-") && !named) || name.starts_with(".index.json.");
             if leftover {
                 tracing::info!("removing {} (left by an interrupted fill)", path.display());
                 let _ = std::fs::remove_file(&path);
@@ -431,19 +430,7 @@ impl Slots {
 
 /// Writes a file so that after a crash it holds either the old or the new content in full.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| TrainingError::io(path, e))
+    animescore_fs::write_atomic(path, bytes).map_err(|e| TrainingError::io(path, e))
 }
 
 /// FNV-1a: a stable hash for folder names (std's hasher may change between releases).

@@ -59,6 +59,9 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     /// Continue from the run directory's last complete epoch (its saved configuration wins).
     pub resume: bool,
+    /// Replace what an earlier run left in `out` (without it, and without `resume`, a
+    /// non-empty `out` is refused).
+    pub overwrite: bool,
     /// Whether and where to keep decoded images between epochs (and runs).
     pub cache: CacheChoice,
 }
@@ -222,7 +225,7 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
             let backbone = model.backbone.init(&Device::flex());
             let preprocess: Preprocess = train_config.preprocess(&backbone);
             RunConfig {
-                dataset: opts.dataset.clone(),
+                dataset: crate::run_guard::absolute(&opts.dataset),
                 train: train_config,
                 preprocess,
                 model,
@@ -282,6 +285,7 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     // Before anything is written: a missing or mismatched weights file or an unknown freeze
     // stage must not leave a half-made run directory behind.
     let mut model = build_model(&p.run_config, &train_device)?;
+    let _lock = crate::run_guard::claim(opts, &p.run_config)?;
     write_run_files(&run, &p)?;
 
     let mut optim = optimizer(&c);
@@ -297,8 +301,9 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
     if opts.resume && run.checkpoint_state().is_file() {
         state = crate::run::read_json(&run.checkpoint_state())?;
         let (mp, op) = (run.checkpoint_model(state.epoch), run.checkpoint_optim(state.epoch));
-        model = model.try_load_file(&mp).map_err(|e| record_err("loading checkpoint", &mp, e))?;
-        optim = optim.load(&op).map_err(|e| record_err("loading optimiser state", &op, e))?;
+        // Both files are read whole now: one deleted later cannot fail the run mid-way.
+        model = crate::weights_file::load_now(model, &mp)?;
+        optim = crate::weights_file::load_optimizer(optim, &op)?;
         tracing::info!("resuming after epoch {}", state.epoch);
     }
 
@@ -400,8 +405,7 @@ pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainR
             state.best = value.or(state.best);
             state.best_epoch = epoch;
             state.wait = 0;
-            let path = run.model();
-            model.clone().save_file(&path).map_err(|e| record_err("saving weights", &path, e))?;
+            crate::weights_file::save_checked(model.clone(), &run.model())?;
         } else {
             state.wait += 1;
         }

@@ -65,6 +65,7 @@ fn run(data: &Path, out: PathBuf, config: TrainConfig, cache: CacheChoice) -> Pa
         out: out.clone(),
         config,
         resume: false,
+        overwrite: false,
         cache,
     };
     train(&opts, &NoTrainProgress).unwrap();

@@ -165,6 +165,7 @@ fn training_skips_broken_images_and_finishes() {
         out: tmp.path().join("run"),
         config,
         resume: false,
+        overwrite: false,
         cache: Default::default(),
     };
     let report = train(&opts, &skips).unwrap();

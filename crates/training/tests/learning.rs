@@ -30,7 +30,14 @@ fn attention_on_tiny_reaches_srcc_0_7() {
     };
     let out = tmp.path().join("run");
     let report = train(
-        &TrainOptions { dataset: data, out, config, resume: false, cache: Default::default() },
+        &TrainOptions {
+            dataset: data,
+            out,
+            config,
+            resume: false,
+            overwrite: false,
+            cache: Default::default(),
+        },
         &NoTrainProgress,
     )
     .unwrap();

@@ -64,6 +64,7 @@ fn train_eval_predict_every_variant_and_resume() {
             out: out.clone(),
             config: quick_config(variant),
             resume: false,
+            overwrite: false,
             cache: Default::default(),
         };
         let report = train(&opts, &NoTrainProgress).unwrap();
@@ -153,6 +154,7 @@ fn train_eval_predict_every_variant_and_resume() {
         out: attention.clone(),
         config: TrainConfig { epochs: Some(3), ..quick_config(Variant::Attention) },
         resume: true,
+        overwrite: false,
         cache: Default::default(),
     };
     // The saved config (2 epochs) wins on resume, so lift its limit the way a user would:
@@ -177,6 +179,7 @@ fn missing_index_says_how_to_build_it() {
         out: tmp.path().join("run"),
         config: quick_config(Variant::Multitask),
         resume: false,
+        overwrite: false,
         cache: Default::default(),
     };
     let err = train(&opts, &NoTrainProgress).unwrap_err();
@@ -196,6 +199,7 @@ fn bad_config_is_rejected_before_training() {
             ..quick_config(Variant::Multitask)
         },
         resume: false,
+        overwrite: false,
         cache: Default::default(),
     };
     let err = train(&opts, &NoTrainProgress).unwrap_err().to_string();

@@ -49,6 +49,7 @@ fn run(data: &Path, out: PathBuf, config: TrainConfig) -> TrainReport {
         out,
         config,
         resume: false,
+        overwrite: false,
         cache: Default::default(),
     };
     train(&opts, &NoTrainProgress).unwrap()

@@ -1,0 +1,26 @@
+//! File-system primitives shared by every animescore crate, so that each command reads and
+//! writes files the same careful way:
+//!
+//! - [`write_atomic`]: a unique temporary file beside the target, fsync'ed, renamed over it, and
+//!   the folder fsync'ed; links are written through and non-regular targets (`/dev/null`, a
+//!   FIFO) are written to directly instead of being replaced.
+//! - [`read_regular`] / [`open_regular`]: only regular files are read (after following links),
+//!   a FIFO never blocks the opener, and the bytes actually read are capped.
+//! - [`VisitedDirs`]: directory walks that follow linked folders and stop at cycles.
+//! - [`FileId`] / [`clobbered_input`]: "is this output one of my inputs?" by identity, not name.
+//! - [`RunLock`]: one writer per run directory (advisory lock).
+//!
+//! Errors are `std::io::Error`s with a message that says what was refused; callers add the
+//! path in their own error type.
+
+mod identity;
+mod lock;
+mod read;
+mod walk;
+mod write;
+
+pub use identity::{FileId, clobbered_input};
+pub use lock::{LOCK_FILE, RunLock};
+pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use walk::{EntryKind, VisitedDirs, entry_kind};
+pub use write::{is_stdout, write_atomic, write_output};
