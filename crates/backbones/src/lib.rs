@@ -4,21 +4,24 @@
 mod backbone;
 mod config;
 mod conv_bn_act;
+pub mod decode;
 mod drop_path;
 pub mod efficientnet;
 mod error;
 pub mod preprocess;
 pub mod resnet;
+mod silu;
 mod squeeze_excitation;
 pub mod weights;
 
 pub use backbone::{Backbone, IMAGENET_MEAN, IMAGENET_STD, InputSpec, global_average_pool};
 pub use config::{AnyBackbone, BACKBONE_NAMES, BackboneConfig};
 pub use conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
+pub use decode::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, load_image};
 pub use drop_path::{DropPath, DropPathConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::BackboneError;
-pub use preprocess::{Preprocess, ResizeMode, load_image};
+pub use preprocess::{Preprocess, ResizeMode};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
 pub use weights::{
