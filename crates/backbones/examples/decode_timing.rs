@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let Some(path) = files.get(i) else { break };
                         match preprocess.load_rgb(path) {
                             // Normalising is part of what a caller pays for.
-                            Ok(rgb) => done += usize::from(preprocess.normalize(&rgb).len() > 0),
+                            Ok(rgb) => done += usize::from(!preprocess.normalize(&rgb).is_empty()),
                             Err(e) => failed.push(e.to_string()),
                         }
                     }
