@@ -27,7 +27,7 @@ impl Activation {
         match self {
             Activation::Identity => x,
             Activation::Relu => activation::relu(x),
-            Activation::Silu => activation::silu(x),
+            Activation::Silu => crate::silu::silu(x),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{DatasetError, Result};
 /// Image extensions we pair, in order of preference when several exist for one base name:
 /// the formats the models can decode (a `.gif` or `.zip` ugoira is reported as missing its
 /// image at ingest rather than failing later in training).
-pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
 /// A metadata file and, if found, its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
