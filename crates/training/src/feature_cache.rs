@@ -26,8 +26,9 @@ use crate::error::{Result, TrainingError};
 use crate::readback::read_f32;
 use crate::slots::{CacheProgress, FillStats, SlotStore, Slots, fnv1a};
 
-/// Version of the feature format; a change starts a new folder.
-const FORMAT_VERSION: u32 = 1;
+/// Version of the feature format and of the image decoding under it; a change starts a new
+/// folder. 2: the decode path of the image cache's version 2.
+const FORMAT_VERSION: u32 = 2;
 
 /// Whether `train` computes the frozen backbone once and trains the heads on cached features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

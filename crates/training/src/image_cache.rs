@@ -16,8 +16,9 @@ use serde::Serialize;
 use crate::error::{Result, TrainingError};
 pub use crate::slots::{CacheProgress, FillStats, NoCacheProgress, SlotStore, Slots};
 
-/// Version of the resize code; a change starts a new folder.
-const FORMAT_VERSION: u32 = 1;
+/// Version of the decode + resize code; a change starts a new folder. 2: reduced-scale JPEG
+/// decoding, SIMD bilinear resize, EXIF orientation, transparency on white.
+const FORMAT_VERSION: u32 = 2;
 /// Images decoded per parallel chunk (bounds memory while filling).
 const CHUNK: usize = 64;
 
