@@ -117,7 +117,9 @@ impl Explainer {
         let out = self.model.head.forward(features.clone(), None)?;
         let scores = read(out.score.clone())?;
         let grids = match method {
-            Method::Attention => attention_rollout(out.attention.as_deref().unwrap_or(&[]), (w, h))?,
+            Method::Attention => {
+                attention_rollout(out.attention.as_deref().unwrap_or(&[]), (w, h))?
+            }
             Method::GradCam => grad_cam(&self.model.head, features.clone())?,
             Method::Occlusion => {
                 let score = |batch: Tensor<4>| read(self.model.forward(batch, None)?.score);

@@ -25,9 +25,5 @@ pub fn grad_cam(head: &ScoringHead, feature_map: Tensor<4>) -> Result<Vec<HeatMa
     let weights = gradient.mean_dim(3).mean_dim(2);
     let cam = relu((features.inner() * weights).sum_dim(1));
     let values = read(cam)?;
-    values
-        .chunks(h * w)
-        .take(batch)
-        .map(|v| HeatMap::new(w, h, v.to_vec()))
-        .collect()
+    values.chunks(h * w).take(batch).map(|v| HeatMap::new(w, h, v.to_vec())).collect()
 }

@@ -196,7 +196,12 @@ mod tests {
 
     #[test]
     fn stretch_maps_corners_to_corners() {
-        let g = InputGeometry { image_width: 200, image_height: 100, size: 50, mode: ResizeMode::Stretch };
+        let g = InputGeometry {
+            image_width: 200,
+            image_height: 100,
+            size: 50,
+            mode: ResizeMode::Stretch,
+        };
         assert_eq!(g.image_to_input(0.0, 0.0), (0.0, 0.0));
         assert_eq!(g.image_to_input(200.0, 100.0), (50.0, 50.0));
         let g = InputGeometry { mode: ResizeMode::Letterbox, ..g };

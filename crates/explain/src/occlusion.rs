@@ -78,7 +78,12 @@ pub fn occlusion(
 }
 
 /// `[k, 1, size, size]`: ones, with zeros over each position's patch.
-fn patch_masks(positions: &[(usize, usize)], size: usize, patch: usize, device: &Device) -> Tensor<4> {
+fn patch_masks(
+    positions: &[(usize, usize)],
+    size: usize,
+    patch: usize,
+    device: &Device,
+) -> Tensor<4> {
     let mut mask = vec![1.0f32; positions.len() * size * size];
     for (i, &(x0, y0)) in positions.iter().enumerate() {
         for y in y0..y0 + patch {
@@ -90,7 +95,12 @@ fn patch_masks(positions: &[(usize, usize)], size: usize, patch: usize, device: 
 }
 
 /// Each pixel's mean score change over the patches that covered it.
-fn spread(positions: &[(usize, usize)], changes: &[f32], size: usize, patch: usize) -> Result<HeatMap> {
+fn spread(
+    positions: &[(usize, usize)],
+    changes: &[f32],
+    size: usize,
+    patch: usize,
+) -> Result<HeatMap> {
     let mut sum = vec![0.0f32; size * size];
     let mut count = vec![0u32; size * size];
     for (&(x0, y0), &change) in positions.iter().zip(changes) {

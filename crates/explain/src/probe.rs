@@ -45,11 +45,13 @@ pub fn probe_image(size: u32, rng: &mut impl Rng) -> ProbeImage {
     let region = Region { cx, cy, radius };
     let brightness: f32 = rng.random_range(0.0..1.0);
     let disc = (90.0 + 165.0 * brightness) as i16;
-    let bg = [rng.random_range(20..70i16), rng.random_range(20..70i16), rng.random_range(20..70i16)];
+    let bg =
+        [rng.random_range(20..70i16), rng.random_range(20..70i16), rng.random_range(20..70i16)];
     let mut image = RgbImage::new(size, size);
     for (x, y, px) in image.enumerate_pixels_mut() {
         let shade = (y as f32 / s * 20.0) as i16;
-        let base = if region.contains(x as usize, y as usize) { [disc; 3] } else { bg.map(|v| v + shade) };
+        let base =
+            if region.contains(x as usize, y as usize) { [disc; 3] } else { bg.map(|v| v + shade) };
         let noise = rng.random_range(-8i16..=8);
         *px = Rgb(base.map(|v| (v + noise).clamp(0, 255) as u8));
     }

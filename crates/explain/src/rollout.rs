@@ -57,10 +57,8 @@ pub fn attention_rollout(attention: &[Tensor<4>], grid: (usize, usize)) -> Resul
     if patches > tokens {
         return Err(ExplainError::Shape(format!("{patches} patches but {tokens} tokens")));
     }
-    let per_block: Vec<Vec<f32>> = attention
-        .iter()
-        .map(|a| read(a.clone().mean_dim(1)))
-        .collect::<Result<_>>()?;
+    let per_block: Vec<Vec<f32>> =
+        attention.iter().map(|a| read(a.clone().mean_dim(1))).collect::<Result<_>>()?;
     (0..batch)
         .map(|b| {
             let blocks: Vec<Vec<f32>> = per_block

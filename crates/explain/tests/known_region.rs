@@ -8,7 +8,7 @@
 
 use animescore_backbones::{BackboneConfig, BlockKind, Preprocess, ResNetConfig};
 use animescore_explain::probe::{ProbeImage, probe_image};
-use animescore_explain::{Explainer, Method};
+use animescore_explain::{Explainer, Method, OcclusionConfig};
 use animescore_heads::{Embedding, HeadsConfig, ScoringModel, Variant, scale_score};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -24,10 +24,12 @@ struct Setup {
     held_out: usize,
     steps: usize,
     batch: usize,
+    /// Occlusion patches are 8 px (an eighth of the side).
+    occlusion_stride: usize,
 }
 
-const FAST: Setup = Setup { train: 192, held_out: 12, steps: 120, batch: 24 };
-const FULL: Setup = Setup { train: 512, held_out: 48, steps: 400, batch: 32 };
+const FAST: Setup = Setup { train: 192, held_out: 12, steps: 120, batch: 24, occlusion_stride: 4 };
+const FULL: Setup = Setup { train: 512, held_out: 48, steps: 400, batch: 32, occlusion_stride: 4 };
 
 fn images(n: usize, seed: u64) -> Vec<ProbeImage> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -71,7 +73,10 @@ fn trained(variant: Variant, setup: &Setup) -> (Explainer, HeadsConfig) {
     }
     let mut distribution: Vec<f64> = train.iter().map(|p| f64::from(p.score)).collect();
     distribution.sort_by(f64::total_cmp);
-    let explainer = Explainer::new(model.valid(), &heads, preprocess, distribution, Device::flex());
+    let mut explainer =
+        Explainer::new(model.valid(), &heads, preprocess, distribution, Device::flex());
+    explainer.occlusion =
+        OcclusionConfig { patch: 8, stride: setup.occlusion_stride, batch_size: 64 };
     (explainer, heads)
 }
 
@@ -109,7 +114,7 @@ fn ratios(variant: Variant, setup: &Setup) -> Vec<(Method, f64)> {
                 let (i, o) = e.heat.mean_inside_outside(|x, y| probe.region.contains(x, y));
                 inside += i;
                 outside += o;
-                if MetadataAware::of(&heads) {
+                if heads.variant != Variant::Multitask {
                     let s = e.shares.expect("metadata-aware variants report shares");
                     let total = s.image + s.ai.unwrap() + s.sanity.unwrap();
                     assert!((total - 1.0).abs() < 1e-6, "{s:?}");
@@ -124,14 +129,6 @@ fn ratios(variant: Variant, setup: &Setup) -> Vec<(Method, f64)> {
             (method, ratio)
         })
         .collect()
-}
-
-struct MetadataAware;
-
-impl MetadataAware {
-    fn of(heads: &HeadsConfig) -> bool {
-        heads.variant != Variant::Multitask
-    }
 }
 
 fn check(variant: Variant, setup: &Setup) {

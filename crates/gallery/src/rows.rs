@@ -108,9 +108,11 @@ fn number(r: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
     match r.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::String(s)) => {
-            s.trim().parse::<f64>().map(Some).map_err(|_| format!("field `{key}`: `{s}` is not a number"))
-        }
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("field `{key}`: `{s}` is not a number")),
         Some(other) => Err(format!("field `{key}`: {other} is not a number")),
     }
 }
@@ -183,9 +185,10 @@ fn tags(v: &Value) -> Result<Vec<(String, f64)>, String> {
         Value::Array(items) => items
             .iter()
             .map(|item| match item {
-                Value::Array(pair) if pair.len() == 2 => {
-                    Ok((pair[0].as_str().ok_or_else(bad)?.to_string(), pair[1].as_f64().ok_or_else(bad)?))
-                }
+                Value::Array(pair) if pair.len() == 2 => Ok((
+                    pair[0].as_str().ok_or_else(bad)?.to_string(),
+                    pair[1].as_f64().ok_or_else(bad)?,
+                )),
                 Value::Object(o) => Ok((
                     o.get("tag").and_then(Value::as_str).ok_or_else(bad)?.to_string(),
                     o.get("p").and_then(Value::as_f64).ok_or_else(bad)?,
