@@ -4,10 +4,13 @@ mod benchmark;
 mod embed;
 mod eval;
 mod experiments;
+mod explain;
+mod gallery;
 mod ingest;
 mod predict;
 mod progress;
 mod quickstart;
+mod render;
 mod scores;
 mod synth;
 mod train;
@@ -46,6 +49,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Score images with a trained run.
     Predict(predict::PredictArgs),
+    /// Heat maps of why a trained run gave each image its score.
+    Explain(explain::ExplainArgs),
+    /// One self-contained HTML page of predict's output (thumbnails, scores, filters).
+    Gallery(gallery::GalleryArgs),
     /// Run a grid of backbones × embeddings × methods and tabulate the results.
     Experiments(experiments::ExperimentsArgs),
     /// Run the whole chain on synthetic data with the CPU defaults.
@@ -77,6 +84,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Gallery(args) => gallery::run(&args),
         Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Benchmark(args) => benchmark::run(&args),
