@@ -5,11 +5,14 @@ mod curate;
 mod embed;
 mod eval;
 mod experiments;
+mod explain;
+mod gallery;
 mod ingest;
 mod outputs;
 mod predict;
 mod progress;
 mod quickstart;
+mod render;
 mod score_args;
 mod scores;
 mod synth;
@@ -52,6 +55,10 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Act on an earlier score file: select, copy / move / link, write captions, undo.
     Curate(curate::CurateCommandArgs),
+    /// Heat maps of why a trained run gave each image its score.
+    Explain(explain::ExplainArgs),
+    /// One self-contained HTML page of predict's output (thumbnails, scores, filters).
+    Gallery(gallery::GalleryArgs),
     /// Run a grid of backbones × embeddings × methods and tabulate the results.
     Experiments(experiments::ExperimentsArgs),
     /// Run the whole chain on synthetic data with the CPU defaults.
@@ -84,6 +91,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Curate(args) => curate::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Gallery(args) => gallery::run(&args),
         Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Benchmark(args) => benchmark::run(&args),

@@ -14,7 +14,7 @@ use crate::config::{HeadsConfig, ModelConfig, Variant};
 use crate::encoder::{MetadataEncoder, MetadataEncoderConfig};
 use crate::error::HeadsError;
 use crate::loss::{LossOutput, MultiTaskLoss, Targets};
-use crate::metadata::{KnownMetadata, MetadataLogits};
+use crate::metadata::{KnownMetadata, MetadataLogits, MetadataProbs};
 use crate::mlp::{Mlp, MlpConfig};
 use crate::task_heads::{MetadataHeads, MetadataHeadsConfig, hidden_widths};
 
@@ -125,10 +125,26 @@ impl ScoringHead {
         feature_map: Tensor<4>,
         known: Option<&KnownMetadata>,
     ) -> Result<ModelOutput, HeadsError> {
+        self.forward_edited(feature_map, known, &|_| {})
+    }
+
+    /// [`forward`](Self::forward) with `edit` applied to the metadata probabilities before
+    /// they are embedded. Attribution uses it: a field set to zeros leaves only its
+    /// embedding's bias, i.e. the field tells the score head nothing.
+    pub fn forward_edited(
+        &self,
+        feature_map: Tensor<4>,
+        known: Option<&KnownMetadata>,
+        edit: &dyn Fn(&mut MetadataProbs),
+    ) -> Result<ModelOutput, HeadsError> {
         let batch = feature_map.dims()[0];
         let pooled = global_average_pool(feature_map.clone());
         let metadata = self.metadata_heads.forward(pooled.clone());
-        let probs = |m: &MetadataLogits| m.probabilities(known, self.stop_gradient);
+        let probs = |m: &MetadataLogits| {
+            let mut probs = m.probabilities(known, self.stop_gradient)?;
+            edit(&mut probs);
+            Ok::<_, HeadsError>(probs)
+        };
 
         let (score_input, attention) = match &self.fusion {
             Fusion::Pooled(_) => (pooled, None),

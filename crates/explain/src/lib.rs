@@ -1,0 +1,30 @@
+//! Why did an image get its score? Attribution maps for animescore models.
+//!
+//! - [`attention_rollout`]: attention rollout over the `attention` variant's blocks.
+//! - [`grad_cam`]: Grad-CAM on the backbone's last feature map, for every variant.
+//! - [`occlusion`]: the model-agnostic reference (a grey patch slid over the image).
+//! - [`metadata_shares`]: the share of a score due to the image and to each metadata token.
+//!
+//! [`Explainer`] loads a run and returns, per image, the score, tier, the raw map and the map
+//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]); rendering is
+//! left to the caller (`animescore explain`). [`probe`] draws images with a known
+//! score-driving region for testing. Reading the maps and their limits: `docs/explain.md`.
+
+mod error;
+mod explainer;
+mod gradcam;
+mod heatmap;
+mod method;
+mod occlusion;
+pub mod probe;
+mod rollout;
+mod shares;
+
+pub use error::{ExplainError, Result};
+pub use explainer::{ExplainReport, Explainer, Explanation};
+pub use gradcam::grad_cam;
+pub use heatmap::{HeatMap, InputGeometry};
+pub use method::Method;
+pub use occlusion::{OcclusionConfig, occlusion};
+pub use rollout::{attention_rollout, rollout_importance};
+pub use shares::{MetadataFields, MetadataShares, metadata_shares};

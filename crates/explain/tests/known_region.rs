@@ -1,0 +1,153 @@
+//! Attribution finds the region the score depends on. A small model is trained on probe
+//! images (a disc at a random position; score = the disc's brightness); on held-out images
+//! the mean heat inside the disc must be at least twice the mean heat outside it, for each
+//! method. The fast test trains the `attention` variant (all three methods apply to it); the
+//! ignored one also trains `multitask` and `meta-embed`, and prints the numbers recorded in
+//! `docs/explain.md`:
+//! `cargo test -p animescore-explain --test known_region -- --ignored --nocapture`.
+
+use animescore_backbones::{BackboneConfig, BlockKind, Preprocess, ResNetConfig};
+use animescore_explain::probe::{ProbeImage, probe_image};
+use animescore_explain::{Explainer, Method, OcclusionConfig};
+use animescore_heads::{Embedding, HeadsConfig, ScoringModel, Variant, scale_score};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use image::DynamicImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Input side: the two-stage backbone's stride is 8, so the feature grid is 8×8.
+const SIZE: u32 = 64;
+
+struct Setup {
+    train: usize,
+    held_out: usize,
+    steps: usize,
+    batch: usize,
+    /// Occlusion patches are 8 px (an eighth of the side).
+    occlusion_stride: usize,
+}
+
+const FAST: Setup = Setup { train: 192, held_out: 12, steps: 120, batch: 24, occlusion_stride: 4 };
+const FULL: Setup = Setup { train: 512, held_out: 48, steps: 400, batch: 32, occlusion_stride: 4 };
+
+fn images(n: usize, seed: u64) -> Vec<ProbeImage> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| probe_image(SIZE, &mut rng)).collect()
+}
+
+fn decoded(probes: &[ProbeImage]) -> Vec<DynamicImage> {
+    probes.iter().map(|p| DynamicImage::ImageRgb8(p.image.clone())).collect()
+}
+
+/// A two-stage ResNet (widths 8, 16): small, and fine enough (stride 8) to localise.
+fn backbone() -> BackboneConfig {
+    BackboneConfig::ResNet(
+        ResNetConfig::new(vec![8, 16], vec![1, 1], BlockKind::Basic)
+            .with_stem_width(8)
+            .with_image_size(SIZE as usize),
+    )
+}
+
+/// Trains `variant` on the score alone and returns an explainer of the trained model.
+fn trained(variant: Variant, setup: &Setup) -> (Explainer, HeadsConfig) {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let heads = HeadsConfig::tiny(variant, Embedding::AiSanity, 0);
+    let mut model = ScoringModel::new(backbone().init(&device), &heads, &device).unwrap();
+    let preprocess = Preprocess::imagenet(SIZE as usize);
+    let train = images(setup.train, 1);
+    let inputs = preprocess.batch(&decoded(&train), &device);
+    let targets: Vec<f32> = train.iter().map(|p| scale_score(p.score).unwrap()).collect();
+    let targets = Tensor::<1>::from_floats(targets.as_slice(), &device);
+    let mut optim = AdamConfig::new().init();
+    let batches = setup.train / setup.batch;
+    for step in 0..setup.steps {
+        let start = (step % batches) * setup.batch;
+        let x = inputs.clone().narrow(0, start, setup.batch);
+        let y = targets.clone().narrow(0, start, setup.batch);
+        let out = model.forward(x, None).unwrap();
+        let loss = (out.score - y).powi_scalar(2).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(3e-3, model, grads);
+    }
+    let mut distribution: Vec<f64> = train.iter().map(|p| f64::from(p.score)).collect();
+    distribution.sort_by(f64::total_cmp);
+    let mut explainer =
+        Explainer::new(model.valid(), &heads, preprocess, distribution, Device::flex());
+    explainer.occlusion =
+        OcclusionConfig { patch: 8, stride: setup.occlusion_stride, batch_size: 64 };
+    (explainer, heads)
+}
+
+/// Pearson correlation.
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Inside/outside ratio of the pooled heat (mean inside over all held-out images ÷ mean
+/// outside), for each method that applies to `variant`.
+fn ratios(variant: Variant, setup: &Setup) -> Vec<(Method, f64)> {
+    let (explainer, heads) = trained(variant, setup);
+    let held_out = images(setup.held_out, 2);
+    let decoded = decoded(&held_out);
+    // The premise: the model learned the score (otherwise there is nothing to explain).
+    let first = explainer.explain(&decoded, Method::GradCam).unwrap();
+    let predicted: Vec<f64> = first.iter().map(|e| e.score).collect();
+    let truth: Vec<f64> = held_out.iter().map(|p| f64::from(p.score)).collect();
+    let r = correlation(&predicted, &truth);
+    eprintln!("{variant:?}: held-out Pearson r {r:.3} ({} images)", held_out.len());
+    assert!(r > 0.8, "{variant:?} did not learn the probe (r = {r:.3})");
+
+    let methods = Method::CONCRETE.into_iter().filter(|m| m.resolve(variant).is_ok());
+    methods
+        .map(|method| {
+            let explained = explainer.explain(&decoded, method).unwrap();
+            let (mut inside, mut outside) = (0.0, 0.0);
+            for (e, probe) in explained.iter().zip(&held_out) {
+                assert_eq!((e.heat.width, e.heat.height), (SIZE as usize, SIZE as usize));
+                let (i, o) = e.heat.mean_inside_outside(|x, y| probe.region.contains(x, y));
+                inside += i;
+                outside += o;
+                if heads.variant != Variant::Multitask {
+                    let s = e.shares.expect("metadata-aware variants report shares");
+                    let total = s.image + s.ai.unwrap() + s.sanity.unwrap();
+                    assert!((total - 1.0).abs() < 1e-6, "{s:?}");
+                }
+            }
+            let ratio = inside / outside.max(1e-9);
+            eprintln!(
+                "{variant:?} {method}: mean heat inside {:.3}, outside {:.3}, ratio {ratio:.2}",
+                inside / explained.len() as f64,
+                outside / explained.len() as f64
+            );
+            (method, ratio)
+        })
+        .collect()
+}
+
+fn check(variant: Variant, setup: &Setup) {
+    let ratios = ratios(variant, setup);
+    assert!(!ratios.is_empty());
+    for (method, ratio) in ratios {
+        assert!(ratio >= 2.0, "{variant:?} {method}: inside/outside heat ratio {ratio:.2} < 2");
+    }
+}
+
+#[test]
+fn every_method_finds_the_region_on_the_attention_variant() {
+    check(Variant::Attention, &FAST);
+}
+
+#[test]
+#[ignore = "trains three models for longer: about a minute of CPU"]
+fn every_method_finds_the_region_on_every_variant() {
+    for variant in Variant::ALL {
+        check(variant, &FULL);
+    }
+}

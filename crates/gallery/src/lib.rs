@@ -1,0 +1,95 @@
+//! One self-contained HTML page of scored images, from `animescore predict`'s output.
+//!
+//! Thumbnails are embedded as downscaled `data:` URIs; score, tier, AI probability and top
+//! tags are shown per card; the page sorts by score and filters by tier and score range
+//! (also from the URL fragment, e.g. `page.html#tier=great,best&min=60`); a card opens the
+//! original image (and its explanation picture, if any) through `file://` links. No server,
+//! no network: a Content-Security-Policy forbids any fetch.
+
+mod error;
+pub mod html;
+pub mod rows;
+pub mod thumbs;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{GalleryError, Result};
+pub use rows::{ScoreRow, ScoresFile, read_scores};
+
+/// Settings of [`write_gallery`].
+#[derive(Debug, Clone)]
+pub struct GalleryOptions {
+    /// Longer side of the embedded thumbnails in pixels.
+    pub thumb_size: u32,
+    /// A folder of `animescore explain` output: a card links to `DIR/<name>.png` if present.
+    pub explanations: Option<PathBuf>,
+    /// Page title.
+    pub title: String,
+}
+
+impl Default for GalleryOptions {
+    fn default() -> Self {
+        Self { thumb_size: 256, explanations: None, title: "animescore gallery".into() }
+    }
+}
+
+/// What [`write_gallery`] did.
+#[derive(Debug, Default)]
+pub struct GalleryReport {
+    /// Cards on the page.
+    pub cards: usize,
+    /// Cards without a thumbnail (image missing or unreadable) and why.
+    pub missing_images: Vec<(PathBuf, String)>,
+    /// Records of the scores file that were skipped (record number, reason).
+    pub skipped_rows: Vec<(usize, String)>,
+    /// Cards linked to an explanation picture.
+    pub explained: usize,
+}
+
+/// Largest thumbnail side accepted.
+pub const MAX_THUMB_SIZE: u32 = 1024;
+
+/// Reads `scores` (CSV, JSON lines or JSON) and writes the page to `out` atomically.
+pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Result<GalleryReport> {
+    if options.thumb_size == 0 || options.thumb_size > MAX_THUMB_SIZE {
+        return Err(GalleryError::InvalidSetting(format!(
+            "thumbnail size {} is not in 1..={MAX_THUMB_SIZE}",
+            options.thumb_size
+        )));
+    }
+    let file = read_scores(scores)?;
+    let (html, mut report) = render(&file.rows, options);
+    report.skipped_rows = file.skipped;
+    animescore_dataset::write_atomic(out, html.as_bytes())?;
+    Ok(report)
+}
+
+/// The page for `rows`, best score first, and what it holds.
+pub fn render(rows: &[ScoreRow], options: &GalleryOptions) -> (String, GalleryReport) {
+    let mut sorted: Vec<&ScoreRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let explanations: Vec<Option<PathBuf>> = sorted
+        .iter()
+        .map(|r| {
+            let dir = options.explanations.as_ref()?;
+            let stem = r.path.file_stem().map(|s| s.to_string_lossy().into_owned())?;
+            Some(dir.join(format!("{stem}.png"))).filter(|p| p.is_file())
+        })
+        .collect();
+    let mut report = GalleryReport::default();
+    let cards: Vec<html::Card<'_>> = sorted
+        .iter()
+        .zip(&explanations)
+        .map(|(row, explanation)| {
+            let thumbnail = thumbs::thumbnail_uri(&row.path, options.thumb_size);
+            if let Err(reason) = &thumbnail {
+                tracing::warn!("{}: {reason}", row.path.display());
+                report.missing_images.push((row.path.clone(), reason.clone()));
+            }
+            html::Card { row, thumbnail, explanation: explanation.as_deref() }
+        })
+        .collect();
+    report.cards = cards.len();
+    report.explained = explanations.iter().flatten().count();
+    (html::page(&options.title, options.thumb_size, &cards), report)
+}
