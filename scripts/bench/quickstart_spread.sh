@@ -12,7 +12,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 srcc() {
-    python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); t=s["test"]; print(f"{t[\"srcc\"]:.4f} {s[\"epochs\"]} {s[\"best_epoch\"]}")' "$1"
+    python3 - "$1" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("%.4f %d %d" % (s["test"]["srcc"], s["epochs"], s["best_epoch"]))
+PY
 }
 
 printf '%-8s %-8s %-7s %-5s %s\n' seed "test SRCC" epochs best seconds

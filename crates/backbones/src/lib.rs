@@ -23,7 +23,7 @@ pub use decode::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, load_image};
 pub use drop_path::{DropPath, DropPathConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::BackboneError;
-pub use preprocess::{INPUT_SIZE_RANGE, Preprocess, ResizeMode, check_input_size, load_image};
+pub use preprocess::{INPUT_SIZE_RANGE, Preprocess, ResizeMode, check_input_size};
 pub use pretrained::{Checksum, PRETRAINED, PretrainedWeights, parse_pretrained_name};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};

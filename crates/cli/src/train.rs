@@ -173,8 +173,9 @@ fn settings_summary(info: &RunInfo) -> String {
         None => String::new(),
     };
     format!(
-        "settings: {} ({weights}, freeze {}), {} variant, embedding {}, score {}, tags {}{size}
-                   {} epochs, batch {}, lr {:.1e}, patience {}{recipe}; monitor {}          (min_delta {}), seed {}, {} workers, {}",
+        "settings: {} ({weights}, freeze {}), {} variant, embedding {}, score {}, tags {}{size}\n\
+         \x20         {} epochs, batch {}, lr {:.1e}, patience {}{recipe}; monitor {} \
+         (min_delta {}), seed {}, {} workers, {}",
         c.backbone,
         c.freeze,
         c.variant,

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use animescore_backbones::{Backbone, Preprocess, load_image};
 use animescore_heads::{HeadsConfig, ScoringModel, Variant, unscale_score};
+use animescore_training::calibration::Placement;
 use animescore_training::eval::load_model;
-use animescore_training::run::{percentile, tier};
 use animescore_training::{DeviceSpec, RunDir};
 use burn::prelude::*;
 use image::DynamicImage;
@@ -23,7 +23,7 @@ use crate::shares::{MetadataFields, MetadataShares, metadata_shares};
 pub struct Explanation {
     /// Predicted score, 1..100.
     pub score: f64,
-    /// Percentile of the score in the run's distribution.
+    /// Percentile of the score (against the run's calibration, as `predict` places it).
     pub percentile: f64,
     /// Tier of that percentile.
     pub tier: String,
@@ -53,7 +53,7 @@ pub struct Explainer {
     variant: Variant,
     fields: MetadataFields,
     preprocess: Preprocess,
-    distribution: Vec<f64>,
+    placement: Placement,
     device: Device,
     /// Images per forward pass.
     pub batch_size: usize,
@@ -72,20 +72,20 @@ impl Explainer {
             model,
             &config.model.heads,
             config.preprocess.clone(),
-            run.read_distribution()?,
+            Placement::of_run(&run)?,
             device,
         );
-        explainer.batch_size = config.train.batch_size.clamp(1, 16);
+        explainer.batch_size = config.train.batch_size().clamp(1, 16);
         Ok(explainer)
     }
 
-    /// An in-memory model (inference mode) built from `heads`; `distribution` holds the
-    /// sorted scores that percentiles and tiers are placed against.
+    /// An in-memory model (inference mode) built from `heads`; `placement` puts scores into
+    /// percentiles and tiers (as `predict` does: against the run's calibration).
     pub fn new(
         model: ScoringModel,
         heads: &HeadsConfig,
         preprocess: Preprocess,
-        distribution: Vec<f64>,
+        placement: Placement,
         device: Device,
     ) -> Self {
         Self {
@@ -94,7 +94,7 @@ impl Explainer {
             fields: MetadataFields::of(heads),
             occlusion: OcclusionConfig::for_size(preprocess.size),
             preprocess,
-            distribution,
+            placement,
             device,
             batch_size: 16,
         }
@@ -147,11 +147,11 @@ impl Explainer {
                     mode: self.preprocess.mode,
                 };
                 let score = f64::from(unscale_score(scores[i]));
-                let pct = percentile(&self.distribution, score);
+                let (pct, tier) = self.placement.place(score);
                 Explanation {
                     score,
                     percentile: pct,
-                    tier: tier(pct).to_string(),
+                    tier: tier.to_string(),
                     method,
                     heat: grid.to_image(&geometry).normalized(),
                     grid,

@@ -10,6 +10,7 @@ use animescore_backbones::{BackboneConfig, BlockKind, Preprocess, ResNetConfig};
 use animescore_explain::probe::{ProbeImage, probe_image};
 use animescore_explain::{Explainer, Method, OcclusionConfig};
 use animescore_heads::{Embedding, HeadsConfig, ScoringModel, Variant, scale_score};
+use animescore_training::calibration::Placement;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use image::DynamicImage;
@@ -73,8 +74,13 @@ fn trained(variant: Variant, setup: &Setup) -> (Explainer, HeadsConfig) {
     }
     let mut distribution: Vec<f64> = train.iter().map(|p| f64::from(p.score)).collect();
     distribution.sort_by(f64::total_cmp);
-    let mut explainer =
-        Explainer::new(model.valid(), &heads, preprocess, distribution, Device::flex());
+    let mut explainer = Explainer::new(
+        model.valid(),
+        &heads,
+        preprocess,
+        Placement::targets(distribution),
+        Device::flex(),
+    );
     explainer.occlusion =
         OcclusionConfig { patch: 8, stride: setup.occlusion_stride, batch_size: 64 };
     (explainer, heads)

@@ -83,14 +83,14 @@ fn card(c: &Card<'_>) -> String {
         meta.push(format!("p{p:.0}"));
     }
     let mut html = String::new();
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<article class=\"card\" data-score=\"{score}\" data-tier=\"{tier_attr}\" data-name=\"{name}\">\
          <a class=\"thumb\" href=\"{href}\" title=\"open the original\">{thumb}</a>\
          <div class=\"info\"><div class=\"top\"><span class=\"score\">{score_text}</span>\
          <span class=\"tier {class}\">{tier_text}</span></div>\
          <a class=\"name\" href=\"{href}\" title=\"{path}\">{name}</a>\
-         <div class=\"meta\">{meta}</div><div class=\"tags\">{tags}</div>{why}</div></article>\n",
+         <div class=\"meta\">{meta}</div><div class=\"tags\">{tags}</div>{why}</div></article>",
         score = r.score,
         tier_attr = escape(&tier),
         name = escape(&r.filename),

@@ -25,8 +25,8 @@ fn above(name: &str, value: usize, max: usize) -> Result<()> {
 
 /// Checks the sizes of a training configuration.
 pub fn check_train(c: &TrainConfig) -> Result<()> {
-    above("epochs", c.epochs, MAX_EPOCHS)?;
-    above("batch_size", c.batch_size, MAX_BATCH_SIZE)?;
+    above("epochs", c.epochs(), MAX_EPOCHS)?;
+    above("batch_size", c.batch_size(), MAX_BATCH_SIZE)?;
     above("workers", c.workers, MAX_WORKERS)?;
     if let Some(size) = c.image_size {
         check_input_size(size)?;

@@ -36,10 +36,22 @@ pub(crate) fn claim(opts: &TrainOptions, config: &RunConfig) -> Result<RunLock> 
         return Err(refuse(dir, "--resume and --overwrite exclude each other"));
     }
     std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
+    let created_lock = !dir.join(LOCK_FILE).exists();
     let lock = RunLock::try_acquire(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock => refuse(dir, e.to_string()),
         _ => TrainingError::io(dir.join(LOCK_FILE), e),
     })?;
+    let checked = check_claim(opts, config, dir);
+    if checked.is_err() && created_lock {
+        // A refused folder keeps exactly what it had: no lock file left behind.
+        let _ = std::fs::remove_file(lock.path());
+    }
+    checked.map(|()| lock)
+}
+
+/// With the lock held: whether this session may write into `dir` (and, with `--overwrite`,
+/// the old run removed).
+fn check_claim(opts: &TrainOptions, config: &RunConfig, dir: &Path) -> Result<()> {
     let leftovers = leftovers(dir)?;
     if opts.resume {
         check_same_dataset(dir, config, &opts.dataset)?;
@@ -68,7 +80,7 @@ pub(crate) fn claim(opts: &TrainOptions, config: &RunConfig) -> Result<RunLock> 
             removed.map_err(|e| TrainingError::io(&path, e))?;
         }
     }
-    Ok(lock)
+    Ok(())
 }
 
 /// Entries of `dir` other than the lock file.

@@ -31,9 +31,9 @@ fn config() -> TrainConfig {
         variant: Variant::Multitask,
         embedding: Embedding::None,
         image_size: Some(32),
-        epochs: 1,
-        batch_size: 16,
-        lr: 1e-3,
+        epochs: Some(1),
+        batch_size: Some(16),
+        lr: Some(1e-3),
         workers: 0,
         augment: AugmentConfig::none(),
         ..TrainConfig::default()
@@ -132,7 +132,7 @@ fn resume_refuses_another_dataset_and_the_dataset_is_stored_absolute() {
     assert!(saved.dataset.is_absolute(), "{}", saved.dataset.display());
     // A run's own config.toml is accepted by --config.
     let reread = TrainConfig::from_file(&fx.run.join("config.toml")).unwrap();
-    assert_eq!(reread.epochs, 1);
+    assert_eq!(reread.epochs, Some(1));
 
     let tmp = tempfile::tempdir().unwrap();
     let other = tmp.path().join("other");
@@ -191,7 +191,7 @@ fn eval_that_reads_no_image_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let broken = tmp.path().join("data");
     copy_dir(&fx.data, &broken);
-    for image in collect_images(&[broken.clone()]).unwrap() {
+    for image in collect_images(std::slice::from_ref(&broken)).unwrap() {
         std::fs::write(image, b"not an image").unwrap();
     }
     let opts = EvalOptions {
@@ -246,7 +246,7 @@ fn image_discovery_survives_link_cycles_and_special_files() {
 #[test]
 fn sizes_are_checked_before_anything_is_allocated() {
     for bad in [
-        TrainConfig { epochs: usize::MAX, ..config() },
+        TrainConfig { epochs: Some(usize::MAX), ..config() },
         TrainConfig { image_size: Some(100_000), ..config() },
         TrainConfig { image_size: Some(0), ..config() },
         TrainConfig { workers: 100_000, ..config() },
@@ -313,7 +313,7 @@ fn a_grid_cell_is_finished_only_for_the_same_settings_and_names_never_collide() 
         scores: vec!["weighted-log".into()],
         base: config(),
     };
-    let runs = names.runs();
+    let runs = names.runs().unwrap();
     assert_ne!(runs[0].0, runs[1].0, "two backbones share a run directory");
 
     let fx = fixture();
@@ -331,9 +331,9 @@ fn a_grid_cell_is_finished_only_for_the_same_settings_and_names_never_collide() 
     assert!(!first[0].skipped);
     let again = animescore_training::run_grid(&grid, &fx.data, &out, &quiet).unwrap();
     assert!(again[0].skipped, "an unchanged cell is reused");
-    grid.base.lr = 2e-3;
+    grid.base.lr = Some(2e-3);
     let changed = animescore_training::run_grid(&grid, &fx.data, &out, &quiet).unwrap();
     assert!(!changed[0].skipped, "a cell with other settings was republished");
     let saved = RunDir::new(out.join(&changed[0].name)).read_config().unwrap();
-    assert_eq!(saved.train.lr, 2e-3);
+    assert_eq!(saved.train.lr, Some(2e-3));
 }
