@@ -131,11 +131,9 @@ pub fn is_image(p: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-/// 64-bit FNV-1a.
+/// 64-bit FNV-1a (the same function that names the cache folders).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    crate::slots::fnv1a(bytes)
 }
 
 /// 128-bit FNV-1a (the keys of `--resume`'s set of finished paths).

@@ -1,17 +1,17 @@
 //! Refuses a `predict --out` that is one of the files the run reads: an input image, a file
 //! of the model's run directory, or the metadata index. Compared by file identity (device and
-//! inode, via `same-file`), so a symbolic or hard link under another name is caught too.
+//! inode, via `animescore_fs::FileId`), so a symbolic or hard link under another name is caught too.
 
 use std::path::Path;
 
-use same_file::Handle;
+use animescore_fs::FileId;
 
 use crate::error::{Result, TrainingError};
 use crate::score_file::ScoreTarget;
 
 /// The output's identity, when it exists already.
 pub struct OutputGuard {
-    out: Option<Handle>,
+    out: Option<FileId>,
     target: ScoreTarget,
 }
 
@@ -19,12 +19,13 @@ impl OutputGuard {
     /// Remembers the output file's identity (nothing to guard when it does not exist yet:
     /// it cannot be one of the existing files read).
     pub fn new(target: &ScoreTarget) -> Self {
-        // Only a regular file can be one of the files read (and opening a FIFO to learn its
-        // identity would block until a writer comes).
+        // Only a regular file can be one of the files read (identity from metadata: nothing
+        // is opened, so a FIFO cannot block here).
         let out = match target {
-            ScoreTarget::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
-                Handle::from_path(p).ok()
-            }
+            ScoreTarget::File(p) => std::fs::metadata(p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| FileId::from_metadata(&m)),
             _ => None,
         };
         Self { out, target: target.clone() }
@@ -38,8 +39,8 @@ impl OutputGuard {
     /// Fails when `path` is the output file; `what` names the role of `path`.
     pub fn check(&self, path: &Path, what: &str) -> Result<()> {
         let Some(out) = &self.out else { return Ok(()) };
-        match Handle::from_path(path) {
-            Ok(h) if &h == out => Err(TrainingError::InvalidConfig(format!(
+        match FileId::of(path) {
+            Some(id) if &id == out => Err(TrainingError::InvalidConfig(format!(
                 "--out {} is the same file as {what} {}: refusing to overwrite it",
                 self.target.display().display(),
                 path.display()
