@@ -83,6 +83,9 @@ pub enum BackboneError {
         /// The digest of what was received or found.
         actual: String,
     },
+    /// Features computed on a device could not be read back into host memory.
+    #[error("reading features back from the device: {0}")]
+    ReadBack(String),
 }
 
 /// The first few entries of a long list, for error messages.

@@ -4,9 +4,8 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use animescore_backbones::{Backbone, BackboneConfig, Preprocess};
-use anyhow::{Context, Result, anyhow};
-use burn::prelude::*;
+use animescore_backbones::{BackboneConfig, Embedder};
+use anyhow::{Context, Result};
 
 /// Arguments of `animescore embed`.
 #[derive(clap::Args, Debug, Clone)]
@@ -67,13 +66,12 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             tracing::warn!("no --weights given: features come from a randomly initialised backbone")
         }
     }
-    // Inference mode: BN on running statistics, no stochastic depth, no autodiff.
-    let backbone = backbone.valid();
-
-    let mut preprocess = Preprocess::from_spec(backbone.input_spec());
+    let mut embedder = Embedder::new(backbone, &device).with_batch_size(args.batch_size);
     if let Some(size) = args.image_size {
         anyhow::ensure!(size > 0, "--image-size must be positive");
+        let mut preprocess = embedder.preprocess().clone();
         preprocess.size = size;
+        embedder = embedder.with_preprocess(preprocess);
     }
 
     // A file is written whole and renamed into place, so a crash never leaves half of it.
@@ -82,40 +80,23 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     let to_file = args.out.as_deref().is_some_and(|p| !animescore_fs::is_stdout(p));
     let out: &mut dyn Write = if to_file { &mut buffer } else { &mut stdout };
     let (mut written, mut skipped) = (0usize, 0usize);
-    for chunk in args.images.chunks(args.batch_size.max(1)) {
-        // An unreadable image is reported and skipped; the rest of the batch goes on.
-        let mut paths = Vec::with_capacity(chunk.len());
-        let mut chws = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match preprocess.load_chw(path) {
-                Ok(chw) => {
-                    paths.push(path);
-                    chws.push(chw);
-                }
-                Err(e) => {
-                    eprintln!("skipped {e}");
-                    skipped += 1;
-                }
+    embedder.embed_files(&args.images, |path, features| {
+        match features {
+            Ok(features) => {
+                let line =
+                    serde_json::json!({ "path": path.display().to_string(), "features": features });
+                serde_json::to_writer(&mut *out, &line)?;
+                out.write_all(b"\n")?;
+                written += 1;
+            }
+            // An unreadable image is reported and skipped; the others go on.
+            Err(e) => {
+                eprintln!("skipped {e}");
+                skipped += 1;
             }
         }
-        if chws.is_empty() {
-            continue;
-        }
-        let pooled = backbone.pooled(preprocess.stack(chws, &device));
-        let dim = pooled.dims()[1];
-        let values = pooled
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow!("reading features back: {e:?}"))?;
-        for (path, features) in paths.iter().zip(values.chunks(dim)) {
-            let line =
-                serde_json::json!({ "path": path.display().to_string(), "features": features });
-            serde_json::to_writer(&mut *out, &line)?;
-            out.write_all(b"\n")?;
-            written += 1;
-        }
-        tracing::info!(images = paths.len(), "embedded");
-    }
+        Ok::<_, anyhow::Error>(())
+    })?;
     out.flush().context("cannot write to standard output")?;
     if let Some(path) = args.out.as_ref().filter(|_| to_file) {
         animescore_dataset::write_atomic(path, &buffer)

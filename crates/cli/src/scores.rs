@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_dataset::Database;
+use animescore_dataset::{Database, TagFilter};
 use animescore_fs::{is_stdout, write_output};
 use animescore_scoring::{Counts, ScoreMethod, Scorer};
 use anyhow::{Context, bail};
@@ -45,7 +45,8 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
         crate::outputs::refuse_clobbering(output, &inputs)?;
     }
     let db = Database::open_read_only(&args.db)?;
-    let records = db.records()?;
+    // Scores need counts and dates only: tag lists, most of an index, are never read.
+    let records = db.records_with(TagFilter::None)?;
     let scorer = match &args.scalers {
         Some(path) => {
             let text = std::fs::read_to_string(path)

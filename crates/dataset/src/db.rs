@@ -4,6 +4,7 @@
 //! are migrated in place (missing columns added, `ai_flag` derived) inside one transaction.
 //! `PRAGMA user_version` records our schema version; a newer one is refused, never guessed at.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -212,6 +213,17 @@ impl IllustRecord {
     }
 }
 
+/// What one [`Database::upsert`] did to the index.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// Rows that were not in the index.
+    pub added: usize,
+    /// Rows replaced by different content or paths.
+    pub updated: usize,
+    /// Rows written again as they already were (another process indexed them first).
+    pub unchanged: usize,
+}
+
 /// An open index.
 pub struct Database {
     conn: Connection,
@@ -398,15 +410,41 @@ impl Database {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
-    /// Writes `rows` in one transaction (insert or update by `filename`).
-    pub fn upsert(&mut self, rows: &[IllustRow]) -> Result<()> {
+    /// Writes `rows` in one transaction (insert or update by `filename`) and says what each
+    /// did to the index.
+    ///
+    /// The classification is made under the transaction's write lock, against what the index
+    /// holds at that moment: two processes ingesting the same new files at once count each
+    /// file as added once (the second finds it already there, unchanged).
+    pub fn upsert(&mut self, rows: &[IllustRow]) -> Result<UpsertCounts> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
+        let mut counts = UpsertCounts::default();
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         {
             let mut stmt = tx.prepare_cached(&upsert_sql()).map_err(err)?;
+            let mut stored = tx
+                .prepare_cached(
+                    "SELECT source_hash, image_path, metadata_path FROM illusts WHERE filename = ?1",
+                )
+                .map_err(err)?;
             for row in rows {
+                let before: Option<(Option<String>, Option<String>, Option<String>)> = stored
+                    .query_row([&row.filename], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(err)?;
+                match before {
+                    None => counts.added += 1,
+                    Some((hash, image, metadata))
+                        if hash.as_deref() == Some(row.source_hash.as_str())
+                            && image == row.image_path
+                            && metadata.as_deref() == Some(row.metadata_path.as_str()) =>
+                    {
+                        counts.unchanged += 1
+                    }
+                    Some(_) => counts.updated += 1,
+                }
                 let m = &row.meta;
                 let tags_json =
                     serde_json::to_string(&m.tags.iter().map(|t| &t.name).collect::<Vec<_>>())
@@ -461,7 +499,8 @@ impl Database {
                 .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        Ok(counts)
     }
 
     /// Records a file's new identity (size, mtime, ctime, inode) when its content is unchanged.
@@ -568,15 +607,52 @@ impl Database {
             .map_err(|e| self.err(e))
     }
 
-    /// Every row, sorted by `filename`. Works on databases of the original tool too (read-only
-    /// opens do not migrate, so absent columns read as empty).
+    /// Every row with every tag, sorted by `filename`. Works on databases of the original tool
+    /// too (read-only opens do not migrate, so absent columns read as empty).
+    ///
+    /// Holds the whole index in memory: commands that only need some tags, or none, use
+    /// [`records_with`](Self::records_with) or [`for_each_record`](Self::for_each_record).
     pub fn records(&self) -> Result<Vec<IllustRecord>> {
+        self.records_with(TagFilter::All)
+    }
+
+    /// Every row, sorted by `filename`, with the tags `tags` lets through.
+    pub fn records_with(&self, tags: TagFilter<'_>) -> Result<Vec<IllustRecord>> {
+        let mut out = Vec::new();
+        self.for_each_record(tags, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Streams the rows, sorted by `filename`, one at a time: memory stays bounded by one
+    /// row (and the tags `tags` lets through), however large the index. Stops at the first
+    /// error `visit` returns.
+    pub fn for_each_record(
+        &self,
+        tags: TagFilter<'_>,
+        mut visit: impl FnMut(IllustRecord) -> Result<()>,
+    ) -> Result<()> {
         let existing = self.existing_columns()?;
-        let col = |name: &str| {
-            if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() }
+        let has = |name: &str| existing.iter().any(|e| e == name);
+        let col = |name: &str| if has(name) { format!("\"{name}\"") } else { "NULL".into() };
+        // Without tags, the joined text is still needed where no AI flag was stored (indexes of
+        // the original tool): the flag is then derived from it, row by row.
+        let (tags_json, tags_text) = match tags {
+            TagFilter::None => {
+                let text = if has("tags") && has("ai_flag") {
+                    "CASE WHEN \"ai_flag\" IS NULL THEN \"tags\" END".to_string()
+                } else {
+                    col("tags")
+                };
+                ("NULL".to_string(), text)
+            }
+            TagFilter::All | TagFilter::Within(_) => (col("tags_json"), col("tags")),
         };
         let sql = format!(
-            "SELECT filename, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM illusts ORDER BY filename",
+            "SELECT filename, {}, {}, {}, {}, {}, {}, {}, {}, {}, {tags_json}, {tags_text}, {} \
+             FROM illusts ORDER BY filename",
             col("id"),
             col("image_path"),
             col("total_bookmarks"),
@@ -586,44 +662,64 @@ impl Database {
             col("sanity_level"),
             col("illust_ai_type"),
             col("ai_flag"),
-            col("tags_json"),
-            col("tags"),
             col("tag_character"),
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let tags_json: Option<String> = r.get(10)?;
-                let tags_text: Option<String> = r.get(11)?;
-                let tags = tag_list(tags_json.as_deref(), tags_text.as_deref());
-                let illust_ai_type: Option<i64> = r.get(8)?;
-                let ai_flag: Option<i64> = r.get(9)?;
-                let date = read_date(r, 5)?.or(read_date(r, 6)?);
-                Ok(IllustRecord {
-                    filename: r.get(0)?,
-                    id: r.get(1)?,
-                    image_path: r.get(2)?,
-                    bookmarks: r.get(3)?,
-                    views: r.get(4)?,
-                    date,
-                    sanity_level: r.get(7)?,
-                    illust_ai_type,
-                    ai_flag: match ai_flag {
-                        Some(f) => f != 0,
-                        None => crate::encoding::is_ai(
-                            illust_ai_type,
-                            tags_text.as_deref().unwrap_or(""),
-                        ),
-                    },
-                    tags,
-                    tag_character: r
-                        .get::<_, Option<String>>(12)?
-                        .unwrap_or_else(|| ORIGINAL.to_string()),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let record = read_record(row, tags).map_err(|e| self.err(e))?;
+            visit(record)?;
+        }
+        Ok(())
     }
+}
+
+/// Which tags [`Database::for_each_record`] reads into [`IllustRecord::tags`].
+#[derive(Debug, Clone, Copy, Default)]
+pub enum TagFilter<'a> {
+    /// Every tag.
+    #[default]
+    All,
+    /// No tag (`tags` stays empty): the cheapest read, for scores and splits.
+    None,
+    /// Only the tags in this set (a fitted vocabulary), each once, in file order: memory is
+    /// bounded by the set and the row count, not by how many tags the files list.
+    Within(&'a HashSet<String>),
+}
+
+/// One row of the query in [`Database::for_each_record`].
+fn read_record(r: &rusqlite::Row<'_>, filter: TagFilter<'_>) -> rusqlite::Result<IllustRecord> {
+    let tags_json: Option<String> = r.get(10)?;
+    let tags_text: Option<String> = r.get(11)?;
+    let tags = match filter {
+        TagFilter::None => Vec::new(),
+        TagFilter::All => tag_list(tags_json.as_deref(), tags_text.as_deref()),
+        TagFilter::Within(keep) => {
+            let mut seen = HashSet::new();
+            let mut tags = tag_list(tags_json.as_deref(), tags_text.as_deref());
+            tags.retain(|t| keep.contains(t) && seen.insert(t.clone()));
+            tags
+        }
+    };
+    let illust_ai_type: Option<i64> = r.get(8)?;
+    let ai_flag: Option<i64> = r.get(9)?;
+    let date = read_date(r, 5)?.or(read_date(r, 6)?);
+    Ok(IllustRecord {
+        filename: r.get(0)?,
+        id: r.get(1)?,
+        image_path: r.get(2)?,
+        bookmarks: r.get(3)?,
+        views: r.get(4)?,
+        date,
+        sanity_level: r.get(7)?,
+        illust_ai_type,
+        ai_flag: match ai_flag {
+            Some(f) => f != 0,
+            None => crate::encoding::is_ai(illust_ai_type, tags_text.as_deref().unwrap_or("")),
+        },
+        tags,
+        tag_character: r.get::<_, Option<String>>(12)?.unwrap_or_else(|| ORIGINAL.to_string()),
+    })
 }
 
 /// Reads a date column stored as text (ours and the original's) or as a Unix time number.

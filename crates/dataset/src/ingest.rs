@@ -6,8 +6,9 @@
 //! run killed at any point leaves every committed batch and the next run finishes the job.
 //! Unusable inputs are reported (path and reason) and skipped; they never stop the run.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, mpsc};
 use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
@@ -16,7 +17,7 @@ use crate::characters::CharacterTable;
 use crate::db::{DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRow, SourceState};
 use crate::error::{DatasetError, Result};
 use crate::metadata::{MAX_METADATA_BYTES, PixivMetadata};
-use crate::scan::{Pair, scan};
+use crate::scan::{Pair, ScanResult, scan};
 
 const ALIAS_HASH_KEY: &str = "character_aliases_xxh3";
 
@@ -102,36 +103,41 @@ impl IngestReport {
     }
 }
 
-enum Outcome {
-    Row(Box<IllustRow>, bool),
-    Unchanged(String, FileStamp),
+/// What parsing one metadata file gave.
+enum Parsed {
+    /// A row to write.
+    Row(Box<IllustRow>),
+    /// The bytes are those already indexed (the file was only touched): record the new stamp.
+    SameContent { filename: String, stamp: FileStamp },
+    /// The file cannot be used.
     Problem(Problem),
 }
 
+/// Source bytes a write batch may hold before it is committed, whatever its row count:
+/// metadata files with huge tag lists are committed a few at a time.
+const BATCH_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Source bytes read but not yet committed, over all parsers and the writer. Parsers wait
+/// above it, so memory is bounded however large the files, while thousands of ordinary
+/// (kilobyte) files stay in flight and the parsers never wait for a commit. It exceeds the
+/// batch bound by more than one file, so a parser waiting for room always leaves the writer
+/// a full batch to commit.
+const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
+
 /// Builds or updates the index of `opts.root`.
+///
+/// Four stages: [`scan`] the folder, [`plan`] which files must be read, [`parse_candidate`]
+/// them in parallel, and an [`IndexWriter`] thread that commits batches. Parsed rows flow to
+/// the writer through a short queue and batches are bounded in rows and in bytes, so memory
+/// is bounded by the batch, not by the dataset.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
-    if opts.batch_size == 0 {
-        return Err(DatasetError::InvalidArgument {
-            name: "batch_size",
-            reason: "must be at least 1".into(),
-        });
-    }
-    if let Some(jobs) = opts.jobs.filter(|&j| j > MAX_JOBS) {
-        return Err(DatasetError::InvalidArgument {
-            name: "jobs",
-            reason: format!("{jobs} threads is above the limit of {MAX_JOBS}"),
-        });
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.unwrap_or(0))
-        .build()
-        .map_err(|e| DatasetError::InvalidArgument { name: "jobs", reason: e.to_string() })?;
+    let pool = parser_pool(opts)?;
     let db_path = opts.db_path();
     let root = opts.root.as_path();
     // Read everything that can fail before touching the database.
     let given_table = opts.characters.as_deref().map(CharacterTable::load).transpose()?;
     let scanned = scan(root)?;
-    let mut db = Database::open(&db_path)?;
+    let db = Database::open(&db_path)?;
 
     let mut report = IngestReport {
         db_path: db_path.clone(),
@@ -143,21 +149,8 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         progress.problem(&p);
         report.problems.push(p);
     };
-    for (dir, why) in scanned.unreadable {
-        problem(&mut report, dir, format!("cannot read: {why}"));
-    }
-    for (path, why) in scanned.skipped {
-        problem(&mut report, path, why);
-    }
-    for image in scanned.orphan_images {
-        problem(&mut report, image, "image without metadata".into());
-    }
-    for (dup, first) in scanned.duplicates {
-        problem(
-            &mut report,
-            dup,
-            format!("same file name already indexed from {}", first.display()),
-        );
+    for (path, reason) in scan_problems(&scanned) {
+        problem(&mut report, path, reason);
     }
 
     let (table, table_changed) = match given_table {
@@ -171,11 +164,148 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
 
     let states = db.source_states()?;
     progress.start(scanned.pairs.len());
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for pair in scanned.pairs {
+    let planned = plan(root, scanned.pairs, &states);
+    for metadata in planned.without_image {
+        problem(&mut report, metadata, "metadata without image".into());
+    }
+    report.unchanged += planned.unchanged;
+    progress.advance(planned.unchanged);
+
+    let in_flight = InFlight::new(IN_FLIGHT_SOURCE_BYTES);
+    let writer = IndexWriter::new(db, opts.batch_size, progress, &in_flight);
+    let (db, written) = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Parsed>();
+        let writer = scope.spawn(move || writer.run(rx));
+        // A send fails only when the writer stopped on an error, returned by `join` below.
+        let _ = pool.install(|| {
+            planned.candidates.par_iter().try_for_each_with(tx, |tx, c| {
+                let state = states.get(&c.pair.base);
+                tx.send(parse_candidate(c, state, &table, &in_flight))
+            })
+        });
+        writer.join().unwrap_or(Err(DatasetError::InvalidArgument {
+            name: "ingest",
+            reason: "the index writer thread panicked".into(),
+        }))
+    })?;
+    let mut db = db;
+    report.added += written.added;
+    report.updated += written.updated;
+    report.unchanged += written.unchanged;
+    // Parsers finish in any order: sort their problems so that reports are reproducible.
+    let mut parse_problems = written.problems;
+    parse_problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.problems.extend(parse_problems);
+
+    if let Some(hash) = table_changed {
+        report.characters_refreshed = db.replace_characters(&table)?;
+        db.set_meta(ALIAS_HASH_KEY, &hash)?;
+    }
+    report.total_rows = db.count()?;
+    Ok(report)
+}
+
+/// A byte budget shared by the parsers (which take) and the writer (which gives back after
+/// each commit).
+struct InFlight {
+    bytes: Mutex<u64>,
+    freed: Condvar,
+    limit: u64,
+}
+
+impl InFlight {
+    fn new(limit: u64) -> Self {
+        Self { bytes: Mutex::new(0), freed: Condvar::new(), limit }
+    }
+
+    /// Waits until `n` more bytes fit (or nothing is in flight: one file always passes).
+    fn take(&self, n: u64) -> Permit<'_> {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        while *bytes > 0 && *bytes + n > self.limit {
+            bytes = self.freed.wait(bytes).unwrap_or_else(|e| e.into_inner());
+        }
+        *bytes += n;
+        Permit { budget: self, bytes: n }
+    }
+
+    fn give_back(&self, n: u64) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *bytes = bytes.saturating_sub(n);
+        self.freed.notify_all();
+    }
+}
+
+/// Bytes taken from an [`InFlight`] budget, given back when dropped unless handed to the
+/// writer with the row ([`Permit::hand_over`]).
+struct Permit<'a> {
+    budget: &'a InFlight,
+    bytes: u64,
+}
+
+impl Permit<'_> {
+    /// The writer gives the bytes back once the row is committed.
+    fn hand_over(mut self) {
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.give_back(self.bytes);
+        }
+    }
+}
+
+/// The parser threads, `opts` checked first.
+fn parser_pool(opts: &IngestOptions) -> Result<rayon::ThreadPool> {
+    if opts.batch_size == 0 {
+        return Err(DatasetError::InvalidArgument {
+            name: "batch_size",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if let Some(jobs) = opts.jobs.filter(|&j| j > MAX_JOBS) {
+        return Err(DatasetError::InvalidArgument {
+            name: "jobs",
+            reason: format!("{jobs} threads is above the limit of {MAX_JOBS}"),
+        });
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| DatasetError::InvalidArgument { name: "jobs", reason: e.to_string() })
+}
+
+/// Everything the scan left out, as `(path, reason)`.
+fn scan_problems(scanned: &ScanResult) -> Vec<(PathBuf, String)> {
+    let unreadable =
+        scanned.unreadable.iter().map(|(dir, why)| (dir.clone(), format!("cannot read: {why}")));
+    let skipped = scanned.skipped.iter().cloned();
+    let orphans =
+        scanned.orphan_images.iter().map(|image| (image.clone(), "image without metadata".into()));
+    let duplicates = scanned.duplicates.iter().map(|(dup, first)| {
+        (dup.clone(), format!("same file name already indexed from {}", first.display()))
+    });
+    unreadable.chain(skipped).chain(orphans).chain(duplicates).collect()
+}
+
+/// Which scanned files must be read.
+struct Plan {
+    /// Files to read: new, moved, or with another stamp.
+    candidates: Vec<Candidate>,
+    /// Files indexed exactly as they are.
+    unchanged: usize,
+    /// Metadata files without an image, to report.
+    without_image: Vec<PathBuf>,
+}
+
+/// Compares each pair with what the index stored about it.
+fn plan(root: &Path, pairs: Vec<Pair>, states: &HashMap<String, SourceState>) -> Plan {
+    let mut plan = Plan { candidates: Vec::new(), unchanged: 0, without_image: Vec::new() };
+    for pair in pairs {
         let Some(image) = &pair.image else {
-            problem(&mut report, pair.metadata.clone(), "metadata without image".into());
-            progress.advance(1);
+            plan.without_image.push(pair.metadata);
             continue;
         };
         let image_rel = relative(root, image);
@@ -190,68 +320,99 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
                 && s.matches(&stamp)
         });
         if unchanged {
-            report.unchanged += 1;
-            progress.advance(1);
+            plan.unchanged += 1;
         } else {
-            candidates.push(Candidate { pair, image_rel, metadata_rel, stat: stat_now });
+            plan.candidates.push(Candidate { pair, image_rel, metadata_rel, stat: stat_now });
+        }
+    }
+    plan
+}
+
+/// The writer's tally.
+#[derive(Default)]
+struct Written {
+    added: usize,
+    updated: usize,
+    unchanged: usize,
+    problems: Vec<Problem>,
+}
+
+/// Receives parsed files and commits them in batches bounded in rows and in source bytes.
+struct IndexWriter<'a> {
+    db: Database,
+    batch_rows: usize,
+    progress: &'a dyn IngestProgress,
+    in_flight: &'a InFlight,
+    rows: Vec<IllustRow>,
+    touched: Vec<(String, FileStamp)>,
+    pending_bytes: u64,
+    written: Written,
+}
+
+impl<'a> IndexWriter<'a> {
+    fn new(
+        db: Database,
+        batch_rows: usize,
+        progress: &'a dyn IngestProgress,
+        in_flight: &'a InFlight,
+    ) -> Self {
+        Self {
+            db,
+            batch_rows,
+            progress,
+            in_flight,
+            rows: Vec::new(),
+            touched: Vec::new(),
+            pending_bytes: 0,
+            written: Written::default(),
         }
     }
 
-    let (tx, rx) = mpsc::sync_channel::<Vec<Outcome>>(2);
-    let writer_result = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| -> Result<Database> {
-            for batch in rx {
-                let mut rows = Vec::new();
-                let mut touched = Vec::new();
-                for outcome in batch {
-                    match outcome {
-                        Outcome::Row(row, _) => rows.push(*row),
-                        Outcome::Unchanged(f, stamp) => touched.push((f, stamp)),
-                        Outcome::Problem(_) => {}
-                    }
-                }
-                db.upsert(&rows)?;
-                db.touch_sources(&touched)?;
+    fn run(mut self, parsed: mpsc::Receiver<Parsed>) -> Result<(Database, Written)> {
+        for item in parsed {
+            self.accept(item)?;
+        }
+        self.commit()?;
+        Ok((self.db, self.written))
+    }
+
+    fn accept(&mut self, item: Parsed) -> Result<()> {
+        match item {
+            Parsed::Row(row) => {
+                self.pending_bytes += row.source_size.max(0) as u64;
+                self.rows.push(*row);
             }
-            Ok(db)
-        });
-        for chunk in candidates.chunks(opts.batch_size) {
-            let outcomes: Vec<Outcome> = pool.install(|| {
-                chunk.par_iter().map(|c| read_one(c, states.get(&c.pair.base), &table)).collect()
-            });
-            for outcome in &outcomes {
-                match outcome {
-                    Outcome::Row(_, true) => report.added += 1,
-                    Outcome::Row(_, false) => report.updated += 1,
-                    Outcome::Unchanged(..) => report.unchanged += 1,
-                    Outcome::Problem(p) => {
-                        progress.problem(p);
-                        report.problems.push(p.clone());
-                    }
-                }
-            }
-            progress.advance(chunk.len());
-            if tx.send(outcomes).is_err() {
-                // The writer stopped on an error; it is returned below.
-                break;
+            Parsed::SameContent { filename, stamp } => self.touched.push((filename, stamp)),
+            Parsed::Problem(p) => {
+                self.progress.problem(&p);
+                self.written.problems.push(p);
             }
         }
-        drop(tx);
-        writer.join().unwrap_or_else(|_| {
-            Err(DatasetError::InvalidArgument {
-                name: "writer",
-                reason: "database writer thread panicked".into(),
-            })
-        })
-    });
-    let mut db = writer_result?;
-
-    if let Some(hash) = table_changed {
-        report.characters_refreshed = db.replace_characters(&table)?;
-        db.set_meta(ALIAS_HASH_KEY, &hash)?;
+        self.progress.advance(1);
+        let full = self.rows.len() + self.touched.len() >= self.batch_rows;
+        if full || self.pending_bytes >= BATCH_SOURCE_BYTES {
+            self.commit()?;
+        }
+        Ok(())
     }
-    report.total_rows = db.count()?;
-    Ok(report)
+
+    fn commit(&mut self) -> Result<()> {
+        if !self.rows.is_empty() {
+            let counts = self.db.upsert(&self.rows)?;
+            self.written.added += counts.added;
+            self.written.updated += counts.updated;
+            self.written.unchanged += counts.unchanged;
+        }
+        if !self.touched.is_empty() {
+            self.db.touch_sources(&self.touched)?;
+            self.written.unchanged += self.touched.len();
+        }
+        self.rows.clear();
+        self.touched.clear();
+        self.in_flight.give_back(self.pending_bytes);
+        self.pending_bytes = 0;
+        Ok(())
+    }
 }
 
 /// A metadata file that has to be read: new, moved, or with another size or mtime.
@@ -263,11 +424,16 @@ struct Candidate {
     stat: Option<FileStamp>,
 }
 
-fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) -> Outcome {
+/// Reads and parses one metadata file (bounded read, regular files only), once its size fits
+/// the in-flight budget.
+fn parse_candidate(
+    c: &Candidate,
+    state: Option<&SourceState>,
+    table: &CharacterTable,
+    in_flight: &InFlight,
+) -> Parsed {
     let (pair, image_rel) = (&c.pair, c.image_rel.as_str());
-    let problem = |reason: String| {
-        Outcome::Problem(crate::ingest::Problem { path: pair.metadata.clone(), reason })
-    };
+    let problem = |reason: String| Parsed::Problem(Problem { path: pair.metadata.clone(), reason });
     let stamp = match c.stat.map_or_else(|| stat(&pair.metadata), Ok) {
         Ok(s) => s,
         Err(e) => return problem(e.to_string()),
@@ -278,6 +444,7 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
             "{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"
         ));
     }
+    let permit = in_flight.take(size.max(0) as u64);
     // The size above is what the file claims (0 for a link to /dev/zero): the read itself is
     // capped, and only regular files are opened (a FIFO would block forever).
     let bytes = match animescore_fs::read_regular(&pair.metadata, MAX_METADATA_BYTES) {
@@ -289,7 +456,7 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
         && s.hash.as_deref() == Some(hash.as_str())
         && s.image_path.as_deref() == Some(image_rel)
     {
-        return Outcome::Unchanged(pair.base.clone(), stamp);
+        return Parsed::SameContent { filename: pair.base.clone(), stamp };
     }
     let meta = match PixivMetadata::parse(&pair.metadata, &bytes) {
         Ok(m) => m,
@@ -301,8 +468,11 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
         }
         Err(e) => return problem(e.to_string()),
     };
+    drop(bytes);
     let tag_character = table.tag_character(meta.tags.iter().map(|t| t.name.as_str()));
-    let row = IllustRow {
+    // The writer gives the row's `source_size` back after its commit.
+    permit.hand_over();
+    Parsed::Row(Box::new(IllustRow {
         filename: pair.base.clone(),
         meta,
         tag_character,
@@ -313,8 +483,7 @@ fn read_one(c: &Candidate, state: Option<&SourceState>, table: &CharacterTable) 
         source_hash: hash,
         source_ctime_ns: stamp.ctime_ns,
         source_inode: stamp.inode,
-    };
-    Outcome::Row(Box::new(row), state.is_none())
+    }))
 }
 
 fn stat(path: &Path) -> std::io::Result<FileStamp> {

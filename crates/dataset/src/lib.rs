@@ -20,14 +20,16 @@ pub mod synth;
 pub mod vocab;
 
 pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
-pub use db::{DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, SCHEMA_VERSION};
+pub use db::{
+    DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, SCHEMA_VERSION, TagFilter, UpsertCounts,
+};
 pub use encoding::{SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
 pub use metadata::{PixivMetadata, Tag};
 pub use split::{Split, SplitConfig};
 pub use synth::{SynthOptions, SynthReport, generate as synthesize};
-pub use vocab::TagVocabulary;
+pub use vocab::{TagCounter, TagIndex, TagVocabulary};
 
 /// [`animescore_fs::write_atomic`] with the path in the error: the crates above write their
 /// files through it.

@@ -22,11 +22,11 @@ impl TagVocabulary {
         k: usize,
         min_count: usize,
     ) -> Self {
-        Self::from_counts(
-            records.into_iter().flat_map(|r| r.tags.iter().map(String::as_str)),
-            k,
-            min_count,
-        )
+        let mut counter = TagCounter::default();
+        for r in records {
+            counter.add(r.tags.iter().map(String::as_str));
+        }
+        counter.vocabulary(k, min_count)
     }
 
     /// The `k` most frequent character names (`tag_character`, split on commas), without
@@ -36,25 +36,11 @@ impl TagVocabulary {
         k: usize,
         min_count: usize,
     ) -> Self {
-        Self::from_counts(
-            records
-                .into_iter()
-                .flat_map(|r| r.tag_character.split(','))
-                .filter(|c| !c.is_empty() && *c != ORIGINAL),
-            k,
-            min_count,
-        )
-    }
-
-    fn from_counts<'a>(items: impl Iterator<Item = &'a str>, k: usize, min_count: usize) -> Self {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for item in items {
-            *counts.entry(item).or_default() += 1;
+        let mut counter = TagCounter::default();
+        for r in records {
+            counter.add(r.tag_character.split(',').filter(|c| !c.is_empty() && *c != ORIGINAL));
         }
-        let mut ranked: Vec<(&str, usize)> =
-            counts.into_iter().filter(|&(_, n)| n >= min_count.max(1)).collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        Self { tags: ranked.into_iter().take(k).map(|(t, _)| t.to_string()).collect() }
+        counter.vocabulary(k, min_count)
     }
 
     /// Number of labels.
@@ -69,15 +55,68 @@ impl TagVocabulary {
 
     /// Multi-hot vector of the given tags (unknown tags ignored).
     pub fn encode<'a>(&self, tags: impl IntoIterator<Item = &'a str>) -> Vec<f32> {
-        let index: HashMap<&str, usize> =
-            self.tags.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
         let mut v = vec![0.0; self.tags.len()];
-        for t in tags {
-            if let Some(&i) = index.get(t) {
-                v[i] = 1.0;
-            }
+        for i in self.index().positions(tags) {
+            v[i] = 1.0;
         }
         v
+    }
+
+    /// A lookup table from tag to position: build it once to encode many records.
+    pub fn index(&self) -> TagIndex<'_> {
+        TagIndex { positions: self.tags.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect() }
+    }
+}
+
+/// Positions of tags in a [`TagVocabulary`].
+#[derive(Debug, Clone)]
+pub struct TagIndex<'a> {
+    positions: HashMap<&'a str, usize>,
+}
+
+impl TagIndex<'_> {
+    /// The sorted, distinct positions of the given tags (unknown tags ignored).
+    pub fn positions<'t>(&self, tags: impl IntoIterator<Item = &'t str>) -> Vec<usize> {
+        let mut found: Vec<usize> =
+            tags.into_iter().filter_map(|t| self.positions.get(t).copied()).collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// Counts tags one record at a time, so that a vocabulary can be fitted while the records
+/// stream past ([`Database::for_each_record`](crate::Database::for_each_record)): memory is
+/// bounded by the number of distinct tags, not by the records.
+#[derive(Debug, Clone, Default)]
+pub struct TagCounter {
+    counts: HashMap<String, usize>,
+}
+
+impl TagCounter {
+    /// Counts the tags of one record.
+    pub fn add<'a>(&mut self, tags: impl IntoIterator<Item = &'a str>) {
+        for tag in tags {
+            match self.counts.get_mut(tag) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(tag.to_owned(), 1);
+                }
+            }
+        }
+    }
+
+    /// The `k` most frequent tags seen at least `min_count` times, most frequent first (ties
+    /// broken by name, so the result is deterministic).
+    pub fn vocabulary(&self, k: usize, min_count: usize) -> TagVocabulary {
+        let mut ranked: Vec<(&str, usize)> = self
+            .counts
+            .iter()
+            .filter(|&(_, &n)| n >= min_count.max(1))
+            .map(|(t, &n)| (t.as_str(), n))
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        TagVocabulary { tags: ranked.into_iter().take(k).map(|(t, _)| t.to_string()).collect() }
     }
 }
 

@@ -201,7 +201,7 @@ fn a_foreign_illusts_table_is_refused_before_any_change() {
 }
 
 #[test]
-fn two_ingests_creating_one_index_both_succeed() {
+fn two_ingests_creating_one_index_both_succeed_and_count_each_file_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthesize(&data, &SynthOptions { count: 6, seed: 4, size: 16 }).unwrap();
@@ -219,10 +219,16 @@ fn two_ingests_creating_one_index_both_succeed() {
                     })
                 })
                 .collect();
+            let mut added = 0;
             for run in runs {
                 let report = run.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
                 assert_eq!(report.total_rows, 6);
+                assert_eq!(report.added + report.updated + report.unchanged, 6, "{report:?}");
+                added += report.added;
             }
+            // Each file is new to the index once, whichever run wrote it first (both runs
+            // used to count all six as added).
+            assert_eq!(added, 6, "round {round}");
         });
     }
 }

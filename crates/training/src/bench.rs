@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use animescore_backbones::Backbone;
+use animescore_dataset::TagFilter;
 use animescore_heads::{Label, Targets};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -239,7 +240,7 @@ pub struct LoaderBenchReport {
 /// read (from the image cache unless it is off), augmented and normalised, and batched into
 /// `[B, 3, size, size]` tensors on flex by the ordered, prefetching loader.
 pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport> {
-    let records = crate::data::load_records(&opts.dataset)?;
+    let records = crate::data::load_records(&opts.dataset, TagFilter::None)?;
     let samples: Vec<crate::data::Sample> = records
         .iter()
         .filter_map(|r| {

@@ -1,12 +1,14 @@
 //! From the index to batches: records → split → labels (score from a scorer fitted on the
 //! training split only, AI flag, sanity class, tags) → burn `Dataset` of images → `Batcher`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use animescore_backbones::Preprocess;
 use animescore_dataset::{
-    DEFAULT_DB_RELATIVE, Database, IllustRecord, ORIGINAL, Split, SplitConfig, TagVocabulary,
+    DEFAULT_DB_RELATIVE, Database, IllustRecord, ORIGINAL, Split, SplitConfig, TagCounter,
+    TagFilter, TagIndex, TagVocabulary,
 };
 use animescore_heads::{Label, Targets};
 use animescore_scoring::{Counts, ScoreMethod, Scorer};
@@ -28,16 +30,37 @@ pub fn index_path(dataset: &Path) -> PathBuf {
     dataset.join(DEFAULT_DB_RELATIVE)
 }
 
-/// All records of a dataset's index, or [`TrainingError::MissingIndex`] with the command
-/// that builds it.
-pub fn load_records(dataset: &Path) -> Result<Vec<IllustRecord>> {
+/// The records of a dataset's index with the tags `tags` lets through (sorted by file name),
+/// or [`TrainingError::MissingIndex`] with the command that builds it.
+///
+/// Read the tags a command needs and no more: tag lists are most of an index's size, and
+/// [`TagFilter::None`] or [`TagFilter::Within`] a vocabulary keeps memory bounded by the row
+/// count whatever the metadata files list.
+pub fn load_records(dataset: &Path, tags: TagFilter<'_>) -> Result<Vec<IllustRecord>> {
     let path = index_path(dataset);
     if !path.is_file() {
         return Err(TrainingError::MissingIndex { path, dataset: dataset.to_path_buf() });
     }
-    let records = Database::open_read_only(&path)?.records()?;
-    warn_unusual_values(&path, &records);
-    Ok(records)
+    Ok(Database::open_read_only(&path)?.records_with(tags)?)
+}
+
+/// The tags of the records that labels need under `vocab`: none when the vocabulary is
+/// characters (they come from `tag_character`), else the vocabulary's own tags.
+pub fn label_tags(vocab_tags: &HashSet<String>, source: TagSource) -> TagFilter<'_> {
+    match source {
+        TagSource::TopK => TagFilter::Within(vocab_tags),
+        TagSource::Characters | TagSource::Auto => TagFilter::None,
+    }
+}
+
+/// The records of a dataset with the tags that labels under `vocab` need.
+pub fn load_labelled_records(
+    dataset: &Path,
+    vocab: &TagVocabulary,
+    source: TagSource,
+) -> Result<Vec<IllustRecord>> {
+    let vocab_tags: HashSet<String> = vocab.tags.iter().cloned().collect();
+    load_records(dataset, label_tags(&vocab_tags, source))
 }
 
 /// Records whose `sanity_level` is none of Pixiv's (2, 4, 6) and whose `illust_ai_type` is none
@@ -56,7 +79,8 @@ pub fn unusual_values(records: &[IllustRecord]) -> (usize, usize) {
     (sanity, ai)
 }
 
-fn warn_unusual_values(index: &Path, records: &[IllustRecord]) {
+/// Tells the user (tracing) about the records [`unusual_values`] counts.
+pub fn warn_unusual_values(index: &Path, records: &[IllustRecord]) {
     let (sanity, ai) = unusual_values(records);
     if sanity > 0 {
         tracing::warn!(
@@ -152,12 +176,31 @@ pub fn resolve_tag_source(train: &[IllustRecord], source: TagSource) -> TagSourc
     }
 }
 
-/// Fits the tag vocabulary on the training records (`auto` resolved first).
-pub fn fit_vocab(train: &[IllustRecord], config: &TagConfig) -> TagVocabulary {
+/// Fits the tag vocabulary on the training records (`auto` resolved first). Top-K tags are
+/// counted while the index streams past (`train` may be loaded without tags): memory is
+/// bounded by the number of distinct tags.
+pub fn fit_vocab(
+    dataset: &Path,
+    train: &[IllustRecord],
+    config: &TagConfig,
+) -> Result<TagVocabulary> {
     match resolve_tag_source(train, config.source) {
-        TagSource::TopK => TagVocabulary::top_k(train, config.k, config.min_count),
+        TagSource::TopK => {
+            let wanted: HashSet<&str> = train.iter().map(|r| r.filename.as_str()).collect();
+            let mut counter = TagCounter::default();
+            Database::open_read_only(&index_path(dataset))?.for_each_record(
+                TagFilter::All,
+                |r| {
+                    if wanted.contains(r.filename.as_str()) {
+                        counter.add(r.tags.iter().map(String::as_str));
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(counter.vocabulary(config.k, config.min_count))
+        }
         TagSource::Characters | TagSource::Auto => {
-            TagVocabulary::characters(train, config.k, config.min_count)
+            Ok(TagVocabulary::characters(train, config.k, config.min_count))
         }
     }
 }
@@ -176,17 +219,12 @@ pub struct Sample {
     pub label: Label,
 }
 
-/// The labels of a record under a fitted scorer and vocabulary.
-pub fn label(r: &IllustRecord, scorer: &Scorer, vocab: &TagVocabulary, source: TagSource) -> Label {
+/// The labels of a record under a fitted scorer and vocabulary (`vocab` from
+/// [`TagVocabulary::index`], built once for all records).
+pub fn label(r: &IllustRecord, scorer: &Scorer, vocab: &TagIndex<'_>, source: TagSource) -> Label {
     let score = counts(r).and_then(|c| scorer.score(&c).ok()).map(|s| s.clamp(1.0, 100.0) as f32);
     let sanity_class = r.sanity_level.and_then(animescore_dataset::sanity_class);
-    let names = tag_names(r, source);
-    let tags = vocab
-        .encode(names)
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &v)| (v > 0.0).then_some(i))
-        .collect();
+    let tags = vocab.positions(tag_names(r, source));
     Label { score, ai: Some(r.ai_flag), sanity_class, tags: Some(tags) }
 }
 
@@ -200,12 +238,13 @@ pub fn samples(
 ) -> (Vec<Sample>, usize) {
     let mut out = Vec::with_capacity(records.len());
     let mut missing = 0;
+    let vocab = vocab.index();
     for r in records {
         match r.resolve_image(root).filter(|p| p.is_file()) {
             Some(image) => out.push(Sample {
                 filename: r.filename.clone(),
                 image,
-                label: label(r, scorer, vocab, source),
+                label: label(r, scorer, &vocab, source),
             }),
             None => missing += 1,
         }

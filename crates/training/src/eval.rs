@@ -144,7 +144,10 @@ pub fn evaluate_run(opts: &EvalOptions) -> Result<EvalReport> {
     let scorer = run.read_scorer()?;
     let vocab = run.read_vocab()?;
     let dataset = opts.dataset.clone().unwrap_or_else(|| config.dataset.clone());
-    let records = SplitRecords::new(data::load_records(&dataset)?, &config.train.split);
+    let source = config.train.tags.source;
+    let records = data::load_labelled_records(&dataset, &vocab, source)?;
+    data::warn_unusual_values(&data::index_path(&dataset), &records);
+    let records = SplitRecords::new(records, &config.train.split);
     let (samples, missing) =
         data::samples(records.get(opts.split), &dataset, &scorer, &vocab, config.train.tags.source);
     if samples.is_empty() {

@@ -2,7 +2,7 @@
 //! and the score's percentile and tier (placed by [`Placement`]: the model's own
 //! validation predictions, see [`crate::calibration`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -122,19 +122,16 @@ impl Predictor {
     /// Known metadata of every record of an index, by record name, encoded with this run's
     /// vocabulary.
     pub fn known_from_index(&self, db: &Path) -> Result<HashMap<String, KnownLabels>> {
-        let records = Database::open_read_only(db)?.records()?;
         let source = self.config.train.tags.source;
+        let vocab_tags: HashSet<String> = self.vocab.tags.iter().cloned().collect();
+        let records = Database::open_read_only(db)?
+            .records_with(crate::data::label_tags(&vocab_tags, source))?;
+        let vocab = self.vocab.index();
         Ok(records
             .iter()
             .filter_map(|r| {
                 let sanity_class = r.sanity_level.and_then(animescore_dataset::sanity_class)?;
-                let tags = self
-                    .vocab
-                    .encode(tag_names(r, source))
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, &v)| (v > 0.0).then_some(i))
-                    .collect();
+                let tags = vocab.positions(tag_names(r, source));
                 Some((r.filename.clone(), KnownLabels { ai: r.ai_flag, sanity_class, tags }))
             })
             .collect())

@@ -110,7 +110,7 @@ impl RunDir {
     }
     /// `metrics.csv`.
     pub fn metrics(&self) -> PathBuf {
-        self.dir.join("metrics.csv")
+        self.dir.join(METRICS_CSV)
     }
     /// `curves.svg`.
     pub fn curves(&self) -> PathBuf {
@@ -208,19 +208,30 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     Ok(write_atomic(path, text.as_bytes())?)
 }
 
+/// File name of the per-epoch metrics in a run directory.
+const METRICS_CSV: &str = "metrics.csv";
+
 /// `metrics.csv`: one row per epoch and split.
-pub fn metrics_csv(history: &[EpochRecord]) -> String {
-    let mut out = String::from("epoch,split,lr,seconds,");
-    out.push_str(&SplitMetrics::csv_header().join(","));
-    out.push('\n');
+pub fn metrics_csv(history: &[EpochRecord]) -> Result<String> {
+    let err = |e: &dyn std::fmt::Display| TrainingError::format(METRICS_CSV, e);
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["epoch", "split", "lr", "seconds"];
+    header.extend(SplitMetrics::csv_header());
+    csv.write_record(&header).map_err(|e| err(&e))?;
     for r in history {
         for (split, m) in [("train", &r.train), ("validation", &r.validation)] {
-            out.push_str(&format!("{},{split},{:.3e},{:.2},", r.epoch, r.lr, r.seconds));
-            out.push_str(&m.csv_values().join(","));
-            out.push('\n');
+            let mut row = vec![
+                r.epoch.to_string(),
+                split.into(),
+                format!("{:.3e}", r.lr),
+                format!("{:.2}", r.seconds),
+            ];
+            row.extend(m.csv_values());
+            csv.write_record(&row).map_err(|e| err(&e))?;
         }
     }
-    out
+    let bytes = csv.into_inner().map_err(|e| err(&e))?;
+    String::from_utf8(bytes).map_err(|e| err(&e))
 }
 
 /// Percentile (0..100) of `score` among the sorted training scores.

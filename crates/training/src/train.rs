@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{IllustRecord, TagVocabulary, write_atomic};
+use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary, write_atomic};
+use animescore_fs::RunLock;
 use animescore_heads::ScoringModel;
 use animescore_scoring::Scorer;
 use burn::module::Module;
@@ -27,7 +28,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentConfig, Freeze, RunConfig, TrainConfig};
+use crate::config::{AugmentConfig, Freeze, RunConfig, TagSource, TrainConfig};
 use crate::data::{
     self, LoadedBatch, LoadedSample, LoaderSettings, Sample, SplitRecords, feature_loader,
     image_loader,
@@ -40,7 +41,7 @@ use crate::image_cache::{
     CacheChoice, CacheProgress, CachedImages, NoCacheProgress, cache_root, fill_image_cache,
 };
 use crate::loader::BatchLoader;
-use crate::metrics::MetricsAccumulator;
+use crate::metrics::{MetricsAccumulator, SplitMetrics};
 use crate::plot;
 use crate::precision::Precision;
 use crate::readback::{DEFAULT_READBACK_EVERY, Pending, StepValues};
@@ -132,7 +133,7 @@ pub struct TrainReport {
 }
 
 /// Saved after every epoch; the commit point of a checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CheckpointState {
     epoch: usize,
     step: usize,
@@ -182,10 +183,14 @@ fn effective_config(
 
 fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
     let resuming = opts.resume && run.checkpoint_state().is_file();
-    let records = data::load_records(&opts.dataset)?;
+    // Without tags first (tag lists are most of an index): enough to split, fit the score and
+    // resolve the tag source; the vocabulary streams the tags past, and only its own tags are
+    // then read for the labels.
+    let untagged = data::load_records(&opts.dataset, TagFilter::None)?;
+    data::warn_unusual_values(&data::index_path(&opts.dataset), &untagged);
     let (train_config, cached_features, scorer, vocab, saved) = if resuming {
         let saved = run.read_config()?;
-        let split = SplitRecords::new(records.clone(), &saved.train.split);
+        let split = SplitRecords::new(untagged.clone(), &saved.train.split);
         if effective_config(&opts.config, &split.train, &opts.cache).0 != saved.train {
             tracing::warn!("--resume: using the run's saved configuration, not the given one");
         }
@@ -193,14 +198,18 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
         (saved.train.clone(), saved.cached_features, scorer, run.read_vocab()?, Some(saved))
     } else {
         opts.config.validate()?;
-        let split = SplitRecords::new(records.clone(), &opts.config.split);
+        let split = SplitRecords::new(untagged.clone(), &opts.config.split);
         let (c, cached_features) = effective_config(&opts.config, &split.train, &opts.cache);
         let scorer = data::fit_scorer(&split.train, c.score_method()?)?;
-        let vocab = data::fit_vocab(&split.train, &c.tags);
+        let vocab = data::fit_vocab(&opts.dataset, &split.train, &c.tags)?;
         (c, cached_features, scorer, vocab, None)
     };
-    let split = SplitRecords::new(records, &train_config.split);
     let source = train_config.tags.source;
+    let records = match source {
+        TagSource::TopK => data::load_labelled_records(&opts.dataset, &vocab, source)?,
+        TagSource::Characters | TagSource::Auto => untagged,
+    };
+    let split = SplitRecords::new(records, &train_config.split);
     let take = |records: &[animescore_dataset::IllustRecord], name: &str| {
         let (s, missing) = data::samples(records, &opts.dataset, &scorer, &vocab, source);
         if missing > 0 {
@@ -272,180 +281,283 @@ fn optimizer(c: &TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// Trains a model and fills its run directory.
+/// Trains a model and fills its run directory: [`Trainer::prepare`], then for each epoch until
+/// the last or early stopping [`Trainer::train_epoch`], [`Trainer::validate`] and
+/// [`Trainer::checkpoint`], then [`Trainer::finish`].
 pub fn train(opts: &TrainOptions, progress: &dyn TrainProgress) -> Result<TrainReport> {
-    let run = RunDir::new(&opts.out);
-    let p = prepare(opts, &run)?;
-    let c = p.run_config.train.clone();
-    let device_spec = c.device;
-    let base_device = device_spec.device()?;
-    c.precision.check(&base_device, device_spec)?;
-    let train_device = base_device.clone().autodiff();
-    train_device.seed(c.seed);
-    // Before anything is written: a missing or mismatched weights file or an unknown freeze
-    // stage must not leave a half-made run directory behind.
-    let mut model = build_model(&p.run_config, &train_device)?;
-    let _lock = crate::run_guard::claim(opts, &p.run_config)?;
-    write_run_files(&run, &p)?;
+    let mut trainer = Trainer::prepare(opts, progress)?;
+    while let Some(epoch) = trainer.next_epoch() {
+        let started = Instant::now();
+        let (train, lr) = trainer.train_epoch(epoch)?;
+        let validation = trainer.validate(epoch)?;
+        let seconds = started.elapsed().as_secs_f64();
+        trainer.checkpoint(EpochRecord { epoch, lr, seconds, train, validation })?;
+    }
+    trainer.finish()
+}
 
-    let mut optim = optimizer(&c);
-    let mut state = CheckpointState {
-        epoch: 0,
-        step: 0,
-        best: None,
-        best_epoch: 0,
-        wait: 0,
-        seconds: 0.0,
-        history: Vec::new(),
-    };
-    if opts.resume && run.checkpoint_state().is_file() {
-        state = crate::run::read_json(&run.checkpoint_state())?;
-        let (mp, op) = (run.checkpoint_model(state.epoch), run.checkpoint_optim(state.epoch));
-        // Both files are read whole now: one deleted later cannot fail the run mid-way.
-        model = crate::weights_file::load_now(model, &mp)?;
-        optim = crate::weights_file::load_optimizer(optim, &op)?;
-        tracing::info!("resuming after epoch {}", state.epoch);
+/// One training session on a run directory, driven epoch by epoch (what [`train`] does).
+///
+/// Holds the run directory's lock from [`prepare`](Self::prepare) until it is dropped.
+pub struct Trainer<'a> {
+    opts: &'a TrainOptions,
+    progress: &'a dyn TrainProgress,
+    run: RunDir,
+    prepared: Prepared,
+    /// The settings in effect (`prepared.run_config.train`).
+    config: TrainConfig,
+    base_device: Device,
+    train_device: Device,
+    /// Taken out while an epoch trains (the optimiser updates the weights in place only when
+    /// it owns them); `None` after an epoch failed part-way.
+    model: Option<ScoringModel>,
+    optim: ModuleOptimizer,
+    state: CheckpointState,
+    inputs: SplitInputs,
+    loader_settings: LoaderSettings,
+    schedule: LrSchedule,
+    /// How training batches, and evaluation batches, reach the model.
+    train_forward: Forward,
+    eval_forward: Forward,
+    validation_loader: BatchLoader<LoadedSample, LoadedBatch>,
+    images: [usize; 3],
+    parameters: usize,
+    stopped_early: bool,
+    _lock: RunLock,
+}
+
+impl<'a> Trainer<'a> {
+    /// Reads the index, splits and labels the data, builds (or, with `resume`, restores) the
+    /// model and optimiser, fills the caches and writes the run's configuration files.
+    /// Nothing is written before every input was checked.
+    pub fn prepare(opts: &'a TrainOptions, progress: &'a dyn TrainProgress) -> Result<Self> {
+        let run = RunDir::new(&opts.out);
+        let prepared = prepare(opts, &run)?;
+        let config = prepared.run_config.train.clone();
+        let base_device = config.device.device()?;
+        config.precision.check(&base_device, config.device)?;
+        let train_device = base_device.clone().autodiff();
+        train_device.seed(config.seed);
+        // Before anything is written: a missing or mismatched weights file or an unknown
+        // freeze stage must not leave a half-made run directory behind.
+        let mut model = build_model(&prepared.run_config, &train_device)?;
+        let lock = crate::run_guard::claim(opts, &prepared.run_config)?;
+        write_run_files(&run, &prepared)?;
+
+        let mut optim = optimizer(&config);
+        let mut state = CheckpointState::default();
+        if opts.resume && run.checkpoint_state().is_file() {
+            state = crate::run::read_json(&run.checkpoint_state())?;
+            let (mp, op) = (run.checkpoint_model(state.epoch), run.checkpoint_optim(state.epoch));
+            // Both files are read whole now: one deleted later cannot fail the run mid-way.
+            model = crate::weights_file::load_now(model, &mp)?;
+            optim = crate::weights_file::load_optimizer(optim, &op)?;
+            tracing::info!("resuming after epoch {}", state.epoch);
+        }
+
+        let p = &prepared;
+        let batches_per_epoch = p.train.len().div_ceil(config.batch_size());
+        let total_steps = batches_per_epoch * config.epochs();
+        let schedule =
+            LrSchedule::new(config.lr(), config.min_lr, config.warmup_fraction, total_steps);
+        let images = [p.train.len(), p.validation.len(), p.test.len()];
+        let parameters = model.num_params();
+        progress.start(&RunInfo {
+            images,
+            parameters,
+            first_epoch: state.epoch + 1,
+            device: config.device,
+            cached_features: p.run_config.cached_features,
+            config: config.clone(),
+            recipe_defaults: recipe_defaults(&opts.config),
+        });
+
+        let loader_settings = LoaderSettings {
+            preprocess: p.run_config.preprocess.clone(),
+            batch_size: config.batch_size(),
+            workers: config.workers,
+        };
+        let inputs = prepare_inputs(opts, p, &model, &base_device, progress)?;
+        let (train_forward, eval_forward) = if p.run_config.cached_features {
+            (Forward::Features, Forward::Features)
+        } else {
+            (Forward::Images(config.precision), Forward::Images(Precision::F32))
+        };
+        let tag_vocab = model.head.tag_vocab();
+        let validation_loader =
+            inputs.validation.loader(None, &loader_settings, tag_vocab, &base_device);
+        let stopped_early = state.wait >= config.patience() && state.epoch > 0;
+        Ok(Self {
+            opts,
+            progress,
+            run,
+            prepared,
+            config,
+            base_device,
+            train_device,
+            model: Some(model),
+            optim,
+            state,
+            inputs,
+            loader_settings,
+            schedule,
+            train_forward,
+            eval_forward,
+            validation_loader,
+            images,
+            parameters,
+            stopped_early,
+            _lock: lock,
+        })
     }
 
-    let preprocess = p.run_config.preprocess.clone();
-    let tag_vocab = model.head.tag_vocab();
-    let (epochs, batch_size) = (c.epochs(), c.batch_size());
-    let batches_per_epoch = p.train.len().div_ceil(batch_size);
-    let schedule = LrSchedule::new(c.lr(), c.min_lr, c.warmup_fraction, batches_per_epoch * epochs);
-    let images = [p.train.len(), p.validation.len(), p.test.len()];
-    let parameters = model.num_params();
-    progress.start(&RunInfo {
-        images,
-        parameters,
-        first_epoch: state.epoch + 1,
-        device: device_spec,
-        cached_features: p.run_config.cached_features,
-        config: c.clone(),
-        recipe_defaults: recipe_defaults(&opts.config),
-    });
+    /// The next epoch to train (1-based), or `None` after the last one or early stopping.
+    pub fn next_epoch(&self) -> Option<usize> {
+        (self.state.epoch < self.config.epochs() && !self.stopped_early)
+            .then_some(self.state.epoch + 1)
+    }
 
-    let loader_settings =
-        LoaderSettings { preprocess: preprocess.clone(), batch_size, workers: c.workers };
-    let inputs = prepare_inputs(opts, &p, &model, &base_device, progress)?;
-    let (train_forward, eval_forward) = if p.run_config.cached_features {
-        (Forward::Features, Forward::Features)
-    } else {
-        (Forward::Images(c.precision), Forward::Images(Precision::F32))
-    };
-    let validation_loader =
-        inputs.validation.loader(None, &loader_settings, tag_vocab, &base_device);
-    let patience = c.patience();
-    let mut stopped_early = state.wait >= patience && state.epoch > 0;
-    while state.epoch < epochs && !stopped_early {
-        let epoch = state.epoch + 1;
-        let started = Instant::now();
-        progress.epoch_start(epoch, epochs, batches_per_epoch);
+    /// One pass over the shuffled, augmented training batches with an optimiser step each.
+    /// Returns the epoch's training metrics and the last learning rate used.
+    pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
+        let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
+        let c = &self.config;
+        let batches = self.prepared.train.len().div_ceil(c.batch_size());
+        self.progress.epoch_start(epoch, c.epochs(), batches);
+        let tag_vocab = model.head.tag_vocab();
         let epoch_seed = c.seed.wrapping_add(epoch as u64);
-        let loader = inputs.train.loader(
-            Some((&c.augment, epoch_seed)),
-            &loader_settings,
-            tag_vocab,
-            &train_device,
-        );
+        let augment = Some((&c.augment, epoch_seed));
+        let loader =
+            self.inputs.train.loader(augment, &self.loader_settings, tag_vocab, &self.train_device);
         let mut acc = MetricsAccumulator::default();
         let mut pending = Pending::new(DEFAULT_READBACK_EVERY, tag_vocab);
-        let mut lr = schedule.at(state.step);
+        let mut lr = self.schedule.at(self.state.step);
         for loaded in loader.shuffled(epoch_seed)? {
             let LoadedBatch { batch, failed } = loaded?;
             for (path, reason) in &failed {
-                progress.skipped(path, reason);
+                self.progress.skipped(path, reason);
             }
             let Some(batch) = batch else { continue };
-            let out = train_forward.run(&model, batch.images)?;
+            let out = self.train_forward.run(&model, batch.images)?;
             let loss = model.loss(&out, &batch.targets)?;
-            pending.push(state.step, &out, &loss, batch.samples);
+            pending.push(self.state.step, &out, &loss, batch.samples);
             let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-            lr = schedule.at(state.step);
-            model = optim.step(lr, model, grads);
-            state.step += 1;
+            lr = self.schedule.at(self.state.step);
+            model = self.optim.step(lr, model, grads);
+            self.state.step += 1;
             if pending.is_due() {
-                check_finite(epoch, &pending.flush(&mut acc)?, progress)?;
+                check_finite(epoch, &pending.flush(&mut acc)?, self.progress)?;
             }
         }
-        check_finite(epoch, &pending.flush(&mut acc)?, progress)?;
+        check_finite(epoch, &pending.flush(&mut acc)?, self.progress)?;
         if acc.is_empty() {
             return Err(TrainingError::NotEnoughData(format!(
                 "epoch {epoch}: no training image could be read"
             )));
         }
-        let train_metrics = acc.finish();
-        model = c.precision.settle(model);
+        self.model = Some(self.config.precision.settle(model));
+        Ok((acc.finish(), lr))
+    }
 
-        let valid_model = model.valid();
+    fn model(&self) -> Result<&ScoringModel> {
+        self.model.as_ref().ok_or_else(|| self.failed_before())
+    }
+
+    fn failed_before(&self) -> TrainingError {
+        TrainingError::Run {
+            dir: self.opts.out.clone(),
+            reason: "an epoch of this session failed part-way; continue from the last \
+                     checkpoint with --resume"
+                .into(),
+        }
+    }
+
+    /// The validation split's metrics with the current weights (inference mode).
+    pub fn validate(&self, epoch: usize) -> Result<SplitMetrics> {
+        let model = self.model()?.valid();
         let (validation, failed) =
-            evaluate_samples(&valid_model, &validation_loader, eval_forward)?;
+            evaluate_samples(&model, &self.validation_loader, self.eval_forward)?;
         for (path, reason) in &failed {
-            progress.skipped(path, reason);
+            self.progress.skipped(path, reason);
         }
         if !validation.loss.is_finite() {
             return Err(TrainingError::NonFinite {
                 epoch,
-                step: state.step,
+                step: self.state.step,
                 loss: validation.loss as f32,
                 tasks: "validation".into(),
             });
         }
+        Ok(validation)
+    }
 
-        state.seconds += started.elapsed().as_secs_f64();
-        let record = EpochRecord {
-            epoch,
-            lr,
-            seconds: started.elapsed().as_secs_f64(),
-            train: train_metrics,
-            validation,
-        };
-        let value = c.monitor.value(&record.validation);
-        let improved = c.monitor.improves(value, state.best, c.min_delta);
+    /// Records a finished epoch: the best weights when the monitored value improved,
+    /// `metrics.csv`, `curves.svg`, then the checkpoint (its state file last: the commit
+    /// point `--resume` continues from).
+    pub fn checkpoint(&mut self, record: EpochRecord) -> Result<()> {
+        let (monitor, min_delta) = (self.config.monitor, self.config.min_delta);
+        let value = monitor.value(&record.validation);
+        let improved = monitor.improves(value, self.state.best, min_delta);
+        if improved {
+            crate::weights_file::save_checked(self.model()?.clone(), &self.run.model())?;
+        }
+        let state = &mut self.state;
         if improved {
             state.best = value.or(state.best);
-            state.best_epoch = epoch;
+            state.best_epoch = record.epoch;
             state.wait = 0;
-            crate::weights_file::save_checked(model.clone(), &run.model())?;
         } else {
             state.wait += 1;
         }
+        state.seconds += record.seconds;
         state.history.push(record.clone());
-        state.epoch = epoch;
-        write_text(&run.metrics(), &metrics_csv(&state.history))?;
-        write_text(&run.curves(), &plot::curves_svg(&state.history))?;
-        save_checkpoint(&run, &model, &optim, &state)?;
-        progress.epoch_end(&record, improved);
-        stopped_early = state.wait >= patience;
+        state.epoch = record.epoch;
+        self.stopped_early = state.wait >= self.config.patience();
+        write_text(&self.run.metrics(), &metrics_csv(&self.state.history)?)?;
+        write_text(&self.run.curves(), &plot::curves_svg(&self.state.history))?;
+        save_checkpoint(&self.run, self.model()?, &self.optim, &self.state)?;
+        self.progress.epoch_end(&record, improved);
+        Ok(())
     }
 
-    // Final metrics with the best weights.
-    let best = crate::eval::load_model(&run, &p.run_config, &base_device)?;
-    let (validation, _) =
-        crate::calibration::evaluate_and_calibrate(&run, &best, &validation_loader, eval_forward)?;
-    let test = if inputs.test.samples.is_empty() {
-        None
-    } else {
-        let loader = inputs.test.loader(None, &loader_settings, tag_vocab, &base_device);
-        Some(evaluate_samples(&best, &loader, eval_forward)?.0)
-    };
-    let summary = RunSummary {
-        epochs: state.epoch,
-        best_epoch: state.best_epoch,
-        stopped_early,
-        monitor: c.monitor,
-        best_value: state.best,
-        parameters,
-        train_seconds: state.seconds,
-        images,
-        validation,
-        test,
-    };
-    write_text(
-        &run.model_card(),
-        &report::model_card(&p.run_config, &summary, &p.vocab, &state.history),
-    )?;
-    write_json(&run.summary(), &summary)?;
-    Ok(TrainReport { run: opts.out.clone(), summary, history: state.history })
+    /// Evaluates the best weights on validation (calibrating the score placement) and test,
+    /// and writes the model card and `summary.json`.
+    pub fn finish(self) -> Result<TrainReport> {
+        let p = &self.prepared;
+        let device = &self.base_device;
+        let best = crate::eval::load_model(&self.run, &p.run_config, device)?;
+        let forward = self.eval_forward;
+        let (validation, _) = crate::calibration::evaluate_and_calibrate(
+            &self.run,
+            &best,
+            &self.validation_loader,
+            forward,
+        )?;
+        let test = if self.inputs.test.samples.is_empty() {
+            None
+        } else {
+            let tag_vocab = best.head.tag_vocab();
+            let loader = self.inputs.test.loader(None, &self.loader_settings, tag_vocab, device);
+            Some(evaluate_samples(&best, &loader, forward)?.0)
+        };
+        let state = self.state;
+        let summary = RunSummary {
+            epochs: state.epoch,
+            best_epoch: state.best_epoch,
+            stopped_early: self.stopped_early,
+            monitor: self.config.monitor,
+            best_value: state.best,
+            parameters: self.parameters,
+            train_seconds: state.seconds,
+            images: self.images,
+            validation,
+            test,
+        };
+        let card = report::model_card(&p.run_config, &summary, &p.vocab, &state.history);
+        write_text(&self.run.model_card(), &card)?;
+        write_json(&self.run.summary(), &summary)?;
+        Ok(TrainReport { run: self.opts.out.clone(), summary, history: state.history })
+    }
 }
 
 /// Fails on the first non-finite step loss of a read-back, naming the step and the range

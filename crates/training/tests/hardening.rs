@@ -125,6 +125,42 @@ fn a_second_writer_of_a_run_directory_is_refused() {
     train(&opts, &animescore_training::NoTrainProgress).unwrap();
 }
 
+/// Deletes the checkpoint's weight files as soon as the resumed run starts.
+struct DeleteCheckpointFiles(PathBuf);
+
+impl animescore_training::TrainProgress for DeleteCheckpointFiles {
+    fn start(&self, _info: &animescore_training::RunInfo) {
+        for entry in std::fs::read_dir(&self.0).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "bpk") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_resumed_run_survives_its_checkpoint_files_vanishing() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("run");
+    copy_dir(&fx.run, &copy);
+    // One more epoch to train, set where a user would: the run's own config.toml.
+    let run = RunDir::new(&copy);
+    let mut saved = run.read_config().unwrap();
+    saved.train.epochs = Some(2);
+    std::fs::write(run.config(), saved.to_toml().unwrap()).unwrap();
+    assert!(run.checkpoint_optim(1).is_file() && run.checkpoint_model(1).is_file());
+
+    let mut opts = options(&fx.data, &copy);
+    opts.resume = true;
+    // The files were read whole before training went on (the run used to panic, exit 101,
+    // when burn read the optimiser state lazily at the first step).
+    let report = train(&opts, &DeleteCheckpointFiles(run.checkpoint_dir())).unwrap();
+    assert_eq!(report.history.last().unwrap().epoch, 2);
+    assert!(run.checkpoint_optim(2).is_file());
+}
+
 #[test]
 fn resume_refuses_another_dataset_and_the_dataset_is_stored_absolute() {
     let fx = fixture();
@@ -293,7 +329,9 @@ fn unusual_sanity_levels_and_ai_types_are_counted_for_a_warning() {
     db.upsert(&[row("1_p0", 2, 0), row("2_p0", 99, 1), row("3_p0", 4, 7), row("4_p0", 6, 2)])
         .unwrap();
     drop(db);
-    let records = animescore_training::data::load_records(tmp.path()).unwrap();
+    let records =
+        animescore_training::data::load_records(tmp.path(), animescore_dataset::TagFilter::None)
+            .unwrap();
     assert_eq!(animescore_training::data::unusual_values(&records), (1, 1));
 }
 

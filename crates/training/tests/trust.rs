@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, TagFilter, ingest, synthesize};
 use animescore_scoring::ScoreMethod;
 use animescore_training::data;
 use animescore_training::predict::collect_images;
@@ -157,13 +157,13 @@ fn sanity_level_8_from_ingest_to_predict() {
     let mut opts = IngestOptions::new(&dataset_dir);
     opts.characters = Some(synth.aliases);
     ingest(&opts, &NoProgress).unwrap();
-    let records = data::load_records(&dataset_dir).unwrap();
+    let records = data::load_records(&dataset_dir, TagFilter::All).unwrap();
     let level8: Vec<_> = records.iter().filter(|r| r.sanity_level == Some(8)).collect();
     assert_eq!(level8.len(), rewritten);
     let scorer = data::fit_scorer(&records, ScoreMethod::default()).unwrap();
-    let vocab = data::fit_vocab(&records, &TagConfig::default());
+    let vocab = data::fit_vocab(&dataset_dir, &records, &TagConfig::default()).unwrap();
     for r in level8 {
-        let label = data::label(r, &scorer, &vocab, TagSource::Characters);
+        let label = data::label(r, &scorer, &vocab.index(), TagSource::Characters);
         assert_eq!(label.sanity_class, Some(2), "level 8 is the NSFW class");
     }
 

@@ -1,0 +1,121 @@
+//! Issue 15: memory is bounded by the batch, not by the dataset. Forty metadata files each list
+//! about 3.9 MB of tags (the per-file limit is 4 MiB): `ingest`, `scores` and `train` used to
+//! hold every record with every tag, several times over (≈ 1 GB and more here; 3.9 / 2.7 /
+//! 5.4 GB with 150 such files). Each command's peak resident size is read from `wait4(2)` and
+//! must stay far below that.
+//!
+//! `ANIMESCORE_BIN=/path/to/animescore` runs the same checks against another build (that is
+//! how the old numbers in docs/reliability.md were taken).
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use animescore_dataset::{SynthOptions, synthesize};
+
+const FILES: usize = 40;
+/// Tag bytes per metadata file: just under the 4 MiB limit, as in the issue.
+const TAG_BYTES: usize = 3_900_000;
+/// Distinct tags: real datasets repeat a vocabulary; the lists are long, not all different.
+const DISTINCT_TAGS: usize = 3000;
+
+fn binary() -> PathBuf {
+    std::env::var_os("ANIMESCORE_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_animescore")), PathBuf::from)
+}
+
+/// Runs the binary; returns its peak resident size in MiB, or panics with its stderr.
+fn peak_mib(args: &[&str], scratch: &Path) -> u64 {
+    let log = scratch.join("stderr.log");
+    let child = Command::new(binary())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("binary runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills; `pid` is our own child, reaped here
+    // exactly once (std's `Child` is dropped without waiting, which does not reap it).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    drop(child);
+    assert_eq!(reaped, pid, "wait4 failed");
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{args:?}:\n{stderr}");
+    // Linux reports ru_maxrss in KiB.
+    usage.ru_maxrss as u64 / 1024
+}
+
+/// A synthetic dataset whose metadata files list ~3.9 MB of tags each.
+fn heavy_dataset(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    synthesize(&data, &SynthOptions { count: FILES, seed: 3, size: 16 }).unwrap();
+    let mut files: Vec<PathBuf> = walk_json(&data);
+    files.sort();
+    assert_eq!(files.len(), FILES);
+    for (f, path) in files.iter().enumerate() {
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let (mut tags, mut bytes, mut j) = (Vec::new(), 0, 0usize);
+        while bytes < TAG_BYTES {
+            let tag = format!("タグ{:05}", (f * 7919 + j * 104_729) % DISTINCT_TAGS);
+            bytes += tag.len() + 3;
+            tags.push(serde_json::Value::String(tag));
+            j += 1;
+        }
+        meta["tags"] = serde_json::Value::Array(tags);
+        std::fs::write(path, meta.to_string()).unwrap();
+    }
+    data
+}
+
+fn walk_json(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_json(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn ingest_scores_and_train_stay_bounded_by_the_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = heavy_dataset(tmp.path());
+    let d = data.to_str().unwrap();
+    let db = data.join(".database/metadata.sqlite3");
+    let run = tmp.path().join("run");
+
+    let ingest = peak_mib(&["ingest", d], tmp.path());
+    let scores =
+        peak_mib(&["scores", "--db", db.to_str().unwrap(), "--out", "/dev/null"], tmp.path());
+    let train = peak_mib(
+        &[
+            "train",
+            "--dataset",
+            d,
+            "--out",
+            run.to_str().unwrap(),
+            "--backbone",
+            "tiny",
+            "--image-size",
+            "16",
+            "--epochs",
+            "1",
+            "--embedding",
+            "none",
+            "--no-cache",
+        ],
+        tmp.path(),
+    );
+    eprintln!("peak resident size: ingest {ingest} MiB, scores {scores} MiB, train {train} MiB");
+    // The files hold 156 MB of tags. Bounded: a few batches of them at most.
+    assert!(ingest < 400, "ingest peaked at {ingest} MiB");
+    assert!(scores < 100, "scores peaked at {scores} MiB");
+    assert!(train < 500, "train peaked at {train} MiB");
+}
