@@ -4,7 +4,6 @@
 //!
 //! (`RUN_DIR` as written by `animescore train` or `animescore quickstart`, e.g. `quickstart/run`.)
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use animescore_training::predict::collect_images;
@@ -18,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let predictor = Predictor::load(run, DeviceSpec::Flex)?;
     let paths = collect_images(std::slice::from_ref(images))?;
-    let report = predictor.predict(&paths, &HashMap::new())?;
+    let report = predictor.predict(&paths)?;
     for (path, why) in &report.failed {
         eprintln!("skipped {}: {why}", path.display());
     }

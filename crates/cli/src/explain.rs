@@ -8,7 +8,7 @@ use animescore_backbones::load_image;
 use animescore_dataset::write_atomic;
 use animescore_explain::{Explainer, Explanation, Method};
 use animescore_training::DeviceSpec;
-use animescore_training::predict::{collect_images, file_stem};
+use animescore_training::predict::collect_images;
 use anyhow::Context;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
 
@@ -125,7 +125,7 @@ struct OutputNames(HashSet<String>);
 
 impl OutputNames {
     fn unique(&mut self, path: &Path) -> String {
-        let stem = file_stem(path);
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut name = stem.clone();
         let mut n = 1;
         while !self.0.insert(name.clone()) {

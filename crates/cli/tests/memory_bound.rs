@@ -92,8 +92,13 @@ fn ingest_scores_and_train_stay_bounded_by_the_batch() {
     let run = tmp.path().join("run");
 
     let ingest = peak_mib(&["ingest", d], tmp.path());
-    let scores =
-        peak_mib(&["scores", "--db", db.to_str().unwrap(), "--out", "/dev/null"], tmp.path());
+    // A file, not /dev/null: builds from before issue 15 renamed their output over the
+    // target, and this test may run against one (ANIMESCORE_BIN).
+    let csv = tmp.path().join("scores.csv");
+    let scores = peak_mib(
+        &["scores", "--db", db.to_str().unwrap(), "--out", csv.to_str().unwrap()],
+        tmp.path(),
+    );
     let train = peak_mib(
         &[
             "train",

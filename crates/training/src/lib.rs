@@ -1,6 +1,6 @@
 //! Training, evaluation, prediction and experiment grids for animescore models.
 //!
-//! - [`train`](train::train): dataset folder → run directory (weights, config, scalers,
+//! - [`train`] (or step by step, [`Trainer`]): dataset folder → run directory (weights, config, scalers,
 //!   vocabulary, metrics, curves, model card), resumable.
 //! - [`evaluate_run`]: metrics of a run on a split.
 //! - [`Predictor`]: scores, AI probability, sanity class, tags, percentile and tier of new
@@ -46,7 +46,7 @@ pub mod schedule;
 pub mod score_file;
 pub mod selection;
 pub mod slots;
-pub mod train;
+mod train;
 pub mod weights_file;
 
 pub use animescore_dataset::Split;
@@ -64,4 +64,6 @@ pub use predict::{KnownLabels, PredictReport, Prediction, Predictor};
 pub use predict_stream::{PredictProgress, StreamOptions, StreamReport, predict_to};
 pub use run::{EpochRecord, RunDir, RunSummary};
 pub use selection::Monitor;
-pub use train::{NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, train};
+pub use train::{
+    NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
+};

@@ -428,7 +428,7 @@ impl MetricsAccumulator {
 }
 
 /// Index of the largest value (first on ties).
-pub fn argmax(values: &[f64]) -> usize {
+pub(crate) fn argmax(values: &[f64]) -> usize {
     values
         .iter()
         .enumerate()

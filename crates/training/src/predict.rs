@@ -137,9 +137,15 @@ impl Predictor {
             .collect())
     }
 
-    /// Scores images; `known` (by file name without extension) replaces the model's own
-    /// metadata predictions as input of the embedding (variants `meta-embed`, `attention`).
-    pub fn predict(
+    /// Scores images with the model's own metadata predictions.
+    pub fn predict(&self, images: &[PathBuf]) -> Result<PredictReport> {
+        self.predict_with_known(images, &HashMap::new())
+    }
+
+    /// [`predict`](Self::predict) with known metadata (by file name without extension, e.g.
+    /// from [`known_from_index`](Self::known_from_index)) replacing the model's own metadata
+    /// predictions as input of the embedding (variants `meta-embed`, `attention`).
+    pub fn predict_with_known(
         &self,
         images: &[PathBuf],
         known: &HashMap<String, KnownLabels>,
@@ -276,7 +282,7 @@ impl Predictor {
 }
 
 /// Image name without its extension.
-pub fn file_stem(path: &Path) -> String {
+pub(crate) fn file_stem(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 

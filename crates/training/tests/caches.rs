@@ -2,7 +2,6 @@
 //! order does not depend on the number of workers, heads-only training on cached features,
 //! and bf16 steps (on flex, which computes in bf16 slowly but correctly).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
@@ -88,7 +87,7 @@ fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
     let images = collect_images(std::slice::from_ref(&data)).unwrap();
     let scores = |run: &Path| -> Vec<(String, f64, f64)> {
         let predictor = Predictor::load(run, DeviceSpec::Flex).unwrap();
-        let report = predictor.predict(&images, &HashMap::new()).unwrap();
+        let report = predictor.predict(&images).unwrap();
         report.predictions.into_iter().map(|p| (p.filename, p.score, p.ai_probability)).collect()
     };
     let want = scores(&reference);

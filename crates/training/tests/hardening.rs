@@ -216,7 +216,7 @@ fn damaged_weights_are_an_error_that_names_the_model() {
     }
     std::fs::write(&model, &bytes).unwrap();
     let predictor = Predictor::load(&copy, device()).unwrap();
-    let result = predictor.predict(&some_images(&fx.data), &Default::default());
+    let result = predictor.predict(&some_images(&fx.data));
     let text = err_text(result);
     assert!(text.contains("model.bpk") && text.contains("NaN"), "{text}");
 }

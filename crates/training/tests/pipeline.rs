@@ -2,7 +2,6 @@
 //! `tiny` at 32 px) → eval → predict, the run directory's files, resume, and errors.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
@@ -123,7 +122,7 @@ fn train_eval_predict_every_variant_and_resume() {
     let images = collect_images(&[data.clone(), bad.clone()]).unwrap();
     assert_eq!(images.len(), 61, "60 images + the broken one; .database is skipped");
     let predictor = Predictor::load(&attention, DeviceSpec::Flex).unwrap();
-    let report = predictor.predict(&images, &HashMap::new()).unwrap();
+    let report = predictor.predict(&images).unwrap();
     assert_eq!(report.predictions.len(), 60);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, bad);
@@ -144,7 +143,7 @@ fn train_eval_predict_every_variant_and_resume() {
     // Known metadata from the index changes the attention variant's input.
     let known = predictor.known_from_index(&data.join(".database/metadata.sqlite3")).unwrap();
     assert_eq!(known.len(), 60);
-    let with_known = predictor.predict(&images[..8], &known).unwrap();
+    let with_known = predictor.predict_with_known(&images[..8], &known).unwrap();
     assert!(with_known.predictions.iter().all(|p| p.known_metadata));
 
     // Resume: a 3-epoch run continues from the saved epoch 2.

@@ -1,7 +1,6 @@
 //! Results a user can trust: model selection follows the configured monitor, the tag source
 //! `auto` resolves on the data, and Pixiv's sanity level 8 works from ingest to prediction.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, TagFilter, ingest, synthesize};
@@ -176,8 +175,8 @@ fn sanity_level_8_from_ingest_to_predict() {
         predictor.known_from_index(&dataset_dir.join(".database/metadata.sqlite3")).unwrap();
     assert_eq!(known.len(), records.len(), "level-8 records keep their known sanity class");
     let images = collect_images(std::slice::from_ref(&dataset_dir)).unwrap();
-    let with_known = predictor.predict(&images, &known).unwrap();
+    let with_known = predictor.predict_with_known(&images, &known).unwrap();
     assert_eq!(with_known.predictions.len(), images.len());
-    let without = predictor.predict(&images, &HashMap::new()).unwrap();
+    let without = predictor.predict(&images).unwrap();
     assert!(without.predictions.iter().all(|p| [2, 4, 6].contains(&p.sanity_level)));
 }
