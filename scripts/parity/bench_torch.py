@@ -6,6 +6,10 @@ classifier) at the same batch, size and thread count as our `forward_timing` exa
 runs that example (release build) and prints ms per forward and the ratio ours / PyTorch.
 
     python scripts/parity/bench_torch.py [--threads 2] [--batch 8] [--size 224] [--iters 5] [--no-ours]
+        [--models resnet50 efficientnet-b0] [--ours-bin PATH/TO/forward_timing]
+
+`--ours-bin` runs an already built `forward_timing` instead of `cargo run` (which, with `-p`,
+may resolve features differently from the workspace build and rebuild burn).
 """
 import argparse
 import os
@@ -44,15 +48,21 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--no-ours", action="store_true")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--ours-bin", help="a built forward_timing example (default: cargo run)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    torch_ms = {n: time_torch(n, args.batch, args.size, args.iters) for n in MODELS}
+    torch_ms = {n: time_torch(n, args.batch, args.size, args.iters) for n in args.models}
     ours = {}
     if not args.no_ours:
-        cmd = ["cargo", "run", "--release", "-q", "-p", "animescore-backbones", "--example",
-               "forward_timing", "--", "--batch", str(args.batch), "--size", str(args.size),
-               "--iters", str(args.iters), *MODELS]
+        if args.ours_bin:
+            cmd = [args.ours_bin]
+        else:
+            cmd = ["cargo", "run", "--release", "-q", "-p", "animescore-backbones", "--example",
+                   "forward_timing", "--"]
+        cmd += ["--batch", str(args.batch), "--size", str(args.size), "--iters", str(args.iters),
+                *args.models]
         env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         ours = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.strip()}

@@ -8,6 +8,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 
 /// Activation applied after the batch norm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -105,8 +107,52 @@ impl ConvBnActConfig {
 
 impl ConvBnAct {
     /// `[B, C_in, H, W] -> [B, C_out, H / stride, W / stride]`.
+    ///
+    /// Outside autodiff (inference, a frozen backbone's features) the batch norm is folded
+    /// into the convolution: `conv(x, w · s) + (β − μ · s)` with `s = γ / √(σ² + ε)`, one
+    /// bias pass over the output instead of Burn's four broadcast passes (subtract, divide,
+    /// multiply, add). On a training device Burn's own ops run, so batch statistics and
+    /// gradients are unchanged.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation.apply(self.bn.forward(self.conv.forward(x)))
+        let y = match self.folded_padding() {
+            Some(padding) if !x.device().is_autodiff() => self.forward_folded(x, padding),
+            _ => self.bn.forward(self.conv.forward(x)),
+        };
+        self.activation.apply(y)
+    }
+
+    /// `((top, bottom), (left, right))` when the conv's padding is explicit (always, as
+    /// [`ConvBnActConfig::init`] builds it), `None` otherwise.
+    fn folded_padding(&self) -> Option<[(usize, usize); 2]> {
+        match self.conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => {
+                Some([(top, bottom), (left, right)])
+            }
+            PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+            PaddingConfig2d::Same => None,
+        }
+    }
+
+    /// Convolution and inference-mode batch norm as one convolution with a bias.
+    fn forward_folded(&self, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
+        let device = x.device();
+        let bn = &self.bn;
+        let mean = bn.running_mean.value().to_device(&device);
+        let var = bn.running_var.value().to_device(&device);
+        let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
+        let mut shift = bn.beta.val() - mean * scale.clone();
+        if let Some(bias) = &self.conv.bias {
+            shift = shift + bias.val() * scale.clone();
+        }
+        let c_out = self.out_channels();
+        let weight = self.conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
+        let options = ConvOptions::new_with_padding(
+            self.conv.stride,
+            padding,
+            self.conv.dilation,
+            self.conv.groups,
+        );
+        conv2d(x, weight, Some(shift), options)
     }
 
     /// Output channels.
