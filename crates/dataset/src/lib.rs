@@ -13,6 +13,9 @@ pub mod db;
 pub mod encoding;
 mod error;
 pub mod ingest;
+// TODO(issue 13): document the fields when the ingest rewrite (other branch) lands; the file is
+// being rewritten there, so its body is left as is here.
+#[allow(missing_docs)]
 pub mod metadata;
 pub mod scan;
 pub mod split;
