@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// SQLite failed.
-    #[error("{path}: database error: {source}")]
+    #[error("{path}: database error")]
     Sqlite {
         /// The database file.
         path: PathBuf,
