@@ -43,7 +43,7 @@ pub mod report;
 pub mod run;
 mod run_guard;
 pub mod schedule;
-pub mod score_file;
+mod score_rows;
 pub mod selection;
 pub mod slots;
 pub mod train;
