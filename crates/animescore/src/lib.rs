@@ -13,8 +13,8 @@
 //! | [`backbones`] | `backbones` (default) | ResNet, EfficientNet, image decoding, pretrained weights |
 //! | [`heads`] | `heads` (default) | task heads, the multi-task loss, the three model variants |
 //! | [`training`] | `training` (default) | training, evaluation, prediction, experiment grids |
-//! | [`explain`] | `explain` | attention rollout, Grad-CAM, occlusion, metadata shares |
-//! | [`gallery`] | `gallery` | one self-contained HTML page of a score file |
+//! | `explain` | `explain` | attention rollout, Grad-CAM, occlusion, metadata shares |
+//! | `gallery` | `gallery` | one self-contained HTML page of a score file |
 //!
 //! Further features: `download` (fetch torchvision weights by name), `vulkan` and `cuda`
 //! (GPU backends). The [`prelude`] holds what the walk below uses.

@@ -155,7 +155,7 @@ fn csv_header() -> Vec<u8> {
 /// What is already in a score file that `--resume` continues.
 #[derive(Debug, Default)]
 pub struct ExistingRows {
-    /// Hashes ([`fnv1a128`]) of the `path` of every readable row.
+    /// Keys ([`path_key`]) of the `path` of every readable row.
     pub done: HashSet<u128>,
     /// Readable rows.
     pub rows: usize,
