@@ -8,28 +8,31 @@
 //! # Ok::<(), animescore_dataset::DatasetError>(())
 //! ```
 
-pub mod characters;
-pub mod db;
-pub mod encoding;
+mod characters;
+mod db;
+mod encoding;
 mod error;
-pub mod ingest;
+mod ingest;
 // TODO(issue 13): document the fields when the ingest rewrite (other branch) lands; the file is
 // being rewritten there, so its body is left as is here.
 #[allow(missing_docs)]
-pub mod metadata;
-pub mod scan;
-pub mod split;
-pub mod synth;
-pub mod vocab;
+mod metadata;
+mod scan;
+mod split;
+mod synth;
+mod vocab;
 
 pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
-pub use db::{DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, SCHEMA_VERSION};
-pub use encoding::{SANITY_LEVELS, is_ai, sanity_class, sanity_level};
+pub use db::{
+    BUSY_TIMEOUT, DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, IllustRow, SCHEMA_VERSION,
+};
+pub use encoding::{AI_TAG_PATTERNS, SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
-pub use metadata::{PixivMetadata, Tag};
+pub use metadata::{PixivMetadata, Tag, parse_date};
+pub use scan::IMAGE_EXTENSIONS;
 pub use split::{Split, SplitConfig};
-pub use synth::{SynthOptions, SynthReport, generate as synthesize};
+pub use synth::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET, SynthOptions, SynthReport, synthesize};
 pub use vocab::TagVocabulary;
 
 /// [`animescore_fs::write_atomic`] with the path in the error: the crates above write their

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use animescore_dataset::scan::IMAGE_EXTENSIONS;
+use animescore_dataset::IMAGE_EXTENSIONS;
 use animescore_fs::{EntryKind, VisitedDirs, entry_kind};
 
 use crate::error::{Result, TrainingError};
