@@ -48,7 +48,7 @@ pub struct ModelOutput {
     pub score: Tensor<1>,
     /// AI-flag logit, `[B]`.
     pub ai_logit: Tensor<1>,
-    /// Sanity logits, `[B, 3]`.
+    /// Sanity logits, `[B, SANITY_CLASSES]`.
     pub sanity_logits: Tensor<2>,
     /// Tag logits, `[B, tag_vocab]`, when the model has a tag head.
     pub tag_logits: Option<Tensor<2>>,
