@@ -94,6 +94,16 @@ impl BackboneConfig {
         }
     }
 
+    /// Input size and normalisation the network expects, without building it (the same as
+    /// [`Backbone::input_spec`] of [`init`](Self::init)'s result).
+    pub fn input_spec(&self) -> InputSpec {
+        let image_size = match self {
+            Self::ResNet(c) => c.image_size,
+            Self::EfficientNet(c) => c.image_size,
+        };
+        InputSpec::imagenet(image_size)
+    }
+
     /// Builds the backbone with from-scratch init.
     pub fn init(&self, device: &Device) -> AnyBackbone {
         match self {

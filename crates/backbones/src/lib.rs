@@ -4,32 +4,35 @@
 mod backbone;
 mod config;
 mod conv_bn_act;
-pub mod decode;
+mod decode;
 mod drop_path;
-pub mod efficientnet;
+mod efficientnet;
 mod embedder;
 mod error;
-pub mod preprocess;
-pub mod pretrained;
-pub mod resnet;
+mod preprocess;
+mod pretrained;
+mod resnet;
 mod silu;
 mod squeeze_excitation;
-pub mod weights;
-pub mod weights_source;
+mod weights;
+mod weights_source;
 
 pub use backbone::{Backbone, IMAGENET_MEAN, IMAGENET_STD, InputSpec, global_average_pool};
 pub use config::{AnyBackbone, BACKBONE_NAMES, BackboneConfig};
 pub use conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
-pub use decode::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, load_image};
+pub use decode::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, decode_rgb, load_image, load_rgb};
 pub use drop_path::{DropPath, DropPathConfig};
-pub use efficientnet::{EfficientNet, EfficientNetConfig};
+pub use efficientnet::{EfficientNet, EfficientNetConfig, MBConvLayer, make_divisible};
 pub use embedder::Embedder;
 pub use error::BackboneError;
 pub use preprocess::{INPUT_SIZE_RANGE, Preprocess, ResizeMode, check_input_size};
 pub use pretrained::{Checksum, PRETRAINED, PretrainedWeights, parse_pretrained_name};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
-pub use weights::{TorchvisionNames, load_weights, timm_efficientnet_to_torchvision};
+pub use weights::{
+    TorchvisionNames, is_ignored_key, load_weights, timm_efficientnet_to_torchvision,
+    torchvision_state,
+};
 pub use weights_source::{
     DownloadProgress, NoDownloadProgress, WeightsSource, resolve_weights, weights_dir,
 };

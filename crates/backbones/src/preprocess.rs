@@ -126,7 +126,7 @@ impl Preprocess {
         (scale, shift)
     }
 
-    /// Loads an image file (PNG, JPEG or WebP; see [`crate::decode`]) and resizes it to
+    /// Loads an image file (PNG, JPEG or WebP; see [`crate::load_image`]) and resizes it to
     /// `size × size` RGB. A large JPEG is decoded at reduced scale first.
     pub fn load_rgb(&self, path: impl AsRef<Path>) -> Result<RgbImage, BackboneError> {
         let rgb = load_rgb(path.as_ref(), |w, h| self.min_source_scale(w, h))?;

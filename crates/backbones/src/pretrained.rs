@@ -8,7 +8,7 @@
 //! Where the digests come from: torchvision's file names carry the first 8 hex digits of the
 //! file's SHA-256 (`resnet50-0676ba61.pth`), which is all torch.hub itself checks. The full
 //! digests here were taken from public records of the downloaded files (projects that pin them,
-//! and torch.hub's own "invalid hash value (expected …, got <full digest>)" reports quoted in
+//! and torch.hub's own `invalid hash value (expected …, got <full digest>)` reports quoted in
 //! pytorch/vision issue #7744 for the re-uploaded EfficientNets); each agrees with its file
 //! name's prefix. For two files no full digest could be found; they are checked by that prefix
 //! only, exactly as torch.hub does, and say so in [`Checksum::Sha256Prefix`].

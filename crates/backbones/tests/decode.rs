@@ -1,10 +1,10 @@
-//! The decode path (`animescore_backbones::decode` + `Preprocess::load_rgb`): the SIMD resize
+//! The decode path (`animescore_backbones::decode_rgb` + `Preprocess::load_rgb`): the SIMD resize
 //! and the reduced-scale JPEG decode stay within a stated tolerance of the previous full decode
 //! + `image` `Triangle` resize on textured pictures; WebP, EXIF orientation and transparency.
 
 use std::path::PathBuf;
 
-use animescore_backbones::decode::{MAX_IMAGE_SIDE, decode_rgb, load_rgb};
+use animescore_backbones::{MAX_IMAGE_SIDE, decode_rgb, load_rgb};
 use animescore_backbones::{Preprocess, ResizeMode, load_image};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use animescore_backbones::BackboneConfig;
-use animescore_backbones::weights::{is_ignored_key, torchvision_state};
+use animescore_backbones::{is_ignored_key, torchvision_state};
 use burn::prelude::*;
 
 fn check(name: &str) {

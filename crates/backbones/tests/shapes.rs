@@ -125,7 +125,7 @@ fn efficientnet_presets_follow_torchvision() {
 
 #[test]
 fn make_divisible_matches_torchvision() {
-    use animescore_backbones::efficientnet::make_divisible;
+    use animescore_backbones::make_divisible;
     // Values computed with torchvision.ops.misc._make_divisible.
     assert_eq!(make_divisible(32.0 * 1.1, 8), 32);
     assert_eq!(make_divisible(10.0, 8), 16);

@@ -63,9 +63,8 @@ fn efficientnet_freeze_before_head() {
         .unwrap();
     assert!(!model.stem.conv.weight.is_require_grad());
     assert!(model.stages.iter().flatten().all(|b| match &b.block[0] {
-        animescore_backbones::efficientnet::MBConvLayer::Conv(c) =>
-            !c.conv.weight.is_require_grad(),
-        animescore_backbones::efficientnet::MBConvLayer::Se(_) => false,
+        animescore_backbones::MBConvLayer::Conv(c) => !c.conv.weight.is_require_grad(),
+        animescore_backbones::MBConvLayer::Se(_) => false,
     }));
     assert!(model.head.conv.weight.is_require_grad());
 }

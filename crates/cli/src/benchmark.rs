@@ -91,7 +91,10 @@ pub fn run(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
                 Ok(report) => print_report(&report, args.json)?,
                 Err(e) => {
                     failed = true;
-                    eprintln!("error: batch {batch_size}, {precision}: {e}");
+                    eprintln!(
+                        "error: batch {batch_size}, {precision}: {:#}",
+                        anyhow::Error::new(e)
+                    );
                 }
             }
         }
@@ -131,10 +134,10 @@ fn run_loader(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
         image_size: args.image_size,
         ..TrainConfig::default()
     };
-    let backbone = config.backbone_config()?.init(&burn::tensor::Device::flex());
+    let input_spec = config.backbone_config()?.input_spec();
     let report = loader_throughput(&LoaderBenchOptions {
         dataset: dataset.clone(),
-        preprocess: config.preprocess(&backbone),
+        preprocess: config.preprocess(input_spec),
         augment: config.augment.clone(),
         batch_size: args.batch_size[0],
         workers: args.workers,

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use animescore_scorefile::ScoreTarget;
 use animescore_training::calibration::TierCuts;
 use animescore_training::inputs::Shard;
-use animescore_training::score_file::ScoreTarget;
 use animescore_training::{DeviceSpec, Predictor, StreamOptions, predict_to};
 
 use crate::curate::{CurateArgs, apply};

@@ -64,7 +64,7 @@ impl ScoreParams {
 }
 
 fn parse_reference(s: &str) -> Result<NaiveDateTime, String> {
-    animescore_dataset::metadata::parse_date(s)
+    animescore_dataset::parse_date(s)
         .or_else(|| {
             chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .ok()

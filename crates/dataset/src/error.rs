@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// SQLite failed.
-    #[error("{path}: database error: {source}")]
+    #[error("{path}: database error")]
     Sqlite {
         /// The database file.
         path: PathBuf,
@@ -90,6 +90,13 @@ pub enum DatasetError {
         name: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// The ingest's index writer thread panicked (a bug); committed batches are kept and a
+    /// new run finishes the job.
+    #[error("{path}: the index writer stopped unexpectedly; run ingest again to finish")]
+    WriterPanicked {
+        /// The index being written.
+        path: PathBuf,
     },
 }
 

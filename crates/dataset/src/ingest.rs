@@ -183,10 +183,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
                 tx.send(parse_candidate(c, state, &table, &in_flight))
             })
         });
-        writer.join().unwrap_or(Err(DatasetError::InvalidArgument {
-            name: "ingest",
-            reason: "the index writer thread panicked".into(),
-        }))
+        writer.join().unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
     })?;
     let mut db = db;
     report.added += written.added;

@@ -8,27 +8,29 @@
 //! # Ok::<(), animescore_dataset::DatasetError>(())
 //! ```
 
-pub mod characters;
-pub mod db;
-pub mod encoding;
+mod characters;
+mod db;
+mod encoding;
 mod error;
-pub mod ingest;
-pub mod metadata;
-pub mod scan;
-pub mod split;
-pub mod synth;
-pub mod vocab;
+mod ingest;
+mod metadata;
+mod scan;
+mod split;
+mod synth;
+mod vocab;
 
 pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
 pub use db::{
-    DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, SCHEMA_VERSION, TagFilter, UpsertCounts,
+    BUSY_TIMEOUT, DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, IllustRow,
+    SCHEMA_VERSION, TagFilter, UpsertCounts,
 };
-pub use encoding::{SANITY_LEVELS, is_ai, sanity_class, sanity_level};
+pub use encoding::{AI_TAG_PATTERNS, SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
-pub use metadata::{PixivMetadata, Tag};
+pub use metadata::{PixivMetadata, Tag, parse_date};
+pub use scan::IMAGE_EXTENSIONS;
 pub use split::{Split, SplitConfig};
-pub use synth::{SynthOptions, SynthReport, generate as synthesize};
+pub use synth::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET, SynthOptions, SynthReport, synthesize};
 pub use vocab::{TagCounter, TagIndex, TagVocabulary};
 
 /// [`animescore_fs::write_atomic`] with the path in the error: the crates above write their

@@ -31,42 +31,69 @@ pub struct Tag {
 /// The fields of one metadata file that animescore uses.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct PixivMetadata {
+    /// Pixiv artwork id.
     pub id: Option<i64>,
+    /// Artwork title.
     pub title: Option<String>,
     /// Pixiv's `type` (`illust`, `manga`, `ugoira`).
     pub kind: Option<String>,
+    /// Pixiv's `restrict` flag (0 public).
     pub restrict: Option<i64>,
+    /// The artist's Pixiv user id.
     pub user_id: Option<i64>,
+    /// The artist's display name.
     pub user_name: Option<String>,
+    /// The artist's account name.
     pub user_account: Option<String>,
     /// Tags in file order, exactly (commas inside a tag are kept).
     pub tags: Vec<Tag>,
+    /// Drawing tools the artist listed.
     pub tools: Vec<String>,
     /// `create_date` converted to UTC.
     pub create_date: Option<NaiveDateTime>,
+    /// Pages of the artwork.
     pub page_count: Option<i64>,
+    /// Width of the page in pixels.
     pub width: Option<i64>,
+    /// Height of the page in pixels.
     pub height: Option<i64>,
+    /// Pixiv's content rating: 2 (all ages), 4, 6 (R-18 and above).
     pub sanity_level: Option<i64>,
+    /// Pixiv's explicit-content flag (0 none, 1 R-18, 2 R-18G).
     pub x_restrict: Option<i64>,
+    /// View count when downloaded.
     pub total_view: Option<i64>,
+    /// Bookmark count when downloaded.
     pub total_bookmarks: Option<i64>,
+    /// Whether the downloading account bookmarked it.
     pub is_bookmarked: Option<bool>,
+    /// Whether the artwork was visible.
     pub visible: Option<bool>,
+    /// Whether the downloading account muted it.
     pub is_muted: Option<bool>,
+    /// Pixiv's AI flag (2 = AI-generated).
     pub illust_ai_type: Option<i64>,
+    /// Pixiv's book layout style.
     pub illust_book_style: Option<i64>,
     /// 0-based page index.
     pub num: Option<i64>,
     /// gallery-dl's `date` (naive UTC); `None` for invalid markers such as `[Invalid DateTime]`.
     pub date: Option<NaiveDateTime>,
+    /// gallery-dl's rating text (`General`, `R-18`, …).
     pub rating: Option<String>,
+    /// gallery-dl's file-name suffix.
     pub suffix: Option<String>,
+    /// gallery-dl's category (`pixiv`).
     pub category: Option<String>,
+    /// gallery-dl's subcategory (`artworks`, `user`, …).
     pub subcategory: Option<String>,
+    /// The image's download address.
     pub url: Option<String>,
+    /// Date taken from the image address.
     pub date_url: Option<String>,
+    /// gallery-dl's file name (without extension).
     pub filename: Option<String>,
+    /// The downloaded file's extension.
     pub extension: Option<String>,
 }
 

@@ -31,7 +31,7 @@ pub const SYNTH_CHARACTERS: [(&str, &str, [u8; 3], f64); 5] = [
     ("frieren", "フリーレン", [235, 235, 235], 0.8),
 ];
 
-/// Settings of [`generate`].
+/// Settings of [`synthesize`].
 #[derive(Debug, Clone)]
 pub struct SynthOptions {
     /// Number of images (pages) to write.
@@ -42,7 +42,7 @@ pub struct SynthOptions {
     pub size: u32,
 }
 
-/// What [`generate`] wrote.
+/// What [`synthesize`] wrote.
 #[derive(Debug, Clone)]
 pub struct SynthReport {
     /// Images written.
@@ -61,22 +61,22 @@ struct Page {
     seed: u64,
 }
 
-/// Image sides [`generate`] accepts, in pixels.
+/// Image sides [`synthesize`] accepts, in pixels.
 pub const SYNTH_SIZE_RANGE: std::ops::RangeInclusive<u32> = 16..=4096;
-/// Most images [`generate`] writes in one call.
+/// Most images [`synthesize`] writes in one call.
 pub const MAX_SYNTH_COUNT: usize = 1_000_000;
 /// Added to every synthetic artwork id, so that none can be a real Pixiv id (those are below
 /// 200 million in 2026): a synthetic file mixed into a real dataset never replaces a real row.
 pub const SYNTH_ID_OFFSET: i64 = 1_000_000_000_000;
 
-/// Marks a folder written by [`generate`]: only such a folder (or a missing or empty one) is
+/// Marks a folder written by [`synthesize`]: only such a folder (or a missing or empty one) is
 /// written into, so the user's files are never overwritten.
 pub const SYNTH_MARKER: &str = ".animescore-synth";
 
 /// Writes `opts.count` images with metadata under `dir` in the sharded gallery-dl layout.
 /// `dir` must be missing, empty, or an earlier synthetic dataset (then the same seed rewrites
 /// the same files and a larger count adds more).
-pub fn generate(dir: &Path, opts: &SynthOptions) -> Result<SynthReport> {
+pub fn synthesize(dir: &Path, opts: &SynthOptions) -> Result<SynthReport> {
     check_options(opts)?;
     let occupied = std::fs::read_dir(dir).map(|mut e| e.next().is_some()).unwrap_or(false);
     let marker = dir.join(SYNTH_MARKER);

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use animescore_dataset::synth::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET};
 use animescore_dataset::{
     Database, IngestOptions, IngestReport, NoProgress, SplitConfig, SynthOptions, ingest,
     synthesize,
 };
+use animescore_dataset::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET};
 
 /// Runs an ingest on another thread and fails the test when it takes longer than a minute
 /// (the old code blocked forever on a FIFO).

@@ -208,7 +208,7 @@ fn locked_database_waits_then_says_so() {
 
     let started = Instant::now();
     let mut db = Database::open_with_timeout(&path, Duration::from_millis(300)).unwrap();
-    let row = animescore_dataset::db::IllustRow {
+    let row = animescore_dataset::IllustRow {
         filename: "1_p0".into(),
         meta: PixivMetadata::default(),
         tag_character: animescore_dataset::ORIGINAL.into(),

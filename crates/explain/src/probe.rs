@@ -1,6 +1,6 @@
 //! Synthetic probe images whose score depends on one known region, for testing attribution:
 //! a bright disc at a random position on a dark, noisy background (drawn the way
-//! `animescore_dataset::synth` draws its discs); the score is the disc's brightness. An
+//! `animescore_dataset::synthesize` draws its discs); the score is the disc's brightness. An
 //! attribution method that works must put its heat on the disc.
 
 use image::{Rgb, RgbImage};

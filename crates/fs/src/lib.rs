@@ -9,16 +9,19 @@
 //! - [`VisitedDirs`]: directory walks that follow linked folders and stop at cycles.
 //! - [`FileId`] / [`clobbered_input`]: "is this output one of my inputs?" by identity, not name.
 //! - [`RunLock`]: one writer per run directory (advisory lock).
+//! - [`ErrorChain`]: an error and its causes as one line of text.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.
 
+mod chain;
 mod identity;
 mod lock;
 mod read;
 mod walk;
 mod write;
 
+pub use chain::ErrorChain;
 pub use identity::{FileId, clobbered_input};
 pub use lock::{LOCK_FILE, RunLock};
 pub use read::{open_regular, read_regular, read_regular_to_string};

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::rows::ScoreRow;
+use animescore_scorefile::ScoredImage;
 
 /// Tiers in display order (animescore's tiers); others follow in order of appearance.
 const TIER_ORDER: [&str; 7] = ["masterpiece", "best", "great", "good", "normal", "low", "worst"];
@@ -11,7 +11,7 @@ const TIER_ORDER: [&str; 7] = ["masterpiece", "best", "great", "good", "normal",
 /// What a card shows besides its row.
 pub struct Card<'a> {
     /// The scored image.
-    pub row: &'a ScoreRow,
+    pub row: &'a ScoredImage,
     /// Thumbnail `data:` URI, or why there is none.
     pub thumbnail: Result<String, String>,
     /// The explanation picture, when there is one.

@@ -7,14 +7,13 @@
 //! no network: a Content-Security-Policy forbids any fetch.
 
 mod error;
-pub mod html;
-pub mod rows;
-pub mod thumbs;
+mod html;
+mod thumbs;
 
 use std::path::{Path, PathBuf};
 
+use animescore_scorefile::{ScoredImage, read_scores};
 pub use error::{GalleryError, Result};
-pub use rows::{ScoreRow, ScoresFile, read_scores};
 
 /// Settings of [`write_gallery`].
 #[derive(Debug, Clone)]
@@ -49,7 +48,8 @@ pub struct GalleryReport {
 /// Largest thumbnail side accepted.
 pub const MAX_THUMB_SIZE: u32 = 1024;
 
-/// Reads `scores` (CSV, JSON lines or JSON) and writes the page to `out` atomically.
+/// Reads `scores` (CSV, JSON lines or JSON, with [`animescore_scorefile::read_scores`]) and
+/// writes the page to `out` atomically.
 pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Result<GalleryReport> {
     if options.thumb_size == 0 || options.thumb_size > MAX_THUMB_SIZE {
         return Err(GalleryError::InvalidSetting(format!(
@@ -60,13 +60,14 @@ pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Res
     let file = read_scores(scores)?;
     let (html, mut report) = render(&file.rows, options);
     report.skipped_rows = file.skipped;
-    animescore_dataset::write_atomic(out, html.as_bytes())?;
+    animescore_fs::write_atomic(out, html.as_bytes())
+        .map_err(|source| GalleryError::Io { path: out.to_path_buf(), source })?;
     Ok(report)
 }
 
 /// The page for `rows`, best score first, and what it holds.
-pub fn render(rows: &[ScoreRow], options: &GalleryOptions) -> (String, GalleryReport) {
-    let mut sorted: Vec<&ScoreRow> = rows.iter().collect();
+pub fn render(rows: &[ScoredImage], options: &GalleryOptions) -> (String, GalleryReport) {
+    let mut sorted: Vec<&ScoredImage> = rows.iter().collect();
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
     let explanations: Vec<Option<PathBuf>> = sorted
         .iter()

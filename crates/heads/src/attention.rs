@@ -7,6 +7,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
+use crate::config::{AttentionConfig, Embedding};
 use crate::encoder::{MetadataEncoder, MetadataEncoderConfig};
 use crate::error::HeadsError;
 use crate::metadata::MetadataProbs;
@@ -64,27 +65,17 @@ impl TransformerBlock {
     }
 }
 
-/// Configuration of an [`AttentionFusion`].
+/// Configuration of an [`AttentionFusion`]: the widths of [`AttentionConfig`] (the
+/// `[heads.attention]` table of a run's config) on a backbone's feature map.
 #[derive(Config, Debug)]
 pub struct AttentionFusionConfig {
     /// Channels of the backbone feature map.
     pub d_feature: usize,
-    /// Metadata tokens: AI and sanity (two tokens).
-    pub ai_sanity: bool,
-    /// Token width.
-    pub d_model: usize,
-    /// Hidden width of the patch projection.
-    pub patch_hidden: usize,
-    /// Attention heads.
-    pub n_heads: usize,
-    /// Feed-forward hidden width.
-    pub d_ff: usize,
-    /// Number of blocks.
-    pub n_blocks: usize,
-    /// Dropout.
-    pub dropout: f64,
-    /// Largest number of patch tokens (`h·w`) accepted.
-    pub max_patch_tokens: usize,
+    /// Which metadata becomes tokens: AI and sanity give two tokens; the tag token also
+    /// needs [`tag_vocab`](Self::tag_vocab).
+    pub embedding: Embedding,
+    /// Token width, heads, blocks, dropout, positional rows.
+    pub attention: AttentionConfig,
     /// Tag token over a vocabulary of this size (`None`: no tag token).
     pub tag_vocab: Option<usize>,
 }
@@ -92,24 +83,25 @@ pub struct AttentionFusionConfig {
 impl AttentionFusionConfig {
     /// Builds the fusion.
     pub fn init(&self, device: &Device) -> AttentionFusion {
-        let metadata_tokens = MetadataEncoderConfig::new(self.ai_sanity, self.d_model)
-            .with_tag_vocab(self.tag_vocab)
-            .with_relu(true)
-            .init(device);
-        let rows = self.max_patch_tokens + metadata_tokens.n_fields();
+        let a = &self.attention;
+        let metadata_tokens =
+            MetadataEncoderConfig::new(self.embedding.uses_ai_sanity(), a.d_model)
+                .with_tag_vocab(self.tag_vocab)
+                .with_relu(true)
+                .init(device);
+        let rows = a.max_patch_tokens + metadata_tokens.n_fields();
         // Small random init, as ViT does, so that positions are distinguishable from step 0.
-        let position =
-            Tensor::random([rows, self.d_model], Distribution::Normal(0.0, 0.02), device);
-        let block = TransformerBlockConfig::new(self.d_model, self.n_heads, self.d_ff)
-            .with_dropout(self.dropout);
+        let position = Tensor::random([rows, a.d_model], Distribution::Normal(0.0, 0.02), device);
+        let block =
+            TransformerBlockConfig::new(a.d_model, a.n_heads, a.d_ff).with_dropout(a.dropout);
         AttentionFusion {
-            patch_projection: MlpConfig::new(self.d_feature, vec![self.patch_hidden], self.d_model)
+            patch_projection: MlpConfig::new(self.d_feature, vec![a.patch_hidden], a.d_model)
                 .init(device),
             metadata_tokens,
             position: Param::from_tensor(position),
-            blocks: (0..self.n_blocks).map(|_| block.init(device)).collect(),
-            norm: LayerNormConfig::new(self.d_model).init(device),
-            max_patch_tokens: self.max_patch_tokens,
+            blocks: (0..a.n_blocks).map(|_| block.init(device)).collect(),
+            norm: LayerNormConfig::new(a.d_model).init(device),
+            max_patch_tokens: a.max_patch_tokens,
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct KnownMetadata {
 pub struct MetadataLogits {
     /// AI-flag logit, `[B]`.
     pub ai: Tensor<1>,
-    /// Sanity logits, `[B, 3]`.
+    /// Sanity logits, `[B, SANITY_CLASSES]`.
     pub sanity: Tensor<2>,
     /// Tag logits, `[B, tag_vocab]`, when the model has a tag head.
     pub tags: Option<Tensor<2>>,
@@ -42,7 +42,7 @@ pub struct MetadataLogits {
 pub struct MetadataProbs {
     /// `[P(human), P(AI)]`, `[B, 2]`.
     pub ai: Tensor<2>,
-    /// Sanity class probabilities, `[B, 3]`.
+    /// Sanity class probabilities, `[B, SANITY_CLASSES]`.
     pub sanity: Tensor<2>,
     /// Per-tag probabilities (or multi-hot), `[B, tag_vocab]`.
     pub tags: Option<Tensor<2>>,

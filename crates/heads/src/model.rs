@@ -48,7 +48,7 @@ pub struct ModelOutput {
     pub score: Tensor<1>,
     /// AI-flag logit, `[B]`.
     pub ai_logit: Tensor<1>,
-    /// Sanity logits, `[B, 3]`.
+    /// Sanity logits, `[B, SANITY_CLASSES]`.
     pub sanity_logits: Tensor<2>,
     /// Tag logits, `[B, tag_vocab]`, when the model has a tag head.
     pub tag_logits: Option<Tensor<2>>,
@@ -89,19 +89,9 @@ impl HeadsConfig {
             }
             Variant::Attention => {
                 let a = &self.attention;
-                let fusion = AttentionFusionConfig::new(
-                    d_feature,
-                    self.embedding.uses_ai_sanity(),
-                    a.d_model,
-                    a.patch_hidden,
-                    a.n_heads,
-                    a.d_ff,
-                    a.n_blocks,
-                    a.dropout,
-                    a.max_patch_tokens,
-                )
-                .with_tag_vocab(tag_vocab)
-                .init(device);
+                let fusion = AttentionFusionConfig::new(d_feature, self.embedding, a.clone())
+                    .with_tag_vocab(tag_vocab)
+                    .init(device);
                 let score = MlpConfig::new(a.d_model, hidden_widths(a.score_hidden), 1)
                     .with_dropout(a.dropout)
                     .init(device);

@@ -38,7 +38,7 @@ pub(crate) fn hidden_widths(hidden: usize) -> Vec<usize> {
     if hidden == 0 { vec![] } else { vec![hidden] }
 }
 
-/// AI (binary logit), sanity (3 logits) and optional tag (multi-label logits) heads.
+/// AI (binary logit), sanity ([`SANITY_CLASSES`](crate::SANITY_CLASSES) logits) and optional tag (multi-label logits) heads.
 #[derive(Module, Debug)]
 pub struct MetadataHeads {
     ai: Mlp,

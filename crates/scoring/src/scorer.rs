@@ -166,7 +166,7 @@ pub enum ScoringError {
     )]
     UnknownMethod(String),
     /// A saved scorer that could not be read.
-    #[error("invalid scorer JSON: {0}")]
+    #[error("invalid scorer JSON")]
     Json(#[from] serde_json::Error),
     /// A saved scorer whose fitted values cannot be applied.
     #[error("invalid scorer: {0}")]

@@ -8,7 +8,6 @@
 
 use std::time::Instant;
 
-use animescore_backbones::Backbone;
 use animescore_dataset::TagFilter;
 use animescore_heads::{Label, Targets};
 use burn::module::Module;
@@ -77,7 +76,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
     let model_config = c.model_config(tags)?;
     let size = match c.image_size {
         Some(size) => size,
-        None => model_config.backbone.init(&Device::flex()).input_spec().image_size,
+        None => model_config.backbone.input_spec().image_size,
     };
     let batch = SyntheticBatch::new(c.batch_size(), size, tags, c.seed);
     let mut report = BenchReport {

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use crate::calibration::tier_rank;
 use crate::error::{Result, TrainingError};
-use crate::score_file::ScoreRow;
+use animescore_scorefile::ScoreRow;
 
 /// How an existing caption is updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use animescore_backbones::{Backbone, BackboneConfig, Preprocess, ResizeMode};
+use animescore_backbones::{BackboneConfig, InputSpec, Preprocess, ResizeMode};
 use animescore_dataset::SplitConfig;
 use animescore_heads::{Embedding, HeadsConfig, ModelConfig, Variant};
 use animescore_scoring::ScoreMethod;
@@ -489,9 +489,9 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// Preprocessing for a backbone: its normalisation at `image_size` (or its default).
-    pub fn preprocess(&self, backbone: &impl Backbone) -> Preprocess {
-        let spec = backbone.input_spec();
+    /// Preprocessing for a backbone's input `spec` ([`BackboneConfig::input_spec`]): its
+    /// normalisation at `image_size` (or its default).
+    pub fn preprocess(&self, spec: InputSpec) -> Preprocess {
         let mut p = Preprocess::from_spec(spec).with_mode(self.resize);
         if let Some(size) = self.image_size {
             p.size = size;

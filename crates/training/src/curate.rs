@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::calibration::tier_rank;
 use crate::captions::{CaptionChange, CaptionOptions, caption_path, write_caption};
 use crate::error::{Result, TrainingError};
-use crate::score_file::{ScoreRow, read_rows};
+use animescore_scorefile::{ScoreRow, read_rows};
 
 /// Which rows are acted on.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -204,7 +204,7 @@ pub fn curate(
                         best.pop();
                     }
                 }
-                Ok(())
+                Ok::<_, TrainingError>(())
             })?;
             report.rows = found.rows;
             for ByScore(row) in best.into_sorted_vec() {
@@ -230,7 +230,7 @@ fn act_on(
             Ok(CaptionChange::Written) => report.captions_written += 1,
             Ok(CaptionChange::Unchanged) => report.captions_unchanged += 1,
             Err(e) => {
-                tracing::warn!("caption of {}: {e}", image.display());
+                tracing::warn!("caption of {}: {}", image.display(), animescore_fs::ErrorChain(&e));
                 report.failed += 1;
             }
         }

@@ -69,10 +69,7 @@ pub fn load_labelled_records(
 pub fn unusual_values(records: &[IllustRecord]) -> (usize, usize) {
     let sanity = records
         .iter()
-        .filter(|r| {
-            r.sanity_level
-                .is_some_and(|l| !animescore_dataset::encoding::SANITY_LEVELS.contains(&l))
-        })
+        .filter(|r| r.sanity_level.is_some_and(|l| !animescore_dataset::SANITY_LEVELS.contains(&l)))
         .count();
     let ai =
         records.iter().filter(|r| r.illust_ai_type.is_some_and(|t| !(0..=2).contains(&t))).count();

@@ -63,7 +63,7 @@ pub enum TrainingError {
     },
 
     /// File system error.
-    #[error("{path}: {source}", path = .path.display())]
+    #[error("{path}", path = .path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -106,6 +106,10 @@ pub enum TrainingError {
     /// From the backbones crate.
     #[error(transparent)]
     Backbone(#[from] animescore_backbones::BackboneError),
+
+    /// Reading or writing a score file.
+    #[error(transparent)]
+    ScoreFile(#[from] animescore_scorefile::ScoreFileError),
 
     /// From the heads crate.
     #[error(transparent)]

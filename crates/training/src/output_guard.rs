@@ -7,7 +7,7 @@ use std::path::Path;
 use animescore_fs::FileId;
 
 use crate::error::{Result, TrainingError};
-use crate::score_file::ScoreTarget;
+use animescore_scorefile::ScoreTarget;
 
 /// The output's identity, when it exists already.
 pub struct OutputGuard {

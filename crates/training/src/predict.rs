@@ -22,7 +22,7 @@ use crate::inputs::ImageWalk;
 use crate::metrics::argmax;
 use crate::readback::read;
 use crate::run::RunDir;
-use crate::score_file::{ScoreFormat, ScoreRow, encode_all};
+use animescore_scorefile::{ScoreFormat, ScoreRow, encode_all};
 
 /// Tags reported per image at most, and the probability they need.
 const TOP_TAGS: usize = 5;
@@ -292,7 +292,7 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     ImageWalk::new(inputs).map(|found| found.map(|f| f.path)).collect()
 }
 
-/// Predictions as a CSV score file ([`crate::score_file::COLUMNS`]).
+/// Predictions as a CSV score file ([`animescore_scorefile::COLUMNS`]).
 pub fn predictions_csv(predictions: &[Prediction]) -> Result<String> {
     let rows: Vec<ScoreRow> = predictions.iter().map(ScoreRow::from).collect();
     let bytes = encode_all(ScoreFormat::Csv, &rows)?;

@@ -1,6 +1,6 @@
 //! `predict` over a whole collection: images found lazily, scored in windows of batches,
 //! each batch's rows written and flushed before the next is read (a score file, see
-//! [`crate::score_file`]). Memory stays flat in the number of images: a window of paths,
+//! [`animescore_scorefile`]). Memory stays flat in the number of images: a window of paths,
 //! the batches in flight and, with `--resume`, a 16-byte hash per finished image.
 //!
 //! Two walks over the inputs: the first only counts (for the progress bar's total) and
@@ -13,7 +13,7 @@ use crate::error::{Result, TrainingError};
 use crate::inputs::{FoundImage, ImageWalk, Shard};
 use crate::output_guard::OutputGuard;
 use crate::predict::{KnownLabels, Predictor};
-use crate::score_file::{
+use animescore_scorefile::{
     ExistingRows, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, path_key, read_rows,
     sort_best_first, sort_file,
 };

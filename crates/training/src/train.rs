@@ -231,8 +231,7 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
         Some(saved) => saved,
         None => {
             let model = train_config.model_config(vocab.len())?;
-            let backbone = model.backbone.init(&Device::flex());
-            let preprocess: Preprocess = train_config.preprocess(&backbone);
+            let preprocess: Preprocess = train_config.preprocess(model.backbone.input_spec());
             RunConfig {
                 dataset: crate::run_guard::absolute(&opts.dataset),
                 train: train_config,

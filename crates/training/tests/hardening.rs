@@ -306,7 +306,7 @@ fn sizes_are_checked_before_anything_is_allocated() {
 
 #[test]
 fn unusual_sanity_levels_and_ai_types_are_counted_for_a_warning() {
-    use animescore_dataset::db::IllustRow;
+    use animescore_dataset::IllustRow;
     use animescore_dataset::{Database, PixivMetadata};
     let tmp = tempfile::tempdir().unwrap();
     let mut db = Database::open(&animescore_training::data::index_path(tmp.path())).unwrap();

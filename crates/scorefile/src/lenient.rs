@@ -1,6 +1,7 @@
-//! Reading `predict`'s output (CSV, JSON lines or a JSON array) into gallery rows.
+//! Reading a score file for display (the gallery): lenient where [`crate::read_rows`] is
+//! strict.
 //!
-//! Columns (the predict contract): `path,filename,score,ai_probability,sanity_class,
+//! Columns (the contract, [`crate::COLUMNS`]): `path,filename,score,ai_probability,sanity_class,
 //! sanity_level,top_tags,percentile,tier`, `top_tags` as `tag:p;tag:p` in CSV. JSON objects
 //! have the same keys; `top_tags` may also be an array of `[tag, p]` pairs (and older JSON
 //! output calls it `tags`). A row without `path` is looked up as `filename` (with or without
@@ -10,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::error::{GalleryError, Result};
+use crate::error::{Result, ScoreFileError};
 
-/// One scored image.
+/// One scored image as [`read_scores`] reads it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScoreRow {
+pub struct ScoredImage {
     /// The image file (resolved against the scores file's folder when relative).
     pub path: PathBuf,
     /// Display name.
@@ -37,15 +38,15 @@ pub struct ScoreRow {
 #[derive(Debug, Default)]
 pub struct ScoresFile {
     /// Readable rows, in file order.
-    pub rows: Vec<ScoreRow>,
+    pub rows: Vec<ScoredImage>,
     /// Skipped records.
     pub skipped: Vec<(usize, String)>,
 }
 
-/// Reads a `.csv`, `.jsonl` or `.json` scores file.
+/// Reads a `.csv`, `.jsonl` or `.json` scores file; a bad record is listed in
+/// [`ScoresFile::skipped`], not fatal.
 pub fn read_scores(path: &Path) -> Result<ScoresFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| GalleryError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScoreFileError::io(path, source))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let records: Vec<Result<Map<String, Value>, String>> = match ext.as_str() {
         "csv" => csv_records(path, &text)?,
@@ -72,8 +73,8 @@ pub fn read_scores(path: &Path) -> Result<ScoresFile> {
     Ok(file)
 }
 
-fn format_err(path: &Path, reason: &str) -> GalleryError {
-    GalleryError::Format { path: path.to_path_buf(), reason: reason.into() }
+fn format_err(path: &Path, reason: &str) -> ScoreFileError {
+    ScoreFileError::format(path, reason)
 }
 
 fn object(v: Value) -> Result<Map<String, Value>, String> {
@@ -121,7 +122,7 @@ fn text<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     r.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoreRow, String> {
+fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoredImage, String> {
     let score = number(r, "score")?.ok_or("field `score` is missing")?;
     if !score.is_finite() {
         return Err(format!("field `score`: {score} is not finite"));
@@ -139,7 +140,7 @@ fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoreRow, String> {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => tags(v)?,
     };
-    Ok(ScoreRow {
+    Ok(ScoredImage {
         path,
         filename,
         score,
@@ -169,19 +170,24 @@ fn find_by_name(name: &str, base: &Path) -> PathBuf {
         .unwrap_or(plain)
 }
 
+/// The `top_tags` column of the contract (`tag:p;tag:p`, most likely first) as pairs;
+/// `None` if a part has no `:p` or `p` is not a number. A tag may contain `:` itself: the
+/// probability is after the last one.
+pub fn parse_top_tags(text: &str) -> Option<Vec<(String, f64)>> {
+    text.split(';')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let (tag, p) = t.rsplit_once(':')?;
+            Some((tag.trim().to_string(), p.trim().parse::<f64>().ok()?))
+        })
+        .collect()
+}
+
 /// `tag:p;tag:p`, `[[tag, p], …]` or `[{"tag": t, "p": p}, …]`.
 fn tags(v: &Value) -> Result<Vec<(String, f64)>, String> {
     let bad = || format!("field `top_tags`: cannot read {v}");
     match v {
-        Value::String(s) => s
-            .split(';')
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| {
-                // Tags may contain ':' themselves: the probability is after the last one.
-                let (tag, p) = t.rsplit_once(':').ok_or_else(bad)?;
-                Ok((tag.trim().to_string(), p.trim().parse::<f64>().map_err(|_| bad())?))
-            })
-            .collect(),
+        Value::String(s) => parse_top_tags(s).ok_or_else(bad),
         Value::Array(items) => items
             .iter()
             .map(|item| match item {

@@ -1,6 +1,6 @@
-//! The score file `predict` writes and `curate` (and the gallery) read: one row per image
-//! with the columns [`COLUMNS`], as CSV, JSON lines or a JSON array (by the extension of
-//! `--out`: `.jsonl`/`.ndjson`, `.json`, anything else CSV).
+//! The contract: [`COLUMNS`], [`ScoreRow`], the strict reader [`read_rows`] and the
+//! [`ScoreWriter`]. One row per image, as CSV, JSON lines or a JSON array (by the extension
+//! of the file: `.jsonl`/`.ndjson`, `.json`, anything else CSV).
 //!
 //! CSV and JSON lines are appended and flushed batch by batch, so a killed run keeps every
 //! finished batch; reading back drops a truncated last line (the batch in flight), never the
@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainingError};
-use crate::inputs::fnv1a128;
-use crate::predict::Prediction;
+use crate::error::{Result, ScoreFileError};
 
 /// Columns of the score file, in order (the CSV header; the keys of a JSON row).
 pub const COLUMNS: [&str; 9] = [
@@ -54,28 +52,6 @@ pub struct ScoreRow {
     pub percentile: f64,
     /// Tier name (worst … masterpiece).
     pub tier: String,
-}
-
-fn round(v: f64, decimals: i32) -> f64 {
-    let f = 10f64.powi(decimals);
-    (v * f).round() / f
-}
-
-impl From<&Prediction> for ScoreRow {
-    fn from(p: &Prediction) -> Self {
-        let tags: Vec<String> = p.tags.iter().map(|(t, v)| format!("{t}:{v:.3}")).collect();
-        Self {
-            path: p.path.to_string_lossy().into_owned(),
-            filename: p.filename.clone(),
-            score: round(p.score, 2),
-            ai_probability: round(p.ai_probability, 4),
-            sanity_class: p.sanity_class,
-            sanity_level: p.sanity_level,
-            top_tags: tags.join(";"),
-            percentile: round(p.percentile, 1),
-            tier: p.tier.clone(),
-        }
-    }
 }
 
 /// File format of a score file.
@@ -147,7 +123,7 @@ impl ScoreTarget {
 
 /// Rows encoded in a format; `first` says whether a JSON array's first row is among them.
 fn encode(format: ScoreFormat, rows: &[ScoreRow], first: bool) -> Result<Vec<u8>> {
-    let fail = |e: &dyn std::fmt::Display| TrainingError::format("score rows", e);
+    let fail = |e: &dyn std::fmt::Display| ScoreFileError::format("score rows", e);
     let mut out = Vec::new();
     match format {
         ScoreFormat::Csv => {
@@ -179,7 +155,7 @@ fn csv_header() -> Vec<u8> {
 /// What is already in a score file that `--resume` continues.
 #[derive(Debug, Default)]
 pub struct ExistingRows {
-    /// Hashes ([`fnv1a128`]) of the `path` of every readable row.
+    /// Keys ([`path_key`]) of the `path` of every readable row.
     pub done: HashSet<u128>,
     /// Readable rows.
     pub rows: usize,
@@ -191,23 +167,31 @@ pub struct ExistingRows {
     pub bad: Vec<String>,
 }
 
-/// Key of a path in [`ExistingRows::done`].
+/// Key of a path in [`ExistingRows::done`]: the 128-bit FNV-1a hash of its text.
 pub fn path_key(path: &str) -> u128 {
     fnv1a128(path.as_bytes())
 }
 
+/// 128-bit FNV-1a.
+fn fnv1a128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    bytes.iter().fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
+}
+
 /// Reads every row of a score file, calling `each` in file order. Unreadable rows are
-/// listed, not fatal; a truncated last line is not read (see [`ExistingRows`]).
-pub fn read_rows(
+/// listed, not fatal; a truncated last line is not read (see [`ExistingRows`]). An error of
+/// `each` stops the reading and is returned.
+pub fn read_rows<E: From<ScoreFileError>>(
     path: &Path,
-    mut each: impl FnMut(ScoreRow) -> Result<()>,
-) -> Result<ExistingRows> {
+    mut each: impl FnMut(ScoreRow) -> Result<(), E>,
+) -> Result<ExistingRows, E> {
     let format = ScoreFormat::of_path(path);
-    let mut file = File::open(path).map_err(|e| TrainingError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| ScoreFileError::io(path, e))?;
     let mut found = ExistingRows::default();
     if !format.is_line_based() {
         let rows: Vec<ScoreRow> = serde_json::from_reader(BufReader::new(file))
-            .map_err(|e| TrainingError::format(path, e))?;
+            .map_err(|e| ScoreFileError::format(path, e))?;
         found.rows = rows.len();
         for r in rows {
             found.done.insert(path_key(&r.path));
@@ -215,10 +199,11 @@ pub fn read_rows(
         }
         return Ok(found);
     }
-    let len = file.metadata().map_err(|e| TrainingError::io(path, e))?.len();
-    found.complete_len = complete_length(&mut file, len).map_err(|e| TrainingError::io(path, e))?;
+    let len = file.metadata().map_err(|e| ScoreFileError::io(path, e))?.len();
+    found.complete_len =
+        complete_length(&mut file, len).map_err(|e| ScoreFileError::io(path, e))?;
     found.truncated_tail = len - found.complete_len;
-    file.seek(SeekFrom::Start(0)).map_err(|e| TrainingError::io(path, e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| ScoreFileError::io(path, e))?;
     let complete = BufReader::new(file.take(found.complete_len));
     let mut add = |row: ScoreRow, found: &mut ExistingRows| {
         found.done.insert(path_key(&row.path));
@@ -228,16 +213,17 @@ pub fn read_rows(
     match format {
         ScoreFormat::Csv => {
             let mut reader = csv::Reader::from_reader(complete);
-            let header = reader.headers().map_err(|e| TrainingError::format(path, e))?;
+            let header = reader.headers().map_err(|e| ScoreFileError::format(path, e))?;
             if found.complete_len > 0 && !header.iter().eq(COLUMNS) {
-                return Err(TrainingError::format(
+                return Err(ScoreFileError::format(
                     path,
                     format!(
                         "not a score file of this version: columns `{}`, expected `{}`",
                         header.iter().collect::<Vec<_>>().join(","),
                         COLUMNS.join(",")
                     ),
-                ));
+                )
+                .into());
             }
             for (i, row) in reader.deserialize::<ScoreRow>().enumerate() {
                 match row {
@@ -248,7 +234,7 @@ pub fn read_rows(
         }
         _ => {
             for (i, line) in complete.lines().enumerate() {
-                let line = line.map_err(|e| TrainingError::io(path, e))?;
+                let line = line.map_err(|e| ScoreFileError::io(path, e))?;
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -321,8 +307,8 @@ impl ScoreWriter {
         self.rows
     }
 
-    fn io(&self, e: std::io::Error) -> TrainingError {
-        TrainingError::io(self.target.display(), e)
+    fn io(&self, e: std::io::Error) -> ScoreFileError {
+        ScoreFileError::io(self.target.display(), e)
     }
 
     fn open(&mut self) -> Result<Open> {
@@ -334,7 +320,7 @@ impl ScoreWriter {
             }
             ScoreTarget::File(path) if self.format == ScoreFormat::Json => {
                 let temp = temp_beside(path);
-                let f = File::create(&temp).map_err(|e| TrainingError::io(&temp, e))?;
+                let f = File::create(&temp).map_err(|e| ScoreFileError::io(&temp, e))?;
                 (Box::new(std::io::BufWriter::new(f)), Some(temp), true)
             }
             ScoreTarget::File(path) => match self.mode {
@@ -358,7 +344,7 @@ impl ScoreWriter {
                     let mut carried = Vec::new();
                     read_rows(path, |r| {
                         carried.push(r);
-                        Ok(())
+                        Ok::<_, ScoreFileError>(())
                     })?;
                     let bytes = encode(self.format, &carried, true)?;
                     open.sink.write_all(&bytes).map_err(|e| self.io(e))?;
@@ -382,8 +368,8 @@ impl ScoreWriter {
         let bytes = encode(self.format, rows, self.rows == 0)?;
         let target = self.target.display();
         let open =
-            self.open.as_mut().ok_or_else(|| TrainingError::Data("output not open".into()))?;
-        let io = |e| TrainingError::io(&target, e);
+            self.open.as_mut().ok_or_else(|| ScoreFileError::format(&target, "output not open"))?;
+        let io = |e| ScoreFileError::io(&target, e);
         open.sink.write_all(&bytes).map_err(io)?;
         if self.format.is_line_based() {
             open.sink.flush().map_err(io)?;
@@ -397,14 +383,14 @@ impl ScoreWriter {
     pub fn finish(mut self) -> Result<bool> {
         let Some(mut open) = self.open.take() else { return Ok(false) };
         let target = self.target.display();
-        let io = |e| TrainingError::io(&target, e);
+        let io = |e| ScoreFileError::io(&target, e);
         if self.format == ScoreFormat::Json {
             open.sink.write_all(b"\n]\n").map_err(io)?;
         }
         open.sink.flush().map_err(io)?;
         drop(open.sink);
         if let (Some(temp), ScoreTarget::File(path)) = (open.temp, &self.target) {
-            std::fs::rename(&temp, path).map_err(|e| TrainingError::io(path, e))?;
+            std::fs::rename(&temp, path).map_err(|e| ScoreFileError::io(path, e))?;
         }
         Ok(true)
     }
@@ -420,7 +406,7 @@ impl Drop for ScoreWriter {
 }
 
 /// A hidden temporary name beside `path`.
-pub fn temp_beside(path: &Path) -> PathBuf {
+fn temp_beside(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("scores");
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
@@ -430,10 +416,11 @@ pub fn sort_file(path: &Path) -> Result<ExistingRows> {
     let mut rows = Vec::new();
     let found = read_rows(path, |r| {
         rows.push(r);
-        Ok(())
+        Ok::<_, ScoreFileError>(())
     })?;
     sort_best_first(&mut rows);
-    animescore_dataset::write_atomic(path, &encode_all(ScoreFormat::of_path(path), &rows)?)?;
+    let bytes = encode_all(ScoreFormat::of_path(path), &rows)?;
+    animescore_fs::write_atomic(path, &bytes).map_err(|e| ScoreFileError::io(path, e))?;
     Ok(found)
 }
 
@@ -478,7 +465,7 @@ mod tests {
         let mut rows = Vec::new();
         let found = read_rows(path, |r| {
             rows.push(r);
-            Ok(())
+            Ok::<_, ScoreFileError>(())
         })
         .unwrap();
         (rows, found)
@@ -486,6 +473,11 @@ mod tests {
 
     /// Every format: rows written in two batches read back equal; a line-based file cut in
     /// a row keeps its complete rows and is continued; a JSON array carries its rows over.
+    #[test]
+    fn fnv1a128_known_value() {
+        assert_eq!(fnv1a128(b"a"), 0xd228_cb69_6f1a_8caf_7891_2b70_4e4a_8964);
+    }
+
     #[test]
     fn write_cut_resume_in_every_format() {
         let dir = tempfile::tempdir().unwrap();
@@ -524,7 +516,7 @@ mod tests {
         let w = ScoreWriter::new(ScoreTarget::File(path.clone()), WriteMode::Fresh);
         assert!(!w.finish().unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "filename,score\nx,1\n");
-        let err = read_rows(&path, |_| Ok(())).unwrap_err().to_string();
+        let err = read_rows(&path, |_| Ok::<_, ScoreFileError>(())).unwrap_err().to_string();
         assert!(err.contains("not a score file of this version"), "{err}");
     }
 }
