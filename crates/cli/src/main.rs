@@ -1,8 +1,5 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
-// TODO(issue 13): document after the Trainer split (this crate is being restructured).
-#![allow(missing_docs)]
-
 mod benchmark;
 mod curate;
 mod embed;

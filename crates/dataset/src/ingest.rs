@@ -126,8 +126,8 @@ const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
 
 /// Builds or updates the index of `opts.root`.
 ///
-/// Four stages: [`scan`] the folder, [`plan`] which files must be read, [`parse_candidate`]
-/// them in parallel, and an [`IndexWriter`] thread that commits batches. Parsed rows flow to
+/// Four stages: `scan` the folder, `plan` which files must be read, `parse_candidate`
+/// them in parallel, and an `IndexWriter` thread that commits batches. Parsed rows flow to
 /// the writer through a short queue and batches are bounded in rows and in bytes, so memory
 /// is bounded by the batch, not by the dataset.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
@@ -183,7 +183,9 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
                 tx.send(parse_candidate(c, state, &table, &in_flight))
             })
         });
-        writer.join().unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
     })?;
     let mut db = db;
     report.added += written.added;

@@ -15,9 +15,6 @@
 //!
 //! Design notes: `docs/training.md`.
 
-// TODO(issue 13): document after the Trainer split (this crate is being restructured).
-#![allow(missing_docs)]
-
 pub mod augment;
 pub mod bench;
 pub mod bounds;
