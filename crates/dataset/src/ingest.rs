@@ -164,7 +164,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
 
     let states = db.source_states()?;
     progress.start(scanned.pairs.len());
-    let planned = plan(root, scanned.pairs, &states);
+    let planned = plan(root, scanned.pairs, &states, &pool);
     for metadata in planned.without_image {
         problem(&mut report, metadata, "metadata without image".into());
     }
@@ -299,32 +299,45 @@ struct Plan {
     without_image: Vec<PathBuf>,
 }
 
-/// Compares each pair with what the index stored about it.
-fn plan(root: &Path, pairs: Vec<Pair>, states: &HashMap<String, SourceState>) -> Plan {
+/// Compares each pair with what the index stored about it. The `stat` calls of an unchanged
+/// re-run are most of its time: they run on the parser threads.
+fn plan(
+    root: &Path,
+    pairs: Vec<Pair>,
+    states: &HashMap<String, SourceState>,
+    pool: &rayon::ThreadPool,
+) -> Plan {
     let mut plan = Plan { candidates: Vec::new(), unchanged: 0, without_image: Vec::new() };
-    for pair in pairs {
-        let Some(image) = &pair.image else {
-            plan.without_image.push(pair.metadata);
-            continue;
-        };
-        let image_rel = relative(root, image);
-        let metadata_rel = relative(root, &pair.metadata);
-        let state = states.get(&pair.base);
-        // Only files already indexed are stat'ed here; new ones are stat'ed by the parallel
-        // readers, so each file is stat'ed once.
-        let stat_now = state.and_then(|_| stat(&pair.metadata).ok());
-        let unchanged = state.zip(stat_now).is_some_and(|(s, stamp)| {
-            s.image_path.as_deref() == Some(image_rel.as_str())
-                && s.metadata_path.as_deref() == Some(metadata_rel.as_str())
-                && s.matches(&stamp)
-        });
+    let (paired, unpaired): (Vec<Pair>, Vec<Pair>) =
+        pairs.into_iter().partition(|p| p.image.is_some());
+    plan.without_image = unpaired.into_iter().map(|p| p.metadata).collect();
+    let looked_at: Vec<(Candidate, bool)> =
+        pool.install(|| paired.into_par_iter().map(|pair| compare(root, pair, states)).collect());
+    for (candidate, unchanged) in looked_at {
         if unchanged {
             plan.unchanged += 1;
         } else {
-            plan.candidates.push(Candidate { pair, image_rel, metadata_rel, stat: stat_now });
+            plan.candidates.push(candidate);
         }
     }
     plan
+}
+
+/// One pair (with an image) against its stored state: the candidate, and whether it is
+/// indexed exactly as it is.
+fn compare(root: &Path, pair: Pair, states: &HashMap<String, SourceState>) -> (Candidate, bool) {
+    let image_rel = pair.image.as_deref().map(|image| relative(root, image)).unwrap_or_default();
+    let metadata_rel = relative(root, &pair.metadata);
+    let state = states.get(&pair.base);
+    // Only files already indexed are stat'ed here; new ones are stat'ed by the parsers, so
+    // each file is stat'ed once.
+    let stat_now = state.and_then(|_| stat(&pair.metadata).ok());
+    let unchanged = state.zip(stat_now).is_some_and(|(s, stamp)| {
+        s.image_path.as_deref() == Some(image_rel.as_str())
+            && s.metadata_path.as_deref() == Some(metadata_rel.as_str())
+            && s.matches(&stamp)
+    });
+    (Candidate { pair, image_rel, metadata_rel, stat: stat_now }, unchanged)
 }
 
 /// The writer's tally.

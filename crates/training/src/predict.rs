@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use animescore_dataset::{Database, TagVocabulary, sanity_level};
-use animescore_heads::{KnownMetadata, Label, ScoringModel, unscale_score};
+use animescore_heads::{KnownMetadata, Label, SANITY_CLASSES, ScoringModel, unscale_score};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -251,7 +251,7 @@ impl Predictor {
             .enumerate()
             .map(|(i, s)| {
                 let score = f64::from(unscale_score(scores[i] as f32));
-                let class = argmax(&sanity[i * 3..i * 3 + 3]);
+                let class = argmax(&sanity[i * SANITY_CLASSES..(i + 1) * SANITY_CLASSES]);
                 let (pct, tier) = self.placement.place(score);
                 let mut top: Vec<(String, f64)> = match &tags {
                     Some(t) if k > 0 && t.len() >= (i + 1) * k => t[i * k..(i + 1) * k]
