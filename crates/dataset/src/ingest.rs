@@ -127,9 +127,9 @@ const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
 /// Builds or updates the index of `opts.root`.
 ///
 /// Four stages: `scan` the folder, `plan` which files must be read, `parse_candidate`
-/// them in parallel, and an `IndexWriter` thread that commits batches. Parsed rows flow to
-/// the writer through a short queue and batches are bounded in rows and in bytes, so memory
-/// is bounded by the batch, not by the dataset.
+/// them in parallel, and an `IndexWriter` thread that commits batches. Batches are bounded in
+/// rows and in bytes, and parsers wait while too many bytes are read but not yet committed,
+/// so memory is bounded by the batch, not by the dataset or the size of its files.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
     let pool = parser_pool(opts)?;
     let db_path = opts.db_path();
@@ -173,7 +173,7 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
 
     let in_flight = InFlight::new(IN_FLIGHT_SOURCE_BYTES);
     let writer = IndexWriter::new(db, opts.batch_size, progress, &in_flight);
-    let (db, written) = std::thread::scope(|scope| {
+    let (mut db, written) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Parsed>();
         let writer = scope.spawn(move || writer.run(rx));
         // A send fails only when the writer stopped on an error, returned by `join` below.
@@ -187,7 +187,6 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
             .join()
             .unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
     })?;
-    let mut db = db;
     report.added += written.added;
     report.updated += written.updated;
     report.unchanged += written.unchanged;
