@@ -37,20 +37,7 @@ pub fn index_path(dataset: &Path) -> PathBuf {
 /// [`TagFilter::None`] or [`TagFilter::Within`] a vocabulary keeps memory bounded by the row
 /// count whatever the metadata files list.
 pub fn load_records(dataset: &Path, tags: TagFilter<'_>) -> Result<Vec<IllustRecord>> {
-    let path = index_path(dataset);
-    if !path.is_file() {
-        return Err(TrainingError::MissingIndex { path, dataset: dataset.to_path_buf() });
-    }
-    Ok(Database::open_read_only(&path)?.records_with(tags)?)
-}
-
-/// The tags of the records that labels need under `vocab`: none when the vocabulary is
-/// characters (they come from `tag_character`), else the vocabulary's own tags.
-pub fn label_tags(vocab_tags: &HashSet<String>, source: TagSource) -> TagFilter<'_> {
-    match source {
-        TagSource::TopK => TagFilter::Within(vocab_tags),
-        TagSource::Characters | TagSource::Auto => TagFilter::None,
-    }
+    Ok(open_index(dataset)?.records_with(tags)?)
 }
 
 /// The records of a dataset with the tags that labels under `vocab` need.
@@ -59,8 +46,32 @@ pub fn load_labelled_records(
     vocab: &TagVocabulary,
     source: TagSource,
 ) -> Result<Vec<IllustRecord>> {
+    labelled_records(&open_index(dataset)?, vocab, source)
+}
+
+/// The records of an index with the tags that labels under `vocab` need: none when the
+/// vocabulary is characters (they come from `tag_character`), else only the vocabulary's own
+/// tags, each once.
+pub fn labelled_records(
+    index: &Database,
+    vocab: &TagVocabulary,
+    source: TagSource,
+) -> Result<Vec<IllustRecord>> {
     let vocab_tags: HashSet<String> = vocab.tags.iter().cloned().collect();
-    load_records(dataset, label_tags(&vocab_tags, source))
+    let filter = match source {
+        TagSource::TopK => TagFilter::Within(&vocab_tags),
+        TagSource::Characters | TagSource::Auto => TagFilter::None,
+    };
+    Ok(index.records_with(filter)?)
+}
+
+/// A dataset's index, opened read-only, or [`TrainingError::MissingIndex`].
+fn open_index(dataset: &Path) -> Result<Database> {
+    let path = index_path(dataset);
+    if !path.is_file() {
+        return Err(TrainingError::MissingIndex { path, dataset: dataset.to_path_buf() });
+    }
+    Ok(Database::open_read_only(&path)?)
 }
 
 /// Records whose `sanity_level` is none of Pixiv's (2, 4, 6) and whose `illust_ai_type` is none
@@ -185,15 +196,12 @@ pub fn fit_vocab(
         TagSource::TopK => {
             let wanted: HashSet<&str> = train.iter().map(|r| r.filename.as_str()).collect();
             let mut counter = TagCounter::default();
-            Database::open_read_only(&index_path(dataset))?.for_each_record(
-                TagFilter::All,
-                |r| {
-                    if wanted.contains(r.filename.as_str()) {
-                        counter.add(r.tags.iter().map(String::as_str));
-                    }
-                    Ok(())
-                },
-            )?;
+            open_index(dataset)?.for_each_record(TagFilter::All, |r| {
+                if wanted.contains(r.filename.as_str()) {
+                    counter.add(r.tags.iter().map(String::as_str));
+                }
+                Ok(())
+            })?;
             Ok(counter.vocabulary(config.k, config.min_count))
         }
         TagSource::Characters | TagSource::Auto => {

@@ -2,7 +2,7 @@
 //! and the score's percentile and tier (placed by [`Placement`]: the model's own
 //! validation predictions, see [`crate::calibration`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -123,9 +123,8 @@ impl Predictor {
     /// vocabulary.
     pub fn known_from_index(&self, db: &Path) -> Result<HashMap<String, KnownLabels>> {
         let source = self.config.train.tags.source;
-        let vocab_tags: HashSet<String> = self.vocab.tags.iter().cloned().collect();
-        let records = Database::open_read_only(db)?
-            .records_with(crate::data::label_tags(&vocab_tags, source))?;
+        let records =
+            crate::data::labelled_records(&Database::open_read_only(db)?, &self.vocab, source)?;
         let vocab = self.vocab.index();
         Ok(records
             .iter()

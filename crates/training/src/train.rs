@@ -303,8 +303,6 @@ pub struct Trainer<'a> {
     progress: &'a dyn TrainProgress,
     run: RunDir,
     prepared: Prepared,
-    /// The settings in effect (`prepared.run_config.train`).
-    config: TrainConfig,
     base_device: Device,
     train_device: Device,
     /// Taken out while an epoch trains (the optimiser updates the weights in place only when
@@ -319,7 +317,6 @@ pub struct Trainer<'a> {
     train_forward: Forward,
     eval_forward: Forward,
     validation_loader: BatchLoader<LoadedSample, LoadedBatch>,
-    images: [usize; 3],
     parameters: usize,
     stopped_early: bool,
     _lock: RunLock,
@@ -391,7 +388,6 @@ impl<'a> Trainer<'a> {
             progress,
             run,
             prepared,
-            config,
             base_device,
             train_device,
             model: Some(model),
@@ -403,7 +399,6 @@ impl<'a> Trainer<'a> {
             train_forward,
             eval_forward,
             validation_loader,
-            images,
             parameters,
             stopped_early,
             _lock: lock,
@@ -412,7 +407,7 @@ impl<'a> Trainer<'a> {
 
     /// The next epoch to train (1-based), or `None` after the last one or early stopping.
     pub fn next_epoch(&self) -> Option<usize> {
-        (self.state.epoch < self.config.epochs() && !self.stopped_early)
+        (self.state.epoch < self.config().epochs() && !self.stopped_early)
             .then_some(self.state.epoch + 1)
     }
 
@@ -420,7 +415,7 @@ impl<'a> Trainer<'a> {
     /// Returns the epoch's training metrics and the last learning rate used.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
         let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
-        let c = &self.config;
+        let c = &self.prepared.run_config.train;
         let batches = self.prepared.train.len().div_ceil(c.batch_size());
         self.progress.epoch_start(epoch, c.epochs(), batches);
         let tag_vocab = model.head.tag_vocab();
@@ -454,8 +449,19 @@ impl<'a> Trainer<'a> {
                 "epoch {epoch}: no training image could be read"
             )));
         }
-        self.model = Some(self.config.precision.settle(model));
+        self.model = Some(c.precision.settle(model));
         Ok((acc.finish(), lr))
+    }
+
+    /// The settings in effect (recipe defaults written out, tag source resolved).
+    fn config(&self) -> &TrainConfig {
+        &self.prepared.run_config.train
+    }
+
+    /// Images per split (train, validation, test).
+    fn images(&self) -> [usize; 3] {
+        let p = &self.prepared;
+        [p.train.len(), p.validation.len(), p.test.len()]
     }
 
     fn model(&self) -> Result<&ScoringModel> {
@@ -494,7 +500,7 @@ impl<'a> Trainer<'a> {
     /// `metrics.csv`, `curves.svg`, then the checkpoint (its state file last: the commit
     /// point `--resume` continues from).
     pub fn checkpoint(&mut self, record: EpochRecord) -> Result<()> {
-        let (monitor, min_delta) = (self.config.monitor, self.config.min_delta);
+        let (monitor, min_delta) = (self.config().monitor, self.config().min_delta);
         let value = monitor.value(&record.validation);
         let improved = monitor.improves(value, self.state.best, min_delta);
         if improved {
@@ -511,7 +517,7 @@ impl<'a> Trainer<'a> {
         state.seconds += record.seconds;
         state.history.push(record.clone());
         state.epoch = record.epoch;
-        self.stopped_early = state.wait >= self.config.patience();
+        self.stopped_early = state.wait >= self.prepared.run_config.train.patience();
         write_text(&self.run.metrics(), &metrics_csv(&self.state.history)?)?;
         write_text(&self.run.curves(), &plot::curves_svg(&self.state.history))?;
         save_checkpoint(&self.run, self.model()?, &self.optim, &self.state)?;
@@ -539,16 +545,17 @@ impl<'a> Trainer<'a> {
             let loader = self.inputs.test.loader(None, &self.loader_settings, tag_vocab, device);
             Some(evaluate_samples(&best, &loader, forward)?.0)
         };
+        let (monitor, images) = (self.config().monitor, self.images());
         let state = self.state;
         let summary = RunSummary {
             epochs: state.epoch,
             best_epoch: state.best_epoch,
             stopped_early: self.stopped_early,
-            monitor: self.config.monitor,
+            monitor,
             best_value: state.best,
             parameters: self.parameters,
             train_seconds: state.seconds,
-            images: self.images,
+            images,
             validation,
             test,
         };
