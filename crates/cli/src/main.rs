@@ -23,6 +23,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: ingest allocates a few dozen strings per file on
+/// parser threads and frees them on the writer thread, which glibc's per-thread arenas handle
+/// poorly (measured in docs/benchmarks.md, "Ingest against its floor").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "animescore",

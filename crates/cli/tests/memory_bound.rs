@@ -122,5 +122,7 @@ fn ingest_scores_and_train_stay_bounded_by_the_batch() {
     // The files hold 156 MB of tags. Bounded: a few batches of them at most.
     assert!(ingest < 400, "ingest peaked at {ingest} MiB");
     assert!(scores < 100, "scores peaked at {scores} MiB");
-    assert!(train < 500, "train peaked at {train} MiB");
+    // The vocabulary pass counts tags borrowed from the index (Database::count_tags): it
+    // peaked near 300 MiB here when each row's list was decoded into strings first.
+    assert!(train < 200, "train peaked at {train} MiB");
 }

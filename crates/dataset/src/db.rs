@@ -4,16 +4,20 @@
 //! are migrated in place (missing columns added, `ai_flag` derived) inside one transaction.
 //! `PRAGMA user_version` records our schema version; a newer one is refused, never guessed at.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
 use crate::characters::{CharacterTable, ORIGINAL};
+use crate::date::{format_date, parse_date};
 use crate::error::{DatasetError, Result};
-use crate::metadata::{PixivMetadata, format_date, parse_date};
+use crate::metadata::PixivMetadata;
+use crate::vocab::TagCounter;
 
 /// Schema version written to `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -24,7 +28,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every column of `illusts` and its SQL type, in table order. The first block is the original
 /// tool's schema; the rest are ours.
-const COLUMNS: &[(&str, &str)] = &[
+const COLUMNS: [(&str, &str); 42] = [
     ("filename", "TEXT PRIMARY KEY"),
     ("id", "INTEGER"),
     ("title", "TEXT"),
@@ -72,19 +76,74 @@ const COLUMNS: &[(&str, &str)] = &[
     ("source_inode", "INTEGER"),
 ];
 
-/// The columns [`Database::upsert`] writes (all but none: every column comes from a file).
-fn upsert_sql() -> String {
-    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
-    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    let updates: Vec<String> =
-        quoted.iter().skip(1).map(|q| format!("{q} = excluded.{q}")).collect();
+/// `INSERT` of every column; `on_conflict` decides what a row already there becomes.
+fn insert_sql(on_conflict: &str) -> String {
+    let quoted: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let marks: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
     format!(
-        "INSERT INTO illusts ({}) VALUES ({}) ON CONFLICT(filename) DO UPDATE SET {}",
+        "INSERT INTO illusts ({}) VALUES ({}) ON CONFLICT(filename) {on_conflict}",
         quoted.join(", "),
-        marks.join(", "),
-        updates.join(", ")
+        marks.join(", ")
     )
+}
+
+/// Adds a row unless its `filename` is already indexed.
+static INSERT_NEW_SQL: LazyLock<String> = LazyLock::new(|| insert_sql("DO NOTHING"));
+
+/// Adds a row or replaces every column of the one with its `filename`.
+static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let updates: Vec<String> =
+        COLUMNS.iter().skip(1).map(|(n, _)| format!("\"{n}\" = excluded.\"{n}\"")).collect();
+    insert_sql(&format!("DO UPDATE SET {}", updates.join(", ")))
+});
+
+/// A row's values in [`COLUMNS`] order.
+fn column_values<'a>(row: &'a IllustRow, d: &'a DerivedColumns) -> [&'a dyn ToSql; COLUMNS.len()] {
+    let m = &row.meta;
+    [
+        &row.filename,
+        &m.id,
+        &m.title,
+        &m.kind,
+        &m.restrict,
+        &m.user_name,
+        &m.user_account,
+        &d.tags,
+        &d.create_date,
+        &m.page_count,
+        &m.width,
+        &m.height,
+        &m.sanity_level,
+        &m.x_restrict,
+        &m.total_view,
+        &m.total_bookmarks,
+        &m.is_bookmarked,
+        &m.visible,
+        &m.is_muted,
+        &m.illust_ai_type,
+        &m.illust_book_style,
+        &m.num,
+        &d.date,
+        &m.rating,
+        &m.suffix,
+        &m.category,
+        &m.subcategory,
+        &m.url,
+        &m.date_url,
+        &m.extension,
+        &row.tag_character,
+        &m.user_id,
+        &d.tags_json,
+        &d.tools_json,
+        &d.ai_flag,
+        &row.image_path,
+        &row.metadata_path,
+        &row.source_size,
+        &row.source_mtime_ns,
+        &row.source_hash,
+        &row.source_ctime_ns,
+        &row.source_inode,
+    ]
 }
 
 /// The SQL form of the AI rule, used when migrating rows that were not parsed by us.
@@ -117,6 +176,36 @@ pub struct IllustRow {
     pub source_ctime_ns: i64,
     /// Inode number of the metadata file when read.
     pub source_inode: i64,
+}
+
+/// The columns of a row that are computed from its metadata (joined and JSON tag lists, dates
+/// as text, the AI flag). Ingest computes them on its parser threads, so that its one writer
+/// thread only binds values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DerivedColumns {
+    tags: String,
+    tags_json: String,
+    tools_json: String,
+    create_date: Option<String>,
+    date: Option<String>,
+    ai_flag: i64,
+}
+
+impl DerivedColumns {
+    pub(crate) fn of(row: &IllustRow) -> Self {
+        let m = &row.meta;
+        let tags = m.tags_joined();
+        let names: Vec<&str> = m.tags.iter().map(|t| t.name.as_str()).collect();
+        Self {
+            ai_flag: crate::encoding::is_ai(m.illust_ai_type, &tags) as i64,
+            tags,
+            // A list of strings always serializes.
+            tags_json: serde_json::to_string(&names).unwrap_or_default(),
+            tools_json: serde_json::to_string(&m.tools).unwrap_or_default(),
+            create_date: m.create_date.as_ref().map(format_date),
+            date: m.date.as_ref().map(format_date),
+        }
+    }
 }
 
 /// A metadata file's identity as `stat` reports it: a file whose stamp equals the stored one
@@ -417,86 +506,56 @@ impl Database {
     /// holds at that moment: two processes ingesting the same new files at once count each
     /// file as added once (the second finds it already there, unchanged).
     pub fn upsert(&mut self, rows: &[IllustRow]) -> Result<UpsertCounts> {
+        let derived: Vec<DerivedColumns> = rows.iter().map(DerivedColumns::of).collect();
+        self.write_rows(rows.iter().zip(&derived))
+    }
+
+    /// [`Database::upsert`] of rows whose derived columns are already computed.
+    pub(crate) fn upsert_derived(
+        &mut self,
+        rows: &[(IllustRow, DerivedColumns)],
+    ) -> Result<UpsertCounts> {
+        self.write_rows(rows.iter().map(|(row, derived)| (row, derived)))
+    }
+
+    /// One transaction. A new row costs one `INSERT`; only a row already there is looked up
+    /// (to classify it) and replaced.
+    fn write_rows<'r>(
+        &mut self,
+        rows: impl IntoIterator<Item = (&'r IllustRow, &'r DerivedColumns)>,
+    ) -> Result<UpsertCounts> {
         let path = self.path.clone();
         let err = |e| DatasetError::sqlite(&path, e);
         let mut counts = UpsertCounts::default();
         let tx =
             self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         {
-            let mut stmt = tx.prepare_cached(&upsert_sql()).map_err(err)?;
+            let mut insert_new = tx.prepare_cached(&INSERT_NEW_SQL).map_err(err)?;
+            let mut upsert = tx.prepare_cached(&UPSERT_SQL).map_err(err)?;
             let mut stored = tx
                 .prepare_cached(
                     "SELECT source_hash, image_path, metadata_path FROM illusts WHERE filename = ?1",
                 )
                 .map_err(err)?;
-            for row in rows {
-                let before: Option<(Option<String>, Option<String>, Option<String>)> = stored
-                    .query_row([&row.filename], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-                    .map_err(err)?;
-                match before {
-                    None => counts.added += 1,
-                    Some((hash, image, metadata))
-                        if hash.as_deref() == Some(row.source_hash.as_str())
-                            && image == row.image_path
-                            && metadata.as_deref() == Some(row.metadata_path.as_str()) =>
-                    {
-                        counts.unchanged += 1
-                    }
-                    Some(_) => counts.updated += 1,
+            for (row, derived) in rows {
+                let values = column_values(row, derived);
+                if insert_new.execute(&values[..]).map_err(err)? == 1 {
+                    counts.added += 1;
+                    continue;
                 }
-                let m = &row.meta;
-                let tags_json =
-                    serde_json::to_string(&m.tags.iter().map(|t| &t.name).collect::<Vec<_>>())
-                        .unwrap_or_default();
-                let tools_json = serde_json::to_string(&m.tools).unwrap_or_default();
-                let date = m.date.as_ref().map(format_date);
-                let create_date = m.create_date.as_ref().map(format_date);
-                stmt.execute(params![
-                    row.filename,
-                    m.id,
-                    m.title,
-                    m.kind,
-                    m.restrict,
-                    m.user_name,
-                    m.user_account,
-                    m.tags_joined(),
-                    create_date,
-                    m.page_count,
-                    m.width,
-                    m.height,
-                    m.sanity_level,
-                    m.x_restrict,
-                    m.total_view,
-                    m.total_bookmarks,
-                    m.is_bookmarked,
-                    m.visible,
-                    m.is_muted,
-                    m.illust_ai_type,
-                    m.illust_book_style,
-                    m.num,
-                    date,
-                    m.rating,
-                    m.suffix,
-                    m.category,
-                    m.subcategory,
-                    m.url,
-                    m.date_url,
-                    m.extension,
-                    row.tag_character,
-                    m.user_id,
-                    tags_json,
-                    tools_json,
-                    m.is_ai() as i64,
-                    row.image_path,
-                    row.metadata_path,
-                    row.source_size,
-                    row.source_mtime_ns,
-                    row.source_hash,
-                    row.source_ctime_ns,
-                    row.source_inode,
-                ])
-                .map_err(err)?;
+                let (hash, image, metadata): (Option<String>, Option<String>, Option<String>) =
+                    stored
+                        .query_row([&row.filename], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(err)?;
+                let same = hash.as_deref() == Some(row.source_hash.as_str())
+                    && image == row.image_path
+                    && metadata.as_deref() == Some(row.metadata_path.as_str());
+                if same {
+                    counts.unchanged += 1;
+                } else {
+                    counts.updated += 1;
+                }
+                upsert.execute(&values[..]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
@@ -568,7 +627,7 @@ impl Database {
                 .map_err(err)?;
             for (filename, tags_json, tags, current) in rows {
                 let list = tag_list(tags_json.as_deref(), tags.as_deref());
-                let new = table.tag_character(list.iter().map(String::as_str));
+                let new = table.tag_character(list.iter().map(|t| t.as_ref()));
                 if current.as_deref() != Some(new.as_str()) {
                     upd.execute(params![filename, new]).map_err(err)?;
                     changed += 1;
@@ -672,6 +731,47 @@ impl Database {
         }
         Ok(())
     }
+
+    /// Counts into `counter` the tags of the rows whose file name `include` accepts: the
+    /// fitting pass of a top-K vocabulary. Rows left out are not decoded, and tags are counted
+    /// from the stored text without a copy each (only a tag new to the counter is copied), so
+    /// memory stays bounded by the distinct tags however long the lists.
+    pub fn count_tags(
+        &self,
+        mut include: impl FnMut(&str) -> bool,
+        counter: &mut TagCounter,
+    ) -> Result<()> {
+        let existing = self.existing_columns()?;
+        let col = |name: &str| {
+            if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() }
+        };
+        let sql = format!(
+            "SELECT filename, {}, {} FROM illusts ORDER BY filename",
+            col("tags_json"),
+            col("tags")
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let listed = included_tags(row, &mut include).map_err(|e| self.err(e))?;
+            if let Some(tags) = listed {
+                counter.add(tags.iter().map(|t| t.as_ref()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tags of a `(filename, tags_json, tags)` row when `include` accepts its file name.
+fn included_tags<'r>(
+    row: &'r rusqlite::Row<'_>,
+    include: &mut impl FnMut(&str) -> bool,
+) -> rusqlite::Result<Option<Vec<Cow<'r, str>>>> {
+    if !include(row.get_ref(0)?.as_str()?) {
+        return Ok(None);
+    }
+    let json = row.get_ref(1)?.as_str_or_null()?;
+    Ok(Some(tag_list(json, row.get_ref(2)?.as_str_or_null()?)))
 }
 
 /// Which tags [`Database::for_each_record`] reads into [`IllustRecord::tags`].
@@ -689,16 +789,22 @@ pub enum TagFilter<'a> {
 
 /// One row of the query in [`Database::for_each_record`].
 fn read_record(r: &rusqlite::Row<'_>, filter: TagFilter<'_>) -> rusqlite::Result<IllustRecord> {
-    let tags_json: Option<String> = r.get(10)?;
-    let tags_text: Option<String> = r.get(11)?;
+    // Borrowed from the row: with `Within`, only the kept tags are ever copied.
+    let tags_json = r.get_ref(10)?.as_str_or_null()?;
+    let tags_text = r.get_ref(11)?.as_str_or_null()?;
     let tags = match filter {
         TagFilter::None => Vec::new(),
-        TagFilter::All => tag_list(tags_json.as_deref(), tags_text.as_deref()),
+        TagFilter::All => tag_list(tags_json, tags_text).into_iter().map(Cow::into_owned).collect(),
         TagFilter::Within(keep) => {
-            let mut seen = HashSet::new();
-            let mut tags = tag_list(tags_json.as_deref(), tags_text.as_deref());
-            tags.retain(|t| keep.contains(t) && seen.insert(t.clone()));
-            tags
+            let listed = tag_list(tags_json, tags_text);
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut kept = Vec::new();
+            for tag in &listed {
+                if keep.contains(tag.as_ref()) && seen.insert(tag) {
+                    kept.push(tag.to_string());
+                }
+            }
+            kept
         }
     };
     let illust_ai_type: Option<i64> = r.get(8)?;
@@ -715,7 +821,7 @@ fn read_record(r: &rusqlite::Row<'_>, filter: TagFilter<'_>) -> rusqlite::Result
         illust_ai_type,
         ai_flag: match ai_flag {
             Some(f) => f != 0,
-            None => crate::encoding::is_ai(illust_ai_type, tags_text.as_deref().unwrap_or("")),
+            None => crate::encoding::is_ai(illust_ai_type, tags_text.unwrap_or("")),
         },
         tags,
         tag_character: r.get::<_, Option<String>>(12)?.unwrap_or_else(|| ORIGINAL.to_string()),
@@ -757,11 +863,16 @@ fn read_date(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Option<Naive
     })
 }
 
-/// The exact tag list when stored, else the comma-joined text split (legacy rows).
-fn tag_list(tags_json: Option<&str>, tags: Option<&str>) -> Vec<String> {
-    if let Some(list) = tags_json.and_then(|j| serde_json::from_str::<Vec<String>>(j).ok()) {
-        return list;
+/// The exact tag list when stored, else the comma-joined text split (legacy rows), borrowed
+/// from the row where the stored text allows (a tag with a JSON escape is copied).
+fn tag_list<'r>(tags_json: Option<&'r str>, tags: Option<&'r str>) -> Vec<Cow<'r, str>> {
+    /// One tag of `tags_json`, borrowed when it has no escapes.
+    #[derive(serde::Deserialize)]
+    struct Tag<'a>(#[serde(borrow)] Cow<'a, str>);
+
+    if let Some(list) = tags_json.and_then(|j| serde_json::from_str::<Vec<Tag<'r>>>(j).ok()) {
+        return list.into_iter().map(|t| t.0).collect();
     }
-    tags.map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    tags.map(|t| t.split(',').filter(|s| !s.is_empty()).map(Cow::Borrowed).collect())
         .unwrap_or_default()
 }

@@ -10,8 +10,10 @@ pub fn is_ai(illust_ai_type: Option<i64>, tags_joined: &str) -> bool {
     if illust_ai_type == Some(2) {
         return true;
     }
-    let haystack = tags_joined.to_ascii_lowercase();
-    AI_TAG_PATTERNS.iter().any(|p| haystack.contains(&p.to_ascii_lowercase()))
+    let haystack = tags_joined.as_bytes();
+    AI_TAG_PATTERNS
+        .iter()
+        .any(|p| haystack.windows(p.len()).any(|window| window.eq_ignore_ascii_case(p.as_bytes())))
 }
 
 /// The sanity classes the models predict.

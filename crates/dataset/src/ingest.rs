@@ -6,18 +6,19 @@
 //! run killed at any point leaves every committed batch and the next run finishes the job.
 //! Unusable inputs are reported (path and reason) and skipped; they never stop the run.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, mpsc};
-use std::time::UNIX_EPOCH;
+use std::time::{Instant, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
 use crate::characters::CharacterTable;
-use crate::db::{DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRow, SourceState};
+use crate::db::{DEFAULT_DB_RELATIVE, Database, DerivedColumns, FileStamp, IllustRow, SourceState};
 use crate::error::{DatasetError, Result};
 use crate::metadata::{MAX_METADATA_BYTES, PixivMetadata};
-use crate::scan::{Pair, ScanResult, scan};
+use crate::scan::{Pair, ScanResult, ensure_folder, scan};
 
 const ALIAS_HASH_KEY: &str = "character_aliases_xxh3";
 
@@ -104,9 +105,14 @@ impl IngestReport {
 }
 
 /// What parsing one metadata file gave.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "rows are nearly every file: boxing them costs an allocation per file, and the \
+              values travel in vectors of a few dozen"
+)]
 enum Parsed {
-    /// A row to write.
-    Row(Box<IllustRow>),
+    /// A row to write, with the columns computed from it.
+    Row(IllustRow, DerivedColumns),
     /// The bytes are those already indexed (the file was only touched): record the new stamp.
     SameContent { filename: String, stamp: FileStamp },
     /// The file cannot be used.
@@ -124,6 +130,10 @@ const BATCH_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 /// a full batch to commit.
 const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
 
+/// Files a parser hands to the writer at once: one message per file would wake the writer
+/// 20 000 times for 20 000 files.
+const FILES_PER_MESSAGE: usize = 64;
+
 /// Builds or updates the index of `opts.root`.
 ///
 /// Four stages: `scan` the folder, `plan` which files must be read, `parse_candidate`
@@ -131,13 +141,24 @@ const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
 /// rows and in bytes, and parsers wait while too many bytes are read but not yet committed,
 /// so memory is bounded by the batch, not by the dataset or the size of its files.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
+    let mut clock = StageClock(Instant::now());
     let pool = parser_pool(opts)?;
     let db_path = opts.db_path();
     let root = opts.root.as_path();
     // Read everything that can fail before touching the database.
     let given_table = opts.characters.as_deref().map(CharacterTable::load).transpose()?;
-    let scanned = scan(root)?;
-    let db = Database::open(&db_path)?;
+    ensure_folder(root)?;
+    // The walk (on the parser threads) and loading what the index knows are independent.
+    let (scanned, db, states) = std::thread::scope(|scope| {
+        let walk = scope.spawn(|| pool.install(|| scan(root)));
+        let opened = Database::open(&db_path).and_then(|db| {
+            let states = db.source_states()?;
+            Ok((db, states))
+        });
+        let scanned = walk.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        opened.and_then(|(db, states)| Ok((scanned?, db, states)))
+    })?;
+    clock.lap("scan, and load stored identities");
 
     let mut report = IngestReport {
         db_path: db_path.clone(),
@@ -162,31 +183,45 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         None => (db.stored_characters()?.unwrap_or_default(), None),
     };
 
-    let states = db.source_states()?;
     progress.start(scanned.pairs.len());
     let planned = plan(root, scanned.pairs, &states, &pool);
+    clock.lap("compare");
     for metadata in planned.without_image {
         problem(&mut report, metadata, "metadata without image".into());
     }
     report.unchanged += planned.unchanged;
     progress.advance(planned.unchanged);
 
-    let in_flight = InFlight::new(IN_FLIGHT_SOURCE_BYTES);
+    // Files: the batch being written and three more, so that parsers keep going while the
+    // writer waits on the disk (a WAL checkpoint).
+    let files = 4 * opts.batch_size as u64;
+    let in_flight = InFlight::new(Load { files, bytes: IN_FLIGHT_SOURCE_BYTES });
     let writer = IndexWriter::new(db, opts.batch_size, progress, &in_flight);
     let (mut db, written) = std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<Parsed>();
+        let (tx, rx) = mpsc::channel::<Vec<Parsed>>();
         let writer = scope.spawn(move || writer.run(rx));
         // A send fails only when the writer stopped on an error, returned by `join` below.
         let _ = pool.install(|| {
-            planned.candidates.par_iter().try_for_each_with(tx, |tx, c| {
-                let state = states.get(&c.pair.base);
-                tx.send(parse_candidate(c, state, &table, &in_flight))
+            planned.candidates.par_chunks(FILES_PER_MESSAGE).try_for_each_with(tx, |tx, chunk| {
+                let mut parsed = Vec::with_capacity(chunk.len());
+                for c in chunk {
+                    let state = states.get(&c.pair.base);
+                    // Before waiting for budget, hand over what this parser holds: the
+                    // writer may need it to fill the batch whose commit frees the budget.
+                    let mut before_waiting = || {
+                        let _ = tx.send(std::mem::take(&mut parsed));
+                    };
+                    let one = parse_candidate(c, state, &table, &in_flight, &mut before_waiting);
+                    parsed.push(one);
+                }
+                tx.send(parsed)
             })
         });
         writer
             .join()
             .unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
     })?;
+    clock.lap("read, parse and write");
     report.added += written.added;
     report.updated += written.updated;
     report.unchanged += written.unchanged;
@@ -200,57 +235,91 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
         db.set_meta(ALIAS_HASH_KEY, &hash)?;
     }
     report.total_rows = db.count()?;
+    clock.lap("finish");
     Ok(report)
 }
 
-/// A byte budget shared by the parsers (which take) and the writer (which gives back after
-/// each commit).
+/// Logs at debug level how long each stage took (`animescore -vv ingest` shows it).
+struct StageClock(Instant);
+
+impl StageClock {
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        tracing::debug!(stage, ms = (now - self.0).as_secs_f64() * 1e3, "ingest stage done");
+        self.0 = now;
+    }
+}
+
+/// Rows and their source bytes, read but not yet committed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Load {
+    files: u64,
+    bytes: u64,
+}
+
+/// A budget of [`Load`] shared by the parsers (which take) and the writer (which gives back
+/// after each commit). Bytes bound memory; files bound how far the parsers run ahead of the
+/// writer, so that on a machine with few cores they leave it the CPU time it needs rather than
+/// finishing early and leaving it a backlog to write alone.
 struct InFlight {
-    bytes: Mutex<u64>,
+    load: Mutex<Load>,
     freed: Condvar,
-    limit: u64,
+    limit: Load,
 }
 
 impl InFlight {
-    fn new(limit: u64) -> Self {
-        Self { bytes: Mutex::new(0), freed: Condvar::new(), limit }
+    fn new(limit: Load) -> Self {
+        Self { load: Mutex::new(Load::default()), freed: Condvar::new(), limit }
     }
 
-    /// Waits until `n` more bytes fit (or nothing is in flight: one file always passes).
-    fn take(&self, n: u64) -> Permit<'_> {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        while *bytes > 0 && *bytes + n > self.limit {
-            bytes = self.freed.wait(bytes).unwrap_or_else(|e| e.into_inner());
+    fn must_wait(&self, load: &Load, bytes: u64) -> bool {
+        load.files > 0
+            && (load.bytes + bytes > self.limit.bytes || load.files + 1 > self.limit.files)
+    }
+
+    /// Waits until one more file of `bytes` fits (or nothing is in flight: one file always
+    /// passes), calling `before_waiting` first if it has to wait.
+    fn take(&self, bytes: u64, before_waiting: &mut dyn FnMut()) -> Permit<'_> {
+        let mut load = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        if self.must_wait(&load, bytes) {
+            drop(load);
+            before_waiting();
+            load = self.load.lock().unwrap_or_else(|e| e.into_inner());
         }
-        *bytes += n;
-        Permit { budget: self, bytes: n }
+        while self.must_wait(&load, bytes) {
+            load = self.freed.wait(load).unwrap_or_else(|e| e.into_inner());
+        }
+        load.files += 1;
+        load.bytes += bytes;
+        Permit { budget: self, load: Load { files: 1, bytes } }
     }
 
-    fn give_back(&self, n: u64) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        *bytes = bytes.saturating_sub(n);
+    fn give_back(&self, done: Load) {
+        let mut load = self.load.lock().unwrap_or_else(|e| e.into_inner());
+        load.files = load.files.saturating_sub(done.files);
+        load.bytes = load.bytes.saturating_sub(done.bytes);
         self.freed.notify_all();
     }
 }
 
-/// Bytes taken from an [`InFlight`] budget, given back when dropped unless handed to the
+/// A file taken from an [`InFlight`] budget, given back when dropped unless handed to the
 /// writer with the row ([`Permit::hand_over`]).
 struct Permit<'a> {
     budget: &'a InFlight,
-    bytes: u64,
+    load: Load,
 }
 
 impl Permit<'_> {
-    /// The writer gives the bytes back once the row is committed.
+    /// The writer gives the file back once the row is committed.
     fn hand_over(mut self) {
-        self.bytes = 0;
+        self.load = Load::default();
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if self.bytes > 0 {
-            self.budget.give_back(self.bytes);
+        if self.load.files > 0 {
+            self.budget.give_back(self.load);
         }
     }
 }
@@ -310,33 +379,32 @@ fn plan(
     let (paired, unpaired): (Vec<Pair>, Vec<Pair>) =
         pairs.into_iter().partition(|p| p.image.is_some());
     plan.without_image = unpaired.into_iter().map(|p| p.metadata).collect();
-    let looked_at: Vec<(Candidate, bool)> =
+    let looked_at: Vec<Option<Candidate>> =
         pool.install(|| paired.into_par_iter().map(|pair| compare(root, pair, states)).collect());
-    for (candidate, unchanged) in looked_at {
-        if unchanged {
-            plan.unchanged += 1;
-        } else {
-            plan.candidates.push(candidate);
-        }
-    }
+    let total = looked_at.len();
+    plan.candidates = looked_at.into_iter().flatten().collect();
+    plan.unchanged = total - plan.candidates.len();
     plan
 }
 
-/// One pair (with an image) against its stored state: the candidate, and whether it is
-/// indexed exactly as it is.
-fn compare(root: &Path, pair: Pair, states: &HashMap<String, SourceState>) -> (Candidate, bool) {
-    let image_rel = pair.image.as_deref().map(|image| relative(root, image)).unwrap_or_default();
+/// One pair (with an image) against its stored state: `None` when it is indexed exactly as it
+/// is, else the candidate to read.
+fn compare(root: &Path, pair: Pair, states: &HashMap<String, SourceState>) -> Option<Candidate> {
+    let image_rel = pair.image.as_deref().map_or(Cow::Borrowed(""), |image| relative(root, image));
     let metadata_rel = relative(root, &pair.metadata);
     let state = states.get(&pair.base);
-    // Only files already indexed are stat'ed here; new ones are stat'ed by the parsers, so
-    // each file is stat'ed once.
-    let stat_now = state.and_then(|_| stat(&pair.metadata).ok());
-    let unchanged = state.zip(stat_now).is_some_and(|(s, stamp)| {
-        s.image_path.as_deref() == Some(image_rel.as_str())
-            && s.metadata_path.as_deref() == Some(metadata_rel.as_str())
-            && s.matches(&stamp)
+    // Only files already indexed are stat'ed here; the parsers take the stamp of the file they
+    // open.
+    let unchanged = state.is_some_and(|s| {
+        s.image_path.as_deref() == Some(&*image_rel)
+            && s.metadata_path.as_deref() == Some(&*metadata_rel)
+            && stat(&pair.metadata).is_ok_and(|stamp| s.matches(&stamp))
     });
-    (Candidate { pair, image_rel, metadata_rel, stat: stat_now }, unchanged)
+    if unchanged {
+        return None;
+    }
+    let (image_rel, metadata_rel) = (image_rel.into_owned(), metadata_rel.into_owned());
+    Some(Candidate { pair, image_rel, metadata_rel })
 }
 
 /// The writer's tally.
@@ -354,9 +422,9 @@ struct IndexWriter<'a> {
     batch_rows: usize,
     progress: &'a dyn IngestProgress,
     in_flight: &'a InFlight,
-    rows: Vec<IllustRow>,
+    rows: Vec<(IllustRow, DerivedColumns)>,
     touched: Vec<(String, FileStamp)>,
-    pending_bytes: u64,
+    pending: Load,
     written: Written,
 }
 
@@ -374,13 +442,13 @@ impl<'a> IndexWriter<'a> {
             in_flight,
             rows: Vec::new(),
             touched: Vec::new(),
-            pending_bytes: 0,
+            pending: Load::default(),
             written: Written::default(),
         }
     }
 
-    fn run(mut self, parsed: mpsc::Receiver<Parsed>) -> Result<(Database, Written)> {
-        for item in parsed {
+    fn run(mut self, parsed: mpsc::Receiver<Vec<Parsed>>) -> Result<(Database, Written)> {
+        for item in parsed.into_iter().flatten() {
             self.accept(item)?;
         }
         self.commit()?;
@@ -389,9 +457,10 @@ impl<'a> IndexWriter<'a> {
 
     fn accept(&mut self, item: Parsed) -> Result<()> {
         match item {
-            Parsed::Row(row) => {
-                self.pending_bytes += row.source_size.max(0) as u64;
-                self.rows.push(*row);
+            Parsed::Row(row, derived) => {
+                self.pending.files += 1;
+                self.pending.bytes += row.source_size.max(0) as u64;
+                self.rows.push((row, derived));
             }
             Parsed::SameContent { filename, stamp } => self.touched.push((filename, stamp)),
             Parsed::Problem(p) => {
@@ -401,7 +470,7 @@ impl<'a> IndexWriter<'a> {
         }
         self.progress.advance(1);
         let full = self.rows.len() + self.touched.len() >= self.batch_rows;
-        if full || self.pending_bytes >= BATCH_SOURCE_BYTES {
+        if full || self.pending.bytes >= BATCH_SOURCE_BYTES {
             self.commit()?;
         }
         Ok(())
@@ -409,7 +478,7 @@ impl<'a> IndexWriter<'a> {
 
     fn commit(&mut self) -> Result<()> {
         if !self.rows.is_empty() {
-            let counts = self.db.upsert(&self.rows)?;
+            let counts = self.db.upsert_derived(&self.rows)?;
             self.written.added += counts.added;
             self.written.updated += counts.updated;
             self.written.unchanged += counts.unchanged;
@@ -420,8 +489,8 @@ impl<'a> IndexWriter<'a> {
         }
         self.rows.clear();
         self.touched.clear();
-        self.in_flight.give_back(self.pending_bytes);
-        self.pending_bytes = 0;
+        self.in_flight.give_back(self.pending);
+        self.pending = Load::default();
         Ok(())
     }
 }
@@ -431,23 +500,26 @@ struct Candidate {
     pair: Pair,
     image_rel: String,
     metadata_rel: String,
-    /// The file's stamp when the scan already took it.
-    stat: Option<FileStamp>,
 }
 
 /// Reads and parses one metadata file (bounded read, regular files only), once its size fits
-/// the in-flight budget.
+/// the in-flight budget (`before_waiting` runs if it must wait for it).
 fn parse_candidate(
     c: &Candidate,
     state: Option<&SourceState>,
     table: &CharacterTable,
     in_flight: &InFlight,
+    before_waiting: &mut dyn FnMut(),
 ) -> Parsed {
     let (pair, image_rel) = (&c.pair, c.image_rel.as_str());
     let problem = |reason: String| Parsed::Problem(Problem { path: pair.metadata.clone(), reason });
-    let stamp = match c.stat.map_or_else(|| stat(&pair.metadata), Ok) {
-        Ok(s) => s,
-        Err(e) => return problem(e.to_string()),
+    // Only regular files are opened (a FIFO would block forever); the stamp is that of the
+    // open file, so it identifies the bytes read below.
+    let (file, stamp) = match animescore_fs::open_regular_with_metadata(&pair.metadata)
+        .and_then(|(file, meta)| Ok((file, stamp_of(&meta)?)))
+    {
+        Ok(opened) => opened,
+        Err(e) => return problem(format!("cannot read: {e}")),
     };
     let size = stamp.size;
     if size as u64 > MAX_METADATA_BYTES {
@@ -455,14 +527,13 @@ fn parse_candidate(
             "{size} bytes is larger than the {MAX_METADATA_BYTES}-byte limit for metadata"
         ));
     }
-    let permit = in_flight.take(size.max(0) as u64);
-    // The size above is what the file claims (0 for a link to /dev/zero): the read itself is
-    // capped, and only regular files are opened (a FIFO would block forever).
-    let bytes = match animescore_fs::read_regular(&pair.metadata, MAX_METADATA_BYTES) {
+    let permit = in_flight.take(size.max(0) as u64, before_waiting);
+    // The size above is what the file claims (0 for a link to /dev/zero): the read is capped.
+    let bytes = match animescore_fs::read_to_limit(file, size as u64, MAX_METADATA_BYTES) {
         Ok(b) => b,
         Err(e) => return problem(format!("cannot read: {e}")),
     };
-    let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let hash = hex16(xxhash_rust::xxh3::xxh3_64(&bytes));
     if let Some(s) = state
         && s.hash.as_deref() == Some(hash.as_str())
         && s.image_path.as_deref() == Some(image_rel)
@@ -483,7 +554,7 @@ fn parse_candidate(
     let tag_character = table.tag_character(meta.tags.iter().map(|t| t.name.as_str()));
     // The writer gives the row's `source_size` back after its commit.
     permit.hand_over();
-    Parsed::Row(Box::new(IllustRow {
+    let mut row = IllustRow {
         filename: pair.base.clone(),
         meta,
         tag_character,
@@ -494,14 +565,31 @@ fn parse_candidate(
         source_hash: hash,
         source_ctime_ns: stamp.ctime_ns,
         source_inode: stamp.inode,
-    }))
+    };
+    let derived = DerivedColumns::of(&row);
+    // The writer binds the lists as their encoded columns: free them here, on the thread
+    // that allocated them, rather than on the one writer thread.
+    row.meta.tags = Vec::new();
+    row.meta.tools = Vec::new();
+    Parsed::Row(row, derived)
 }
 
+/// `hash` as 16 lowercase hex digits (`format!("{hash:016x}")`, without the formatting
+/// machinery: once per file).
+fn hex16(hash: u64) -> String {
+    (0..16).rev().map(|nibble| HEX_DIGITS[(hash >> (4 * nibble)) as usize & 0xf] as char).collect()
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 fn stat(path: &Path) -> std::io::Result<FileStamp> {
-    let meta = std::fs::metadata(path)?;
+    stamp_of(&std::fs::metadata(path)?)
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> std::io::Result<FileStamp> {
     let mtime_ns =
         meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-    let (ctime_ns, inode) = change_time_and_inode(&meta);
+    let (ctime_ns, inode) = change_time_and_inode(meta);
     Ok(FileStamp { size: meta.len() as i64, mtime_ns, ctime_ns, inode })
 }
 
@@ -521,9 +609,27 @@ fn change_time_and_inode(_meta: &std::fs::Metadata) -> (i64, i64) {
 }
 
 /// `path` relative to `root`, with `/` separators (portable across machines).
-fn relative(root: &Path, path: &Path) -> String {
+fn relative<'p>(root: &Path, path: &'p Path) -> Cow<'p, str> {
+    if let Some(rest) = plain_rest(root, path) {
+        return Cow::Borrowed(rest);
+    }
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    Cow::Owned(parts.join("/"))
+}
+
+/// On Unix, what follows `root`'s bytes in `path` when it is plain UTF-8 names joined by `/`,
+/// as the scan builds them: the answer of [`relative`] without splitting both paths into
+/// components, twice per file.
+fn plain_rest<'p>(root: &Path, path: &'p Path) -> Option<&'p str> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let root = root.as_os_str().as_encoded_bytes();
+    let rest = path.as_os_str().as_encoded_bytes().strip_prefix(root)?;
+    let rest = if root.ends_with(b"/") { rest } else { rest.strip_prefix(b"/")? };
+    let rest = std::str::from_utf8(rest).ok()?;
+    rest.split('/').all(|c| !c.is_empty() && c != "." && c != "..").then_some(rest)
 }
 
 fn alias_fingerprint(table: &CharacterTable) -> String {
@@ -535,4 +641,31 @@ fn alias_fingerprint(table: &CharacterTable) -> String {
         bytes.push(0);
     }
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_print_as_format_prints_them() {
+        for hash in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(hex16(hash), format!("{hash:016x}"));
+        }
+    }
+
+    #[test]
+    fn relative_paths_take_the_plain_path_or_the_general_one_alike() {
+        for (root, path, expected) in [
+            ("data", "data/10/1_p0.json", "10/1_p0.json"),
+            ("data/", "data/10/1_p0.json", "10/1_p0.json"),
+            ("/", "/x.json", "x.json"),
+            ("data", "data/./10/x.json", "10/x.json"),
+            ("data", "data//10/x.json", "10/x.json"),
+            ("./data", "./data/é/x.json", "é/x.json"),
+            ("data", "other/x.json", "other/x.json"),
+        ] {
+            assert_eq!(relative(Path::new(root), Path::new(path)), expected, "{root} {path}");
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! ```
 
 mod characters;
+mod date;
 mod db;
 mod encoding;
 mod error;
@@ -20,6 +21,7 @@ mod synth;
 mod vocab;
 
 pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
+pub use date::parse_date;
 pub use db::{
     BUSY_TIMEOUT, DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, IllustRow,
     SCHEMA_VERSION, TagFilter, UpsertCounts,
@@ -27,7 +29,7 @@ pub use db::{
 pub use encoding::{AI_TAG_PATTERNS, SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
 pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
-pub use metadata::{PixivMetadata, Tag, parse_date};
+pub use metadata::{PixivMetadata, Tag};
 pub use scan::IMAGE_EXTENSIONS;
 pub use split::{Split, SplitConfig};
 pub use synth::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET, SynthOptions, SynthReport, synthesize};

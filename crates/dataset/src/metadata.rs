@@ -5,18 +5,26 @@
 //! dates can be invalid markers. Anything missing or null becomes `None`; unknown keys are
 //! ignored. Only values we cannot trust (a count that is text, negative or fractional, a tag that
 //! is a number) reject the record, with the file and the field named.
+//!
+//! One pass over the bytes: the keys we read are kept as borrowed [`json::Json`] values, the
+//! others skipped; then each field is converted with its own rules. A key that repeats takes its
+//! last value, as serde_json's `Value` does.
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDateTime};
-use serde_json::{Map, Value};
+mod json;
 
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::date::parse_date;
 use crate::error::{DatasetError, Result};
+use json::{Json, Skip, TOO_DEEP, Tree};
 
 /// Metadata files above this size are rejected unread: real ones are a few kilobytes.
 pub const MAX_METADATA_BYTES: u64 = 4 * 1024 * 1024;
-/// Nesting deeper than this is rejected (real files nest three levels).
-const MAX_DEPTH: usize = 64;
 
 /// One tag, as gallery-dl wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,63 +109,64 @@ impl PixivMetadata {
     /// Parses one metadata file's bytes; `path` only labels errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        // One check of the whole file costs less than serde_json's check of each string.
         let text = std::str::from_utf8(bytes).map_err(|e| {
             DatasetError::field(path, "(file)", format!("not UTF-8 (byte {})", e.valid_up_to()))
         })?;
-        // serde_json's own recursion limit (128) guards the parser; we check depth again below
-        // so that absurd nesting inside an ignored key is reported rather than kept.
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| DatasetError::Json { path: path.to_path_buf(), message: e.to_string() })?;
-        if depth(&value) > MAX_DEPTH {
-            return Err(DatasetError::field(
-                path,
-                "(file)",
-                format!("nested deeper than {MAX_DEPTH} levels"),
-            ));
+        let mut reader = serde_json::Deserializer::from_str(text);
+        let document = Document.deserialize(&mut reader).and_then(|d| reader.end().map(|()| d));
+        match document {
+            Ok(Some(keys)) => Self::from_keys(path, &keys),
+            Ok(None) => Err(DatasetError::field(path, "(file)", "top level is not a JSON object")),
+            // The depth limit is ours, raised from inside serde_json: name it as a field error.
+            Err(e) if e.to_string().starts_with(TOO_DEEP) => {
+                Err(DatasetError::field(path, "(file)", TOO_DEEP))
+            }
+            Err(e) => Err(DatasetError::Json { path: path.to_path_buf(), message: e.to_string() }),
         }
-        let Value::Object(obj) = value else {
-            return Err(DatasetError::field(path, "(file)", "top level is not a JSON object"));
+    }
+
+    fn from_keys(path: &Path, keys: &Keys<'_>) -> Result<Self> {
+        let f = |key: Key| Field { path, name: Name::Key(key.name()), value: keys.get(key) };
+        let user = f(Key::User).object()?;
+        let u = |key: &str, name: &'static str| Field {
+            path,
+            name: Name::Key(name),
+            value: user.and_then(|user| user.get(key)),
         };
-        let f = Fields { path, obj: &obj };
-        let user = match obj.get("user") {
-            Some(Value::Object(u)) => Some(u),
-            None | Some(Value::Null) => None,
-            Some(other) => return Err(f.wrong("user", "an object", other)),
-        };
-        let uf = user.map(|u| Fields { path, obj: u });
         Ok(Self {
-            id: f.count("id")?,
-            title: f.text("title")?,
-            kind: f.text("type")?,
-            restrict: f.int("restrict")?,
-            user_id: uf.as_ref().map(|u| u.int("id")).transpose()?.flatten(),
-            user_name: uf.as_ref().map(|u| u.text("name")).transpose()?.flatten(),
-            user_account: uf.as_ref().map(|u| u.text("account")).transpose()?.flatten(),
-            tags: f.tags()?,
-            tools: f.strings("tools")?,
-            create_date: f.date("create_date")?,
-            page_count: f.count("page_count")?,
-            width: f.count("width")?,
-            height: f.count("height")?,
-            sanity_level: f.int("sanity_level")?,
-            x_restrict: f.int("x_restrict")?,
-            total_view: f.count("total_view")?,
-            total_bookmarks: f.count("total_bookmarks")?,
-            is_bookmarked: f.boolean("is_bookmarked")?,
-            visible: f.boolean("visible")?,
-            is_muted: f.boolean("is_muted")?,
-            illust_ai_type: f.int("illust_ai_type")?,
-            illust_book_style: f.int("illust_book_style")?,
-            num: f.count("num")?,
-            date: f.date("date")?,
-            rating: f.text("rating")?,
-            suffix: f.text("suffix")?,
-            category: f.text("category")?,
-            subcategory: f.text("subcategory")?,
-            url: f.text("url")?,
-            date_url: f.text("date_url")?,
-            filename: f.text("filename")?,
-            extension: f.text("extension")?,
+            id: f(Key::Id).count()?,
+            title: f(Key::Title).text()?,
+            kind: f(Key::Type).text()?,
+            restrict: f(Key::Restrict).int()?,
+            user_id: u("id", "user.id").int()?,
+            user_name: u("name", "user.name").text()?,
+            user_account: u("account", "user.account").text()?,
+            tags: f(Key::Tags).tags()?,
+            tools: f(Key::Tools).strings()?,
+            create_date: f(Key::CreateDate).date()?,
+            page_count: f(Key::PageCount).count()?,
+            width: f(Key::Width).count()?,
+            height: f(Key::Height).count()?,
+            sanity_level: f(Key::SanityLevel).int()?,
+            x_restrict: f(Key::XRestrict).int()?,
+            total_view: f(Key::TotalView).count()?,
+            total_bookmarks: f(Key::TotalBookmarks).count()?,
+            is_bookmarked: f(Key::IsBookmarked).boolean()?,
+            visible: f(Key::Visible).boolean()?,
+            is_muted: f(Key::IsMuted).boolean()?,
+            illust_ai_type: f(Key::IllustAiType).int()?,
+            illust_book_style: f(Key::IllustBookStyle).int()?,
+            num: f(Key::Num).count()?,
+            date: f(Key::Date).date()?,
+            rating: f(Key::Rating).text()?,
+            suffix: f(Key::Suffix).text()?,
+            category: f(Key::Category).text()?,
+            subcategory: f(Key::Subcategory).text()?,
+            url: f(Key::Url).text()?,
+            date_url: f(Key::DateUrl).text()?,
+            filename: f(Key::Filename).text()?,
+            extension: f(Key::Extension).text()?,
         })
     }
 
@@ -178,136 +187,286 @@ pub fn join_tags<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().collect::<Vec<_>>().join(",")
 }
 
-fn depth(v: &Value) -> usize {
-    match v {
-        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
-        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
+/// Declares the top-level keys the parser reads, once: the enum and its names.
+macro_rules! keys {
+    ($($key:ident = $name:literal),* $(,)?) => {
+        /// A top-level key the parser reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Key { $($key),* }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+        impl Key {
+            const COUNT: usize = [$($name),*].len();
 
-/// Typed access to one JSON object's fields, with errors naming the file and field.
-struct Fields<'a> {
-    path: &'a Path,
-    obj: &'a Map<String, Value>,
-}
-
-impl Fields<'_> {
-    fn wrong(&self, field: &str, expected: &str, found: &Value) -> DatasetError {
-        let shown: String = found.to_string().chars().take(40).collect();
-        DatasetError::field(
-            self.path,
-            field,
-            format!("expected {expected}, found {} ({shown})", type_name(found)),
-        )
-    }
-
-    fn get(&self, field: &str) -> Option<&Value> {
-        self.obj.get(field).filter(|v| !v.is_null())
-    }
-
-    fn int(&self, field: &str) -> Result<Option<i64>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(i) => Ok(Some(i)),
-                None if n.is_f64() => {
-                    Err(self.wrong(field, "an integer", &Value::Number(n.clone())))
+            fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(Key::$key),)*
+                    _ => None,
                 }
-                None => Err(DatasetError::field(self.path, field, format!("{n} is out of range"))),
+            }
+
+            fn name(self) -> &'static str {
+                match self {
+                    $(Key::$key => $name,)*
+                }
+            }
+        }
+    };
+}
+
+keys! {
+    Id = "id", Title = "title", Type = "type", Restrict = "restrict", User = "user",
+    Tags = "tags", Tools = "tools", CreateDate = "create_date", PageCount = "page_count",
+    Width = "width", Height = "height", SanityLevel = "sanity_level", XRestrict = "x_restrict",
+    TotalView = "total_view", TotalBookmarks = "total_bookmarks",
+    IsBookmarked = "is_bookmarked", Visible = "visible", IsMuted = "is_muted",
+    IllustAiType = "illust_ai_type", IllustBookStyle = "illust_book_style", Num = "num",
+    Date = "date", Rating = "rating", Suffix = "suffix", Category = "category",
+    Subcategory = "subcategory", Url = "url", DateUrl = "date_url", Filename = "filename",
+    Extension = "extension",
+}
+
+/// The values of the keys we read (the last of each, when one repeats).
+struct Keys<'de>([Option<Json<'de>>; Key::COUNT]);
+
+impl<'de> Keys<'de> {
+    fn get(&self, key: Key) -> Option<&Json<'de>> {
+        self.0[key as usize].as_ref()
+    }
+}
+
+/// Reads a whole file: `Some(keys)` for an object, `None` for any other top-level value.
+struct Document;
+
+impl<'de> DeserializeSeed<'de> for Document {
+    type Value = Option<Keys<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document {
+    type Value = Option<Keys<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        // Values directly under the top-level object are one container deep.
+        let (tree, skip) = (Tree { depth: 1 }, Skip { depth: 1 });
+        let mut keys = Keys(std::array::from_fn(|_| None));
+        while let Some(key) = map.next_key_seed(KeyName)? {
+            match key {
+                Some(key) => keys.0[key as usize] = Some(map.next_value_seed(tree)?),
+                None => map.next_value_seed(skip)?,
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        Skip { depth: 0 }.visit_seq(seq).map(|()| None)
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Reads a top-level key: which of ours it is, or `None` for a key we skip.
+struct KeyName;
+
+impl<'de> DeserializeSeed<'de> for KeyName {
+    type Value = Option<Key>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyName {
+    type Value = Option<Key>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Key::from_name(name))
+    }
+}
+
+/// A field's name in error messages: `total_view`, `tags[3]`, `tags[3].name`.
+#[derive(Debug, Clone, Copy)]
+enum Name {
+    Key(&'static str),
+    Item(&'static str, usize),
+    Member(&'static str, usize, &'static str),
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Name::Key(key) => f.write_str(key),
+            Name::Item(key, i) => write!(f, "{key}[{i}]"),
+            Name::Member(key, i, member) => write!(f, "{key}[{i}].{member}"),
+        }
+    }
+}
+
+/// One field's value (`None` when absent) and the conversions of it, with errors that name
+/// the file and the field. `null` counts as absent.
+#[derive(Clone, Copy)]
+struct Field<'a, 'de> {
+    path: &'a Path,
+    name: Name,
+    value: Option<&'a Json<'de>>,
+}
+
+impl<'a, 'de> Field<'a, 'de> {
+    fn present(&self) -> Option<&'a Json<'de>> {
+        self.value.filter(|v| !matches!(v, Json::Null))
+    }
+
+    fn error(&self, reason: impl Into<String>) -> DatasetError {
+        DatasetError::field(self.path, self.name.to_string(), reason)
+    }
+
+    fn wrong(&self, expected: &str, found: &Json<'_>) -> DatasetError {
+        let shown: String = found.to_value().to_string().chars().take(40).collect();
+        self.error(format!("expected {expected}, found {} ({shown})", found.type_name()))
+    }
+
+    fn int(self) -> Result<Option<i64>> {
+        match self.present() {
+            None => Ok(None),
+            Some(Json::Int(i)) => Ok(Some(*i)),
+            Some(Json::UInt(u)) => match i64::try_from(*u) {
+                Ok(i) => Ok(Some(i)),
+                Err(_) => Err(self.error(format!("{u} is out of range"))),
             },
-            Some(other) => Err(self.wrong(field, "an integer", other)),
+            Some(other) => Err(self.wrong("an integer", other)),
         }
     }
 
     /// A non-negative integer (counts, sizes, ids, page numbers).
-    fn count(&self, field: &str) -> Result<Option<i64>> {
-        match self.int(field)? {
-            Some(v) if v < 0 => {
-                Err(DatasetError::field(self.path, field, format!("{v} is negative")))
-            }
+    fn count(self) -> Result<Option<i64>> {
+        match self.int()? {
+            Some(v) if v < 0 => Err(self.error(format!("{v} is negative"))),
             other => Ok(other),
         }
     }
 
-    fn text(&self, field: &str) -> Result<Option<String>> {
-        match self.get(field) {
+    fn text(self) -> Result<Option<String>> {
+        match self.present() {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Json::Str(s)) => Ok(Some(s.to_string())),
             // Numbers where text is expected (e.g. `suffix: 0`) are harmless: keep their text.
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(self.wrong(field, "a string", other)),
+            Some(number @ (Json::Int(_) | Json::UInt(_) | Json::Float(_))) => {
+                Ok(json::number_text(number))
+            }
+            Some(other) => Err(self.wrong("a string", other)),
         }
     }
 
-    fn boolean(&self, field: &str) -> Result<Option<bool>> {
-        match self.get(field) {
+    fn boolean(self) -> Result<Option<bool>> {
+        match self.present() {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
-                Ok(Some(n.as_i64() == Some(1)))
-            }
-            Some(other) => Err(self.wrong(field, "a boolean", other)),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
+            Some(Json::Int(i @ (0 | 1))) => Ok(Some(*i == 1)),
+            Some(Json::UInt(u @ (0 | 1))) => Ok(Some(*u == 1)),
+            Some(other) => Err(self.wrong("a boolean", other)),
         }
     }
 
     /// A date: `YYYY-MM-DD HH:MM:SS` (naive UTC) or ISO-8601 with an offset (converted to UTC).
     /// Text that is no date (gallery-dl's `[Invalid DateTime]`) is treated as missing.
-    fn date(&self, field: &str) -> Result<Option<NaiveDateTime>> {
-        Ok(self.text(field)?.and_then(|s| parse_date(&s)))
-    }
-
-    fn strings(&self, field: &str) -> Result<Vec<String>> {
-        match self.get(field) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(self.wrong(&format!("{field}[{i}]"), "a string", other)),
-                })
-                .collect(),
-            Some(other) => Err(self.wrong(field, "an array", other)),
+    fn date(self) -> Result<Option<NaiveDateTime>> {
+        match self.present() {
+            Some(Json::Str(s)) => Ok(parse_date(s)),
+            _ => Ok(self.text()?.and_then(|s| parse_date(&s))),
         }
     }
 
-    fn tags(&self) -> Result<Vec<Tag>> {
-        let items = match self.get("tags") {
-            None => return Ok(Vec::new()),
-            Some(Value::Array(items)) => items,
-            Some(other) => return Err(self.wrong("tags", "an array", other)),
-        };
+    /// An object (`None` when absent).
+    fn object(self) -> Result<Option<&'a Json<'de>>> {
+        match self.present() {
+            None => Ok(None),
+            Some(object @ Json::Object(_)) => Ok(Some(object)),
+            Some(other) => Err(self.wrong("an object", other)),
+        }
+    }
+
+    fn array(self) -> Result<&'a [Json<'de>]> {
+        match self.present() {
+            None => Ok(&[]),
+            Some(Json::Array(items)) => Ok(items),
+            Some(other) => Err(self.wrong("an array", other)),
+        }
+    }
+
+    /// The field's name with `[i]` (and `.member`) appended.
+    fn item(&self, i: usize, member: Option<&'static str>) -> Name {
+        let Name::Key(key) = self.name else { return self.name };
+        member.map_or(Name::Item(key, i), |m| Name::Member(key, i, m))
+    }
+
+    fn strings(self) -> Result<Vec<String>> {
+        let items = self.array()?;
+        let mut strings = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Json::Str(s) => strings.push(s.to_string()),
+                other => {
+                    return Err(Field { name: self.item(i, None), ..self }.wrong("a string", other));
+                }
+            }
+        }
+        Ok(strings)
+    }
+
+    fn tags(self) -> Result<Vec<Tag>> {
+        let items = self.array()?;
         let mut tags = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let field = format!("tags[{i}]");
+            let member = |name: &'static str| Field {
+                path: self.path,
+                name: self.item(i, Some(name)),
+                value: item.get(name),
+            };
             let tag = match item {
-                Value::String(s) => Tag { name: s.clone(), translated_name: None },
-                Value::Object(o) => {
-                    let inner = Fields { path: self.path, obj: o };
-                    let name = inner.text("name")?.ok_or_else(|| {
-                        DatasetError::field(self.path, format!("{field}.name"), "missing")
-                    })?;
-                    let translated_name = inner.text("translated_name")?;
-                    Tag { name, translated_name }
-                }
+                Json::Str(s) => Tag { name: s.to_string(), translated_name: None },
+                Json::Object(_) => Tag {
+                    name: member("name").text()?.ok_or_else(|| member("name").error("missing"))?,
+                    translated_name: member("translated_name").text()?,
+                },
                 other => {
-                    return Err(self.wrong(
-                        &field,
-                        "a string or a {name, translated_name} object",
-                        other,
-                    ));
+                    return Err(Field { name: self.item(i, None), ..self }
+                        .wrong("a string or a {name, translated_name} object", other));
                 }
             };
             // Empty tags carry nothing and would create empty vocabulary entries.
@@ -317,23 +476,6 @@ impl Fields<'_> {
         }
         Ok(tags)
     }
-}
-
-/// Parses `YYYY-MM-DD HH:MM:SS` (naive UTC) or RFC 3339 with an offset (to naive UTC).
-pub fn parse_date(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
-    // Naive forms: ours, Python's `str(datetime)` (with microseconds) and ISO without offset.
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s, format) {
-            return Some(d);
-        }
-    }
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.naive_utc())
-}
-
-/// Formats a date as the index stores it: `YYYY-MM-DD HH:MM:SS`.
-pub fn format_date(d: &NaiveDateTime) -> String {
-    d.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[cfg(test)]

@@ -247,3 +247,58 @@ fn locked_new_index_waits_then_says_so() {
     let db = Database::open_with_timeout(&path, Duration::from_millis(300)).unwrap();
     assert_eq!(db.count().unwrap(), 0);
 }
+
+#[test]
+fn counting_tags_reads_only_the_chosen_rows_and_matches_the_records() {
+    use animescore_dataset::{TagCounter, TagFilter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metadata.sqlite3");
+    let mut db = Database::open(&path).unwrap();
+    let row = |name: &str, tags: &[&str]| {
+        let tags = tags
+            .iter()
+            .map(|t| animescore_dataset::Tag { name: t.to_string(), translated_name: None })
+            .collect();
+        let meta = PixivMetadata { tags, ..Default::default() };
+        animescore_dataset::IllustRow {
+            filename: name.into(),
+            meta,
+            tag_character: animescore_dataset::ORIGINAL.into(),
+            image_path: None,
+            metadata_path: format!("{name}.json"),
+            source_size: 0,
+            source_mtime_ns: 0,
+            source_ctime_ns: 0,
+            source_inode: 0,
+            source_hash: String::new(),
+        }
+    };
+    // A quote and a backslash are escaped in the stored JSON: those tags cannot be borrowed.
+    db.upsert(&[
+        row("1_p0", &["a", "say \"hi\"", "a"]),
+        row("2_p0", &["b", "c\\d"]),
+        row("3_p0", &["a", "left out"]),
+    ])
+    .unwrap();
+    // A legacy row (the original tool's schema): comma-joined text only.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("INSERT INTO illusts (filename, tags) VALUES ('4_p0', 'b,,e')", [])
+        .unwrap();
+
+    let chosen = |name: &str| name != "3_p0";
+    let mut counted = TagCounter::default();
+    db.count_tags(chosen, &mut counted).unwrap();
+    let mut expected = TagCounter::default();
+    db.for_each_record(TagFilter::All, |r| {
+        if chosen(&r.filename) {
+            expected.add(r.tags.iter().map(String::as_str));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let vocabulary = counted.vocabulary(10, 1);
+    assert_eq!(vocabulary, expected.vocabulary(10, 1));
+    assert_eq!(vocabulary.tags, ["a", "b", "c\\d", "e", "say \"hi\""]);
+    assert_eq!(counted.vocabulary(10, 2).tags, ["a", "b"], "a twice in one row, b in two rows");
+}

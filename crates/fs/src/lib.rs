@@ -24,6 +24,8 @@ mod write;
 pub use chain::ErrorChain;
 pub use identity::{FileId, clobbered_input};
 pub use lock::{LOCK_FILE, RunLock};
-pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use read::{
+    open_regular, open_regular_with_metadata, read_regular, read_regular_to_string, read_to_limit,
+};
 pub use walk::{EntryKind, VisitedDirs, entry_kind};
 pub use write::{is_stdout, write_atomic, write_output};

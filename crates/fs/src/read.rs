@@ -4,7 +4,7 @@
 //! file is opened without blocking, its type checked on the open handle (after links were
 //! followed), and the read goes through `take(limit + 1)` rather than trusting the size.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -13,6 +13,12 @@ use crate::walk::describe;
 /// Opens `path` for reading if, after following links, it is a regular file. A FIFO, device,
 /// socket or folder is an `InvalidInput` error naming what it is; opening never blocks.
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_regular_with_metadata(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the metadata of the open file (one `fstat`: the identity of the
+/// bytes that will be read, whatever happens to the path meanwhile).
+pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, Metadata)> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -29,14 +35,20 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
             format!("not a regular file ({})", describe(&meta.file_type())),
         ));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// The whole content of the regular file `path`, refused (`InvalidData`) when it holds more than
 /// `limit` bytes. At most `limit + 1` bytes are ever read, whatever the file claims.
 pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let file = open_regular(path)?;
-    let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    let (file, meta) = open_regular_with_metadata(path)?;
+    read_to_limit(file, meta.len(), limit)
+}
+
+/// Reads `file` to its end, refused (`InvalidData`) beyond `limit` bytes; `size_hint` (what
+/// the file claims) only sizes the buffer.
+pub fn read_to_limit(file: File, size_hint: u64, limit: u64) -> io::Result<Vec<u8>> {
+    let hint = size_hint.min(limit);
     let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0).saturating_add(1));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {

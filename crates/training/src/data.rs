@@ -194,14 +194,10 @@ pub fn fit_vocab(
 ) -> Result<TagVocabulary> {
     match resolve_tag_source(train, config.source) {
         TagSource::TopK => {
+            // Only training rows are counted; the others' tag lists are not even decoded.
             let wanted: HashSet<&str> = train.iter().map(|r| r.filename.as_str()).collect();
             let mut counter = TagCounter::default();
-            open_index(dataset)?.for_each_record(TagFilter::All, |r| {
-                if wanted.contains(r.filename.as_str()) {
-                    counter.add(r.tags.iter().map(String::as_str));
-                }
-                Ok(())
-            })?;
+            open_index(dataset)?.count_tags(|name| wanted.contains(name), &mut counter)?;
             Ok(counter.vocabulary(config.k, config.min_count))
         }
         TagSource::Characters | TagSource::Auto => {
