@@ -124,10 +124,9 @@ enum Parsed {
 const BATCH_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Source bytes read but not yet committed, over all parsers and the writer. Parsers wait
-/// above it, so memory is bounded however large the files, while thousands of ordinary
-/// (kilobyte) files stay in flight and the parsers never wait for a commit. It exceeds the
-/// batch bound by more than one file, so a parser waiting for room always leaves the writer
-/// a full batch to commit.
+/// above it, so memory is bounded however large the files (ordinary kilobyte files meet the
+/// row bound of the budget first). It exceeds the batch bound by more than one file, so a
+/// parser waiting for room always leaves the writer a full batch to commit.
 const IN_FLIGHT_SOURCE_BYTES: u64 = BATCH_SOURCE_BYTES + 4 * MAX_METADATA_BYTES;
 
 /// Files a parser hands to the writer at once: one message per file would wake the writer

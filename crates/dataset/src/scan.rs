@@ -93,9 +93,10 @@ struct Listing {
 /// once (by device and inode, so a link cycle ends); only regular files are paired. Output is
 /// sorted by base name, so runs are reproducible.
 ///
-/// Folders are listed in parallel on the current rayon pool, one depth level at a time; which
-/// path to a folder counts (and which of two metadata files with one base name is the first)
-/// is decided in path order, so parallelism never changes the result.
+/// Folders are listed in parallel on the current rayon pool, one depth level at a time. Which
+/// path to a folder counts, and which of two metadata files with one base name is the first,
+/// is decided by depth (shallower first), then by path, so parallelism never changes the
+/// result.
 pub fn scan(root: &Path) -> Result<ScanResult> {
     ensure_folder(root)?;
     let mut result = ScanResult::default();
