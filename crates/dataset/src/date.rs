@@ -29,21 +29,18 @@ pub fn format_date(d: &NaiveDateTime) -> String {
     }
     // Written digit by digit: `format!` costs more than the rest of a row's encoding.
     let mut out = String::with_capacity(19);
-    let fields = [(d.year() as u32, 4), (d.month(), 2), (d.day(), 2)];
-    let time = [(d.hour(), 2), (d.minute(), 2), (d.second(), 2)];
-    for (i, (value, width)) in fields.into_iter().chain(time).enumerate() {
-        if i > 0 {
-            out.push(match i {
-                1 | 2 => '-',
-                3 => ' ',
-                _ => ':',
-            });
-        }
+    let mut push = |value: u32, width: u32, then: Option<char>| {
         for place in (0..width).rev() {
-            let digit = value / 10u32.pow(place) % 10;
-            out.push(char::from(b'0' + digit as u8));
+            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
         }
-    }
+        out.extend(then);
+    };
+    push(d.year() as u32, 4, Some('-'));
+    push(d.month(), 2, Some('-'));
+    push(d.day(), 2, Some(' '));
+    push(d.hour(), 2, Some(':'));
+    push(d.minute(), 2, Some(':'));
+    push(d.second(), 2, None);
     out
 }
 

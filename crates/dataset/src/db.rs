@@ -194,8 +194,8 @@ pub(crate) struct DerivedColumns {
 impl DerivedColumns {
     pub(crate) fn of(row: &IllustRow) -> Self {
         let m = &row.meta;
-        let tags = m.tags_joined();
         let names: Vec<&str> = m.tags.iter().map(|t| t.name.as_str()).collect();
+        let tags = names.join(",");
         Self {
             ai_flag: crate::encoding::is_ai(m.illust_ai_type, &tags) as i64,
             tags,
@@ -405,12 +405,13 @@ impl Database {
     }
 
     fn existing_columns(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info('illusts')")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| self.err(e))
+        table_columns(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// The columns a reader may select: absent ones (indexes of the original tool, opened
+    /// read-only without migration) read as `NULL`.
+    fn readable_columns(&self) -> Result<ReadableColumns> {
+        self.existing_columns().map(ReadableColumns)
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -693,14 +694,13 @@ impl Database {
         tags: TagFilter<'_>,
         mut visit: impl FnMut(IllustRecord) -> Result<()>,
     ) -> Result<()> {
-        let existing = self.existing_columns()?;
-        let has = |name: &str| existing.iter().any(|e| e == name);
-        let col = |name: &str| if has(name) { format!("\"{name}\"") } else { "NULL".into() };
+        let columns = self.readable_columns()?;
+        let col = |name: &str| columns.select(name);
         // Without tags, the joined text is still needed where no AI flag was stored (indexes of
         // the original tool): the flag is then derived from it, row by row.
         let (tags_json, tags_text) = match tags {
             TagFilter::None => {
-                let text = if has("tags") && has("ai_flag") {
+                let text = if columns.has("tags") && columns.has("ai_flag") {
                     "CASE WHEN \"ai_flag\" IS NULL THEN \"tags\" END".to_string()
                 } else {
                     col("tags")
@@ -741,14 +741,11 @@ impl Database {
         mut include: impl FnMut(&str) -> bool,
         counter: &mut TagCounter,
     ) -> Result<()> {
-        let existing = self.existing_columns()?;
-        let col = |name: &str| {
-            if existing.iter().any(|e| e == name) { format!("\"{name}\"") } else { "NULL".into() }
-        };
+        let columns = self.readable_columns()?;
         let sql = format!(
             "SELECT filename, {}, {} FROM illusts ORDER BY filename",
-            col("tags_json"),
-            col("tags")
+            columns.select("tags_json"),
+            columns.select("tags")
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
@@ -759,6 +756,20 @@ impl Database {
             }
         }
         Ok(())
+    }
+}
+
+/// The columns `illusts` has, as a reader selects them.
+struct ReadableColumns(Vec<String>);
+
+impl ReadableColumns {
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|e| e == name)
+    }
+
+    /// `"name"`, or `NULL` when the table has no such column.
+    fn select(&self, name: &str) -> String {
+        if self.has(name) { format!("\"{name}\"") } else { "NULL".into() }
     }
 }
 

@@ -137,8 +137,8 @@ const FILES_PER_MESSAGE: usize = 64;
 ///
 /// Four stages: `scan` the folder, `plan` which files must be read, `parse_candidate`
 /// them in parallel, and an `IndexWriter` thread that commits batches. Batches are bounded in
-/// rows and in bytes, and parsers wait while too many bytes are read but not yet committed,
-/// so memory is bounded by the batch, not by the dataset or the size of its files.
+/// rows and in bytes, and parsers wait while too many rows or bytes are read but not yet
+/// committed, so memory is bounded by the batch, not by the dataset or the size of its files.
 pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<IngestReport> {
     let mut clock = StageClock(Instant::now());
     let pool = parser_pool(opts)?;
@@ -191,35 +191,8 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     report.unchanged += planned.unchanged;
     progress.advance(planned.unchanged);
 
-    // Files: the batch being written and three more, so that parsers keep going while the
-    // writer waits on the disk (a WAL checkpoint).
-    let files = 4 * opts.batch_size as u64;
-    let in_flight = InFlight::new(Load { files, bytes: IN_FLIGHT_SOURCE_BYTES });
-    let writer = IndexWriter::new(db, opts.batch_size, progress, &in_flight);
-    let (mut db, written) = std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<Vec<Parsed>>();
-        let writer = scope.spawn(move || writer.run(rx));
-        // A send fails only when the writer stopped on an error, returned by `join` below.
-        let _ = pool.install(|| {
-            planned.candidates.par_chunks(FILES_PER_MESSAGE).try_for_each_with(tx, |tx, chunk| {
-                let mut parsed = Vec::with_capacity(chunk.len());
-                for c in chunk {
-                    let state = states.get(&c.pair.base);
-                    // Before waiting for budget, hand over what this parser holds: the
-                    // writer may need it to fill the batch whose commit frees the budget.
-                    let mut before_waiting = || {
-                        let _ = tx.send(std::mem::take(&mut parsed));
-                    };
-                    let one = parse_candidate(c, state, &table, &in_flight, &mut before_waiting);
-                    parsed.push(one);
-                }
-                tx.send(parsed)
-            })
-        });
-        writer
-            .join()
-            .unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path.clone() }))
-    })?;
+    let (mut db, written) =
+        read_parse_and_write(db, &planned.candidates, &table, &pool, opts.batch_size, progress)?;
     clock.lap("read, parse and write");
     report.added += written.added;
     report.updated += written.updated;
@@ -236,6 +209,44 @@ pub fn ingest(opts: &IngestOptions, progress: &dyn IngestProgress) -> Result<Ing
     report.total_rows = db.count()?;
     clock.lap("finish");
     Ok(report)
+}
+
+/// Reads and parses `candidates` on `pool` and commits them through one [`IndexWriter`] thread.
+fn read_parse_and_write(
+    db: Database,
+    candidates: &[Candidate<'_>],
+    table: &CharacterTable,
+    pool: &rayon::ThreadPool,
+    batch_size: usize,
+    progress: &dyn IngestProgress,
+) -> Result<(Database, Written)> {
+    let db_path = db.path().to_path_buf();
+    // Files: the batch being written and three more, so that parsers keep going while the
+    // writer waits on the disk (a WAL checkpoint).
+    let files = 4 * batch_size as u64;
+    let in_flight = InFlight::new(Load { files, bytes: IN_FLIGHT_SOURCE_BYTES });
+    let writer = IndexWriter::new(db, batch_size, progress, &in_flight);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Vec<Parsed>>();
+        let writer = scope.spawn(move || writer.run(rx));
+        // A send fails only when the writer stopped on an error, returned by `join` below.
+        let _ = pool.install(|| {
+            candidates.par_chunks(FILES_PER_MESSAGE).try_for_each_with(tx, |tx, chunk| {
+                let mut parsed = Vec::with_capacity(chunk.len());
+                for c in chunk {
+                    // Before waiting for budget, hand over what this parser holds: the
+                    // writer may need it to fill the batch whose commit frees the budget.
+                    let mut before_waiting = || {
+                        let _ = tx.send(std::mem::take(&mut parsed));
+                    };
+                    let one = parse_candidate(c, table, &in_flight, &mut before_waiting);
+                    parsed.push(one);
+                }
+                tx.send(parsed)
+            })
+        });
+        writer.join().unwrap_or_else(|_| Err(DatasetError::WriterPanicked { path: db_path }))
+    })
 }
 
 /// Logs at debug level how long each stage took (`animescore -vv ingest` shows it).
@@ -357,9 +368,9 @@ fn scan_problems(scanned: &ScanResult) -> Vec<(PathBuf, String)> {
 }
 
 /// Which scanned files must be read.
-struct Plan {
+struct Plan<'s> {
     /// Files to read: new, moved, or with another stamp.
-    candidates: Vec<Candidate>,
+    candidates: Vec<Candidate<'s>>,
     /// Files indexed exactly as they are.
     unchanged: usize,
     /// Metadata files without an image, to report.
@@ -368,17 +379,17 @@ struct Plan {
 
 /// Compares each pair with what the index stored about it. The `stat` calls of an unchanged
 /// re-run are most of its time: they run on the parser threads.
-fn plan(
+fn plan<'s>(
     root: &Path,
     pairs: Vec<Pair>,
-    states: &HashMap<String, SourceState>,
+    states: &'s HashMap<String, SourceState>,
     pool: &rayon::ThreadPool,
-) -> Plan {
+) -> Plan<'s> {
     let mut plan = Plan { candidates: Vec::new(), unchanged: 0, without_image: Vec::new() };
     let (paired, unpaired): (Vec<Pair>, Vec<Pair>) =
         pairs.into_iter().partition(|p| p.image.is_some());
     plan.without_image = unpaired.into_iter().map(|p| p.metadata).collect();
-    let looked_at: Vec<Option<Candidate>> =
+    let looked_at: Vec<Option<Candidate<'s>>> =
         pool.install(|| paired.into_par_iter().map(|pair| compare(root, pair, states)).collect());
     let total = looked_at.len();
     plan.candidates = looked_at.into_iter().flatten().collect();
@@ -388,7 +399,11 @@ fn plan(
 
 /// One pair (with an image) against its stored state: `None` when it is indexed exactly as it
 /// is, else the candidate to read.
-fn compare(root: &Path, pair: Pair, states: &HashMap<String, SourceState>) -> Option<Candidate> {
+fn compare<'s>(
+    root: &Path,
+    pair: Pair,
+    states: &'s HashMap<String, SourceState>,
+) -> Option<Candidate<'s>> {
     let image_rel = pair.image.as_deref().map_or(Cow::Borrowed(""), |image| relative(root, image));
     let metadata_rel = relative(root, &pair.metadata);
     let state = states.get(&pair.base);
@@ -403,7 +418,7 @@ fn compare(root: &Path, pair: Pair, states: &HashMap<String, SourceState>) -> Op
         return None;
     }
     let (image_rel, metadata_rel) = (image_rel.into_owned(), metadata_rel.into_owned());
-    Some(Candidate { pair, image_rel, metadata_rel })
+    Some(Candidate { pair, image_rel, metadata_rel, state })
 }
 
 /// The writer's tally.
@@ -495,17 +510,18 @@ impl<'a> IndexWriter<'a> {
 }
 
 /// A metadata file that has to be read: new, moved, or with another size or mtime.
-struct Candidate {
+struct Candidate<'s> {
     pair: Pair,
     image_rel: String,
     metadata_rel: String,
+    /// What the index stored for its base name, if anything.
+    state: Option<&'s SourceState>,
 }
 
 /// Reads and parses one metadata file (bounded read, regular files only), once its size fits
 /// the in-flight budget (`before_waiting` runs if it must wait for it).
 fn parse_candidate(
-    c: &Candidate,
-    state: Option<&SourceState>,
+    c: &Candidate<'_>,
     table: &CharacterTable,
     in_flight: &InFlight,
     before_waiting: &mut dyn FnMut(),
@@ -533,7 +549,7 @@ fn parse_candidate(
         Err(e) => return problem(format!("cannot read: {e}")),
     };
     let hash = hex16(xxhash_rust::xxh3::xxh3_64(&bytes));
-    if let Some(s) = state
+    if let Some(s) = c.state
         && s.hash.as_deref() == Some(hash.as_str())
         && s.image_path.as_deref() == Some(image_rel)
     {
@@ -639,7 +655,7 @@ fn alias_fingerprint(table: &CharacterTable) -> String {
         bytes.extend_from_slice(name.as_bytes());
         bytes.push(0);
     }
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+    hex16(xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
 #[cfg(test)]

@@ -156,6 +156,18 @@ struct Prepared {
     test: Vec<Sample>,
 }
 
+impl Prepared {
+    /// Images per split (train, validation, test).
+    fn images(&self) -> [usize; 3] {
+        [self.train.len(), self.validation.len(), self.test.len()]
+    }
+
+    /// Optimiser steps in one epoch.
+    fn batches_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.run_config.train.batch_size())
+    }
+}
+
 /// The settings a run actually uses: the recipe's defaults written out, the tag source
 /// resolved on the training records, and no augmentation when the heads train on cached
 /// features. Returns them and whether the features are cached.
@@ -352,14 +364,12 @@ impl<'a> Trainer<'a> {
         }
 
         let p = &prepared;
-        let batches_per_epoch = p.train.len().div_ceil(config.batch_size());
-        let total_steps = batches_per_epoch * config.epochs();
+        let total_steps = p.batches_per_epoch() * config.epochs();
         let schedule =
             LrSchedule::new(config.lr(), config.min_lr, config.warmup_fraction, total_steps);
-        let images = [p.train.len(), p.validation.len(), p.test.len()];
         let parameters = model.num_params();
         progress.start(&RunInfo {
-            images,
+            images: p.images(),
             parameters,
             first_epoch: state.epoch + 1,
             device: config.device,
@@ -416,8 +426,7 @@ impl<'a> Trainer<'a> {
     pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
         let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
         let c = &self.prepared.run_config.train;
-        let batches = self.prepared.train.len().div_ceil(c.batch_size());
-        self.progress.epoch_start(epoch, c.epochs(), batches);
+        self.progress.epoch_start(epoch, c.epochs(), self.prepared.batches_per_epoch());
         let tag_vocab = model.head.tag_vocab();
         let epoch_seed = c.seed.wrapping_add(epoch as u64);
         let augment = Some((&c.augment, epoch_seed));
@@ -456,12 +465,6 @@ impl<'a> Trainer<'a> {
     /// The settings in effect (recipe defaults written out, tag source resolved).
     fn config(&self) -> &TrainConfig {
         &self.prepared.run_config.train
-    }
-
-    /// Images per split (train, validation, test).
-    fn images(&self) -> [usize; 3] {
-        let p = &self.prepared;
-        [p.train.len(), p.validation.len(), p.test.len()]
     }
 
     fn model(&self) -> Result<&ScoringModel> {
@@ -545,7 +548,7 @@ impl<'a> Trainer<'a> {
             let loader = self.inputs.test.loader(None, &self.loader_settings, tag_vocab, device);
             Some(evaluate_samples(&best, &loader, forward)?.0)
         };
-        let (monitor, images) = (self.config().monitor, self.images());
+        let (monitor, images) = (self.config().monitor, self.prepared.images());
         let state = self.state;
         let summary = RunSummary {
             epochs: state.epoch,
