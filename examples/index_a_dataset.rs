@@ -3,7 +3,7 @@
 //!
 //!     cargo run -p animescore-examples --example index_a_dataset [DATASET_DIR]
 
-use animescore_dataset::{
+use animescore::dataset::{
     Database, IngestOptions, NoProgress, SplitConfig, SynthOptions, TagVocabulary, ingest,
     synthesize,
 };

@@ -4,8 +4,10 @@
 //!
 //!     cargo run --release -p animescore-examples --example quickstart
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::{NoTrainProgress, TrainConfig, TrainOptions, Variant, train};
+use animescore::dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore::heads::Variant;
+use animescore::run::TrainConfig;
+use animescore::training::{NoTrainProgress, TrainOptions, train};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;

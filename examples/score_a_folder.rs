@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use animescore_training::predict::collect_images;
-use animescore_training::{DeviceSpec, Predictor};
+use animescore::inference::{Predictor, collect_images};
+use animescore::run::DeviceSpec;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
@@ -24,10 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut predictions = report.predictions;
     predictions.sort_by(|a, b| b.score.total_cmp(&a.score));
     for p in predictions.iter().take(20) {
-        println!(
-            "{:>6.2}  {:>5.1}%  {:<12} AI {:.2}  {}",
-            p.score, p.percentile, p.tier, p.ai_probability, p.filename
-        );
+        // Predictions always carry these; rows read from other files may not.
+        let (percentile, ai) =
+            (p.percentile.unwrap_or(f64::NAN), p.ai_probability.unwrap_or(f64::NAN));
+        let tier = p.tier.map_or("", |t| t.name());
+        println!("{:>6.2}  {percentile:>5.1}%  {tier:<12} AI {ai:.2}  {}", p.score, p.filename);
     }
     Ok(())
 }

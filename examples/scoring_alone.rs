@@ -3,7 +3,7 @@
 //!
 //!     cargo run -p animescore-examples --example scoring_alone
 
-use animescore_scoring::{Counts, ScoreMethod, Scorer};
+use animescore::scoring::{Counts, ScoreMethod, Scorer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (bookmarks, views) of the training split.

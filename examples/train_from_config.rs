@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::{NoTrainProgress, TrainConfig, TrainOptions, train};
+use animescore::dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore::run::TrainConfig;
+use animescore::training::{NoTrainProgress, TrainOptions, train};
 
 const EXAMPLE_CONFIG: &str = r#"
 backbone = "tiny"

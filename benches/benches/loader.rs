@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use animescore_backbones::{Preprocess, ResizeMode};
 use animescore_heads::Label;
-use animescore_training::config::AugmentConfig;
-use animescore_training::data::{LoaderSettings, Sample, image_loader};
-use animescore_training::image_cache::{ImageCache, NoCacheProgress};
+use animescore_pipeline::{ImageCache, LoaderSettings, NoCacheProgress, Sample, image_loader};
+use animescore_run::AugmentConfig;
 use burn::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};

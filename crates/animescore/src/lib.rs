@@ -12,7 +12,11 @@
 //! | [`dataset`] | `dataset` (default) | gallery-dl metadata, the SQLite index, splits, synthetic data |
 //! | [`backbones`] | `backbones` (default) | ResNet, EfficientNet, image decoding, pretrained weights |
 //! | [`heads`] | `heads` (default) | task heads, the multi-task loss, the three model variants |
-//! | [`training`] | `training` (default) | training, evaluation, prediction, experiment grids |
+//! | [`run`] | `run` (default) | the run directory and its settings, devices, metrics, tiers |
+//! | [`pipeline`] | `pipeline` (default) | labelled samples, caches, the loader, the evaluation pass |
+//! | [`training`] | `training` (default) | the training loop, experiment grids, benchmarks |
+//! | [`inference`] | `inference` (default) | predict, streaming into a score file, `eval` |
+//! | `curate` | `curate` | select, copy/move/link, captions and undo on a score file (no Burn) |
 //! | `explain` | `explain` | attention rollout, Grad-CAM, occlusion, metadata shares |
 //! | `gallery` | `gallery` | one self-contained HTML page of a score file |
 //!
@@ -56,7 +60,8 @@
 //! let predictor = Predictor::load(Path::new("run"), DeviceSpec::Flex)?;
 //! let images = collect_images(&[PathBuf::from("new-images")])?;
 //! for p in predictor.predict(&images)?.predictions {
-//!     println!("{:>6.2} {:<12} {}", p.score, p.tier, p.filename);
+//!     let tier = p.tier.map_or("", |t| t.name());
+//!     println!("{:>6.2} {tier:<12} {}", p.score, p.filename);
 //! }
 //! # Ok(())
 //! # }
@@ -68,6 +73,9 @@
 #[cfg(feature = "backbones")]
 #[doc(inline)]
 pub use animescore_backbones as backbones;
+#[cfg(feature = "curate")]
+#[doc(inline)]
+pub use animescore_curate as curate;
 #[cfg(feature = "dataset")]
 #[doc(inline)]
 pub use animescore_dataset as dataset;
@@ -83,6 +91,15 @@ pub use animescore_gallery as gallery;
 #[cfg(feature = "heads")]
 #[doc(inline)]
 pub use animescore_heads as heads;
+#[cfg(feature = "inference")]
+#[doc(inline)]
+pub use animescore_inference as inference;
+#[cfg(feature = "pipeline")]
+#[doc(inline)]
+pub use animescore_pipeline as pipeline;
+#[cfg(feature = "run")]
+#[doc(inline)]
+pub use animescore_run as run;
 #[cfg(feature = "scorefile")]
 #[doc(inline)]
 pub use animescore_scorefile as scorefile;
@@ -106,14 +123,14 @@ pub mod prelude {
     pub use animescore_gallery::{GalleryOptions, write_gallery};
     #[cfg(feature = "heads")]
     pub use animescore_heads::{Embedding, ModelConfig, ScoringModel, Variant};
+    #[cfg(feature = "inference")]
+    pub use animescore_inference::{Predictor, collect_images};
+    #[cfg(feature = "run")]
+    pub use animescore_run::{DeviceSpec, TrainConfig};
     #[cfg(feature = "scorefile")]
     pub use animescore_scorefile::{ScoreRow, read_rows, read_scores};
     #[cfg(feature = "scoring")]
     pub use animescore_scoring::{ScoreMethod, Scorer};
     #[cfg(feature = "training")]
-    pub use animescore_training::predict::collect_images;
-    #[cfg(feature = "training")]
-    pub use animescore_training::{
-        DeviceSpec, NoTrainProgress, Prediction, Predictor, TrainConfig, TrainOptions, train,
-    };
+    pub use animescore_training::{NoTrainProgress, TrainOptions, train};
 }

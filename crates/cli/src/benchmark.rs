@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use animescore_training::bench::{
+use animescore_heads::{Embedding, Variant};
+use animescore_run::{DeviceSpec, Precision, TrainConfig};
+use animescore_training::{
     BenchOptions, BenchReport, LoaderBenchOptions, loader_throughput, throughput,
 };
-use animescore_training::{DeviceSpec, Embedding, Precision, TrainConfig, Variant};
 
 #[derive(clap::Args)]
 pub struct BenchmarkArgs {

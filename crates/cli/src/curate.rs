@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_training::calibration::{TIER_NAMES, tier_rank};
-use animescore_training::captions::{CaptionMode, CaptionOptions};
-use animescore_training::curate::{
-    CurateOptions, CurateReport, ManifestRow, Selection, Status, Transfer, TransferKind, curate,
-    undo,
+use animescore_curate::{
+    CaptionMode, CaptionOptions, CurateOptions, CurateReport, ManifestRow, Selection, Status,
+    Transfer, TransferKind, curate, undo,
 };
+use animescore_scorefile::Tier;
 
 /// Selection, transfer and caption flags (`predict` applies them to its output file).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -19,7 +18,7 @@ pub struct CurateArgs {
     /// Act only on images of tier T or better (worst, low, normal, good, great, best,
     /// masterpiece).
     #[arg(long, value_name = "T")]
-    pub min_tier: Option<String>,
+    pub min_tier: Option<Tier>,
     /// Act only on the N best-scoring images (after --min-score / --min-tier).
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -73,12 +72,6 @@ impl CurateArgs {
 
     /// The library's options (checks the values).
     pub fn options(&self) -> anyhow::Result<CurateOptions> {
-        let min_tier = match &self.min_tier {
-            Some(t) => Some(tier_rank(t).ok_or_else(|| {
-                anyhow::anyhow!("--min-tier {t}: expected one of {}", TIER_NAMES.join(", "))
-            })?),
-            None => None,
-        };
         if let Some(x) = self.min_score {
             anyhow::ensure!(x.is_finite(), "--min-score must be a number");
         }
@@ -105,7 +98,11 @@ impl CurateArgs {
             None => None,
         };
         Ok(CurateOptions {
-            selection: Selection { min_score: self.min_score, min_tier, top: self.top },
+            selection: Selection {
+                min_score: self.min_score,
+                min_tier: self.min_tier,
+                top: self.top,
+            },
             transfer,
             caption,
             dry_run: self.dry_run,

@@ -48,7 +48,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     if let Some(size) = args.image_size {
         animescore_backbones::check_input_size(size)?;
     }
-    let device = args.device.parse::<animescore_training::DeviceSpec>()?.device()?;
+    let device = args.device.parse::<animescore_run::DeviceSpec>()?.device()?;
     let config = BackboneConfig::from_spec(&args.backbone)?;
     config.validate()?;
     // Resolved (and downloaded) before the network is built: a bad name fails at once.

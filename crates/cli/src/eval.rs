@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use animescore_training::{DeviceSpec, EvalOptions, Split, evaluate_run};
+use animescore_dataset::Split;
+use animescore_inference::{EvalOptions, evaluate_run};
+use animescore_run::DeviceSpec;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -64,7 +66,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         );
         print!(
             "{}",
-            animescore_training::report::metrics_table(&[(report.split.as_str(), &report.metrics)])
+            animescore_training::metrics_table(&[(report.split.as_str(), &report.metrics)])
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -36,7 +36,7 @@ impl GridProgress for Display {
 pub fn run(args: &ExperimentsArgs) -> anyhow::Result<ExitCode> {
     let grid = GridConfig::from_file(&args.grid)?;
     let rows = run_grid(&grid, &args.dataset, &args.out, &Display(EpochDisplay::new()))?;
-    print!("{}", animescore_training::experiments::results_md(&rows));
+    print!("{}", animescore_training::results_md(&rows));
     println!("\nresults in {}", args.out.join("results.md").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use animescore_backbones::load_image;
 use animescore_dataset::write_atomic;
-use animescore_explain::{Explainer, Explanation, Method};
-use animescore_training::DeviceSpec;
-use animescore_training::predict::collect_images;
+use animescore_explain::{Explainer, Explanation, Method, overlay};
+use animescore_inference::collect_images;
+use animescore_run::DeviceSpec;
 use anyhow::Context;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
-
-use crate::render::overlay;
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -92,7 +90,7 @@ fn csv_row(path: &Path, e: &Explanation) -> Vec<String> {
     vec![
         path.display().to_string(),
         format!("{:.2}", e.score),
-        e.tier.clone(),
+        e.tier.to_string(),
         e.method.name().to_string(),
         share(s.map(|s| s.image)),
         share(s.and_then(|s| s.ai)),

@@ -12,7 +12,6 @@ mod outputs;
 mod predict;
 mod progress;
 mod quickstart;
-mod render;
 mod score_args;
 mod scores;
 mod synth;

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use animescore_scorefile::ScoreTarget;
-use animescore_training::calibration::TierCuts;
-use animescore_training::inputs::Shard;
-use animescore_training::{DeviceSpec, Predictor, StreamOptions, predict_to};
+use animescore_inference::{Predictor, Shard, StreamOptions, predict_to};
+use animescore_run::DeviceSpec;
+use animescore_scorefile::{ScoreTarget, TierCuts};
 
 use crate::curate::{CurateArgs, apply};
 use crate::progress::Bar;
@@ -57,7 +56,12 @@ pub struct PredictArgs {
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let target = ScoreTarget::new(args.out.as_deref().unwrap_or(std::path::Path::new("-")));
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
-    let tiers = args.tiers.as_deref().map(str::parse::<TierCuts>).transpose()?;
+    let tiers = args
+        .tiers
+        .as_deref()
+        .map(str::parse::<TierCuts>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--tiers: {e}"))?;
     if let Some(n) = args.batch_size {
         anyhow::ensure!(n > 0, "--batch-size must be positive");
     }

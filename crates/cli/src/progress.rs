@@ -62,7 +62,7 @@ impl IngestProgress for Bar {
     }
 }
 
-impl animescore_training::CacheProgress for Bar {
+impl animescore_pipeline::CacheProgress for Bar {
     fn start(&self, todo: usize) {
         if let Some(bar) = &self.bar {
             // The same bar serves the image and then the feature cache.
@@ -100,8 +100,8 @@ pub struct CacheArgs {
 
 impl CacheArgs {
     /// The library's choice.
-    pub fn choice(&self) -> animescore_training::CacheChoice {
-        use animescore_training::CacheChoice;
+    pub fn choice(&self) -> animescore_pipeline::CacheChoice {
+        use animescore_pipeline::CacheChoice;
         match (&self.cache_dir, self.no_cache) {
             (_, true) => CacheChoice::Off,
             (Some(dir), false) => CacheChoice::Dir(dir.clone()),
@@ -110,7 +110,7 @@ impl CacheArgs {
     }
 }
 
-impl animescore_training::PredictProgress for Bar {
+impl animescore_inference::PredictProgress for Bar {
     fn start(&self, todo: usize) {
         IngestProgress::start(self, todo);
     }

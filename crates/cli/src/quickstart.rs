@@ -77,7 +77,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<ExitCode> {
         "--seed",
         &args.seed.to_string(),
         // Batch size and learning rate come from the recipe for a tiny backbone trained from
-        // scratch (see `animescore_training::defaults`).
+        // scratch (see `animescore_run::Recipe`).
         // The demo folder's run is its own: a second quickstart replaces it.
         "--overwrite",
     ]

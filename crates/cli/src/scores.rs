@@ -72,21 +72,16 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
     let mut usable = Vec::new();
     let mut skipped = 0usize;
     for r in &records {
-        match (r.bookmarks, r.views, r.date) {
-            (Some(b), Some(v), date) if !needs_date || date.is_some() => {
-                usable.push((
-                    r.filename.as_str(),
-                    b,
-                    v,
-                    Counts { bookmarks: b as f64, views: v as f64, uploaded: date },
-                ));
+        match (r.counts(), r.bookmarks, r.views) {
+            (Some(counts), Some(b), Some(v)) if !needs_date || counts.uploaded.is_some() => {
+                usable.push((r.filename.as_str(), b, v, counts));
             }
             _ => skipped += 1,
         }
     }
     if skipped > 0 {
         eprintln!(
-            "skipped {skipped} rows without bookmark/view counts{}",
+            "skipped {skipped} rows without (non-negative) bookmark/view counts{}",
             if needs_date { " or upload date" } else { "" }
         );
     }

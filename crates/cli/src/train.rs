@@ -5,11 +5,15 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use animescore_heads::{Embedding, Variant};
+use animescore_pipeline::CacheProgress;
+use animescore_run::{
+    DeviceSpec, EpochRecord, FeatureCacheMode, Freeze, Monitor, Precision, TagSource, TrainConfig,
+    check_backbone_spec,
+};
 use animescore_scoring::ScoreMethod;
-use animescore_training::report::score_description;
 use animescore_training::{
-    CacheProgress, DeviceSpec, Embedding, EpochRecord, FeatureCacheMode, Freeze, Monitor,
-    Precision, RunInfo, TagSource, TrainConfig, TrainOptions, TrainProgress, Variant, train,
+    RunInfo, TrainOptions, TrainProgress, metrics_table, score_description, train,
 };
 
 use crate::progress::{Bar, CacheArgs};
@@ -151,7 +155,7 @@ impl TrainArgs {
 }
 
 fn parse_backbone(spec: &str) -> Result<String, String> {
-    animescore_training::config::check_backbone_spec(spec).map_err(|e| e.to_string())?;
+    check_backbone_spec(spec).map_err(|e| e.to_string())?;
     Ok(spec.to_string())
 }
 
@@ -327,6 +331,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(test) = &s.test {
         cols.push(("test", test));
     }
-    print!("{}", animescore_training::report::metrics_table(&cols));
+    print!("{}", metrics_table(&cols));
     Ok(ExitCode::SUCCESS)
 }

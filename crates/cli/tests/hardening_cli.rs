@@ -74,7 +74,7 @@ fn a_full_standard_output_is_a_clean_error() {
 fn embed_never_writes_over_an_image() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, _) = dataset(tmp.path());
-    let image = animescore_training::predict::collect_images(&[data]).unwrap().remove(0);
+    let image = animescore_inference::collect_images(&[data]).unwrap().remove(0);
     let before = std::fs::read(&image).unwrap();
     let out = animescore(&[
         "embed",

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::{RunDir, RunSummary};
+use animescore_run::{RunDir, RunSummary};
 use burn::module::Module;
 use burn::optim::AdamWConfig;
 use burn::tensor::Device;
@@ -133,7 +133,7 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
         run.curves(),
         run.summary(),
         run.model_card(),
-        animescore_training::calibration::calibration_path(&run),
+        run.calibration(),
     ];
     for f in &files {
         assert!(f.is_file(), "missing {}", f.display());

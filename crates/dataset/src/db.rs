@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use animescore_scoring::Counts;
 use chrono::NaiveDateTime;
 use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
@@ -17,7 +18,6 @@ use crate::characters::{CharacterTable, ORIGINAL};
 use crate::date::{format_date, parse_date};
 use crate::error::{DatasetError, Result};
 use crate::metadata::PixivMetadata;
-use crate::vocab::TagCounter;
 
 /// Schema version written to `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -285,6 +285,17 @@ impl IllustRecord {
         self.id.or_else(|| {
             let digits: String = self.filename.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
+        })
+    }
+
+    /// Popularity counts, when the record has both and neither is negative (a record without
+    /// them has no score and is left out of fitting and training).
+    pub fn counts(&self) -> Option<Counts> {
+        let (b, v) = (self.bookmarks?, self.views?);
+        (b >= 0 && v >= 0).then_some(Counts {
+            bookmarks: b as f64,
+            views: v as f64,
+            uploaded: self.date,
         })
     }
 
@@ -732,14 +743,15 @@ impl Database {
         Ok(())
     }
 
-    /// Counts into `counter` the tags of the rows whose file name `include` accepts: the
-    /// fitting pass of a top-K vocabulary. Rows left out are not decoded, and tags are counted
-    /// from the stored text without a copy each (only a tag new to the counter is copied), so
-    /// memory stays bounded by the distinct tags however long the lists.
-    pub fn count_tags(
+    /// Hands `each` the tag list of every row whose file name `include` accepts, borrowed
+    /// from the stored text: the fitting pass of a top-K vocabulary
+    /// (`|tags| counter.add(tags)` with a [`TagCounter`](crate::TagCounter)). Rows left out
+    /// are not decoded, and no tag is copied here, so memory stays bounded by what `each`
+    /// keeps however long the lists.
+    pub fn for_each_tag_list(
         &self,
         mut include: impl FnMut(&str) -> bool,
-        counter: &mut TagCounter,
+        mut each: impl FnMut(&mut dyn Iterator<Item = &str>),
     ) -> Result<()> {
         let columns = self.readable_columns()?;
         let sql = format!(
@@ -752,7 +764,7 @@ impl Database {
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let listed = included_tags(row, &mut include).map_err(|e| self.err(e))?;
             if let Some(tags) = listed {
-                counter.add(tags.iter().map(|t| t.as_ref()));
+                each(&mut tags.iter().map(|t| t.as_ref()));
             }
         }
         Ok(())

@@ -39,7 +39,10 @@ pub enum ExplainError {
     Heads(#[from] animescore_heads::HeadsError),
     /// Loading the run failed.
     #[error(transparent)]
-    Training(#[from] animescore_training::TrainingError),
+    Run(#[from] animescore_run::RunError),
+    /// Reading values back from the device failed.
+    #[error(transparent)]
+    Pipeline(#[from] animescore_pipeline::PipelineError),
     /// A gradient that the backward pass did not produce.
     #[error("the backward pass produced no gradient for the feature map")]
     NoGradient,

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use animescore_backbones::{Backbone, Preprocess, load_image};
 use animescore_heads::{HeadsConfig, ScoringModel, Variant, unscale_score};
-use animescore_training::calibration::Placement;
-use animescore_training::eval::load_model;
-use animescore_training::{DeviceSpec, RunDir};
+use animescore_run::{DeviceSpec, Placement, TrainedRun};
+use animescore_scorefile::Tier;
 use burn::prelude::*;
 use image::DynamicImage;
 
@@ -26,7 +25,7 @@ pub struct Explanation {
     /// Percentile of the score (against the run's calibration, as `predict` places it).
     pub percentile: f64,
     /// Tier of that percentile.
-    pub tier: String,
+    pub tier: Tier,
     /// The method that made the maps (never `Auto`).
     pub method: Method,
     /// Raw influence over the model's grid: the feature map for rollout and Grad-CAM, the
@@ -64,18 +63,16 @@ pub struct Explainer {
 impl Explainer {
     /// Loads a run directory's best weights.
     pub fn load(run_dir: &Path, device: DeviceSpec) -> Result<Self> {
-        let run = RunDir::new(run_dir);
-        let config = run.read_config()?;
-        let device = device.device()?;
-        let model = load_model(&run, &config, &device)?;
+        let run = TrainedRun::load(run_dir, device)?;
+        let batch_size = run.config.train.batch_size().clamp(1, 16);
         let mut explainer = Self::new(
-            model,
-            &config.model.heads,
-            config.preprocess.clone(),
-            Placement::of_run(&run)?,
-            device,
+            run.model,
+            &run.config.model.heads,
+            run.config.preprocess,
+            run.placement,
+            run.device,
         );
-        explainer.batch_size = config.train.batch_size().clamp(1, 16);
+        explainer.batch_size = batch_size;
         Ok(explainer)
     }
 
@@ -151,7 +148,7 @@ impl Explainer {
                 Explanation {
                     score,
                     percentile: pct,
-                    tier: tier.to_string(),
+                    tier,
                     method,
                     heat: grid.to_image(&geometry).normalized(),
                     grid,

@@ -6,8 +6,8 @@
 //! - [`metadata_shares`]: the share of a score due to the image and to each metadata token.
 //!
 //! [`Explainer`] loads a run and returns, per image, the score, tier, the raw map and the map
-//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]); rendering is
-//! left to the caller (`animescore explain`). [`probe`] draws images with a known
+//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]); [`overlay`]
+//! draws a map over its image with a label. [`probe_image`] draws images with a known
 //! score-driving region for testing. Reading the maps and their limits: `docs/explain.md`.
 
 mod error;
@@ -16,7 +16,8 @@ mod gradcam;
 mod heatmap;
 mod method;
 mod occlusion;
-pub mod probe;
+mod probe;
+mod render;
 mod rollout;
 mod shares;
 
@@ -26,5 +27,7 @@ pub use gradcam::grad_cam;
 pub use heatmap::{HeatMap, InputGeometry};
 pub use method::Method;
 pub use occlusion::{OcclusionConfig, occlusion};
+pub use probe::{ProbeImage, Region, probe_image};
+pub use render::{colormap, draw_label, overlay};
 pub use rollout::{attention_rollout, rollout_importance};
 pub use shares::{MetadataFields, MetadataShares, metadata_shares};

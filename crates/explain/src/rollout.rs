@@ -73,7 +73,7 @@ pub fn attention_rollout(attention: &[Tensor<4>], grid: (usize, usize)) -> Resul
 
 /// Reads a tensor back as `f32`s.
 pub(crate) fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    Ok(animescore_training::readback::read_f32(t)?)
+    Ok(animescore_pipeline::read_f32(t)?)
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@
 //! `cargo test -p animescore-explain --test known_region -- --ignored --nocapture`.
 
 use animescore_backbones::{BackboneConfig, BlockKind, Preprocess, ResNetConfig};
-use animescore_explain::probe::{ProbeImage, probe_image};
 use animescore_explain::{Explainer, Method, OcclusionConfig};
+use animescore_explain::{ProbeImage, probe_image};
 use animescore_heads::{Embedding, HeadsConfig, ScoringModel, Variant, scale_score};
-use animescore_training::calibration::Placement;
+use animescore_run::Placement;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use image::DynamicImage;

@@ -74,3 +74,10 @@ mod tests {
         assert_eq!(clobbered_input(Path::new("/dev/null"), [a.as_path()]), None);
     }
 }
+/// `path` made absolute, resolving links when it exists, so that a path recorded in a file
+/// names the same place whatever folder a later command runs from.
+pub fn absolute_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}

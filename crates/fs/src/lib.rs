@@ -10,11 +10,13 @@
 //! - [`FileId`] / [`clobbered_input`]: "is this output one of my inputs?" by identity, not name.
 //! - [`RunLock`]: one writer per run directory (advisory lock).
 //! - [`ErrorChain`]: an error and its causes as one line of text.
+//! - [`stable_hash`]: FNV-1a, for names that must not change between versions.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.
 
 mod chain;
+mod hash;
 mod identity;
 mod lock;
 mod read;
@@ -22,7 +24,8 @@ mod walk;
 mod write;
 
 pub use chain::ErrorChain;
-pub use identity::{FileId, clobbered_input};
+pub use hash::{FnvWidth, stable_hash};
+pub use identity::{FileId, absolute_path, clobbered_input};
 pub use lock::{LOCK_FILE, RunLock};
 pub use read::{
     open_regular, open_regular_with_metadata, read_regular, read_regular_to_string, read_to_limit,

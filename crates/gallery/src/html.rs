@@ -3,15 +3,12 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use animescore_scorefile::ScoredImage;
-
-/// Tiers in display order (animescore's tiers); others follow in order of appearance.
-const TIER_ORDER: [&str; 7] = ["masterpiece", "best", "great", "good", "normal", "low", "worst"];
+use animescore_scorefile::{ScoreRow, Tier};
 
 /// What a card shows besides its row.
 pub struct Card<'a> {
     /// The scored image.
-    pub row: &'a ScoredImage,
+    pub row: &'a ScoreRow,
     /// Thumbnail `data:` URI, or why there is none.
     pub thumbnail: Result<String, String>,
     /// The explanation picture, when there is one.
@@ -20,14 +17,10 @@ pub struct Card<'a> {
 
 /// The whole page.
 pub fn page(title: &str, thumb_size: u32, cards: &[Card<'_>]) -> String {
-    let mut tiers: Vec<String> = TIER_ORDER.iter().map(|t| t.to_string()).collect();
-    for c in cards {
-        let t = tier_key(&c.row.tier);
-        if !tiers.contains(&t) {
-            tiers.push(t);
-        }
-    }
-    tiers.retain(|t| cards.iter().any(|c| tier_key(&c.row.tier) == *t));
+    // Best tier first, rows without a tier last.
+    let mut tiers: Vec<&str> = Tier::ALL.iter().rev().map(|t| t.name()).collect();
+    tiers.push(NO_TIER);
+    tiers.retain(|t| cards.iter().any(|c| tier_key(c.row.tier) == *t));
     let tier_boxes: String = tiers
         .iter()
         .map(|t| {
@@ -47,8 +40,11 @@ pub fn page(title: &str, thumb_size: u32, cards: &[Card<'_>]) -> String {
         .replace("__CARDS__", &cards_html)
 }
 
-fn tier_key(tier: &str) -> String {
-    if tier.is_empty() { "unknown".into() } else { tier.to_string() }
+/// What the page calls a row without a tier.
+const NO_TIER: &str = "unknown";
+
+fn tier_key(tier: Option<Tier>) -> &'static str {
+    tier.map_or(NO_TIER, Tier::name)
 }
 
 fn tier_class(tier: &str) -> &'static str {
@@ -66,8 +62,8 @@ fn tier_class(tier: &str) -> &'static str {
 
 fn card(c: &Card<'_>) -> String {
     let r = c.row;
-    let tier = tier_key(&r.tier);
-    let href = file_url(&r.path);
+    let tier = tier_key(r.tier);
+    let href = file_url(Path::new(&r.path));
     let thumb = match &c.thumbnail {
         Ok(uri) => format!("<img src=\"{uri}\" alt=\"{}\" loading=\"lazy\">", escape(&r.filename)),
         Err(reason) => format!("<div class=\"missing\">no preview<br>{}</div>", escape(reason)),
@@ -92,12 +88,12 @@ fn card(c: &Card<'_>) -> String {
          <a class=\"name\" href=\"{href}\" title=\"{path}\">{name}</a>\
          <div class=\"meta\">{meta}</div><div class=\"tags\">{tags}</div>{why}</div></article>",
         score = r.score,
-        tier_attr = escape(&tier),
+        tier_attr = escape(tier),
         name = escape(&r.filename),
         score_text = format_args!("{:.1}", r.score),
-        class = tier_class(&tier),
-        tier_text = escape(&tier),
-        path = escape(&r.path.display().to_string()),
+        class = tier_class(tier),
+        tier_text = escape(tier),
+        path = escape(&r.path),
         meta = escape(&meta.join(" · ")),
         tags = r
             .top_tags

@@ -12,7 +12,7 @@ mod thumbs;
 
 use std::path::{Path, PathBuf};
 
-use animescore_scorefile::{ScoredImage, read_scores};
+use animescore_scorefile::{ScoreRow, read_scores};
 pub use error::{GalleryError, Result};
 
 /// Settings of [`write_gallery`].
@@ -66,14 +66,14 @@ pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Res
 }
 
 /// The page for `rows`, best score first, and what it holds.
-pub fn render(rows: &[ScoredImage], options: &GalleryOptions) -> (String, GalleryReport) {
-    let mut sorted: Vec<&ScoredImage> = rows.iter().collect();
+pub fn render(rows: &[ScoreRow], options: &GalleryOptions) -> (String, GalleryReport) {
+    let mut sorted: Vec<&ScoreRow> = rows.iter().collect();
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
     let explanations: Vec<Option<PathBuf>> = sorted
         .iter()
         .map(|r| {
             let dir = options.explanations.as_ref()?;
-            let stem = r.path.file_stem().map(|s| s.to_string_lossy().into_owned())?;
+            let stem = Path::new(&r.path).file_stem().map(|s| s.to_string_lossy().into_owned())?;
             Some(dir.join(format!("{stem}.png"))).filter(|p| p.is_file())
         })
         .collect();
@@ -82,10 +82,11 @@ pub fn render(rows: &[ScoredImage], options: &GalleryOptions) -> (String, Galler
         .iter()
         .zip(&explanations)
         .map(|(row, explanation)| {
-            let thumbnail = thumbs::thumbnail_uri(&row.path, options.thumb_size);
+            let path = Path::new(&row.path);
+            let thumbnail = thumbs::thumbnail_uri(path, options.thumb_size);
             if let Err(reason) = &thumbnail {
-                tracing::warn!("{}: {reason}", row.path.display());
-                report.missing_images.push((row.path.clone(), reason.clone()));
+                tracing::warn!("{}: {reason}", path.display());
+                report.missing_images.push((path.to_path_buf(), reason.clone()));
             }
             html::Card { row, thumbnail, explanation: explanation.as_deref() }
         })

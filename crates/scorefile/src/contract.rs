@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ScoreFileError};
+use crate::tier::Tier;
+use crate::top_tags::{format_top_tags, parse_top_tags};
 
 /// Columns of the score file, in order (the CSV header; the keys of a JSON row).
 pub const COLUMNS: [&str; 9] = [
@@ -31,27 +33,103 @@ pub const COLUMNS: [&str; 9] = [
     "tier",
 ];
 
-/// One scored image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One scored image: what `predict` computes and every reader of a score file gets.
+///
+/// Values are kept as computed; the file rounds them (score to 2 decimals, AI probability to
+/// 4, tag probabilities to 3, percentile to 1). Files of older versions or other tools may
+/// lack the optional columns.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRow {
     /// The image path as given or found.
     pub path: String,
     /// File name without extension.
     pub filename: String,
-    /// Predicted score, 1..100 (2 decimals).
+    /// Predicted score, 1..100.
     pub score: f64,
-    /// Probability of being AI-generated (4 decimals).
-    pub ai_probability: f64,
+    /// Probability of being AI-generated.
+    pub ai_probability: Option<f64>,
     /// Sanity class 0..=2.
-    pub sanity_class: usize,
+    pub sanity_class: Option<usize>,
     /// Pixiv sanity level of the class (2, 4, 6).
-    pub sanity_level: i64,
-    /// `tag:p;tag:p`, most likely first.
-    pub top_tags: String,
-    /// Percentile of the score (1 decimal).
-    pub percentile: f64,
-    /// Tier name (worst … masterpiece).
-    pub tier: String,
+    pub sanity_level: Option<i64>,
+    /// Most likely tags with their probabilities, most likely first (`tag:p;tag:p` in files).
+    pub top_tags: Vec<(String, f64)>,
+    /// Percentile of the score against the model's calibration.
+    pub percentile: Option<f64>,
+    /// Tier of the percentile.
+    pub tier: Option<Tier>,
+}
+
+/// A [`ScoreRow`] as the file spells it.
+#[derive(Serialize, Deserialize)]
+struct WireRow {
+    path: String,
+    filename: String,
+    score: f64,
+    #[serde(default)]
+    ai_probability: Option<f64>,
+    #[serde(default)]
+    sanity_class: Option<usize>,
+    #[serde(default)]
+    sanity_level: Option<i64>,
+    #[serde(default)]
+    top_tags: String,
+    #[serde(default)]
+    percentile: Option<f64>,
+    #[serde(default, deserialize_with = "tier_or_empty")]
+    tier: Option<Tier>,
+}
+
+/// An empty `tier` cell is no tier; anything else must name one.
+fn tier_or_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Tier>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(text) if !text.is_empty() => text.parse().map(Some).map_err(serde::de::Error::custom),
+        _ => Ok(None),
+    }
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (v * f).round() / f
+}
+
+impl Serialize for ScoreRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        WireRow {
+            path: self.path.clone(),
+            filename: self.filename.clone(),
+            score: round(self.score, 2),
+            ai_probability: self.ai_probability.map(|p| round(p, 4)),
+            sanity_class: self.sanity_class,
+            sanity_level: self.sanity_level,
+            top_tags: format_top_tags(&self.top_tags),
+            percentile: self.percentile.map(|p| round(p, 1)),
+            tier: self.tier,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScoreRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let w = WireRow::deserialize(d)?;
+        let top_tags = parse_top_tags(&w.top_tags).ok_or_else(|| {
+            serde::de::Error::custom(format!("top_tags `{}`: expected tag:p;tag:p", w.top_tags))
+        })?;
+        Ok(Self {
+            path: w.path,
+            filename: w.filename,
+            score: w.score,
+            ai_probability: w.ai_probability,
+            sanity_class: w.sanity_class,
+            sanity_level: w.sanity_level,
+            top_tags,
+            percentile: w.percentile,
+            tier: w.tier,
+        })
+    }
 }
 
 /// File format of a score file.
@@ -167,16 +245,9 @@ pub struct ExistingRows {
     pub bad: Vec<String>,
 }
 
-/// Key of a path in [`ExistingRows::done`]: the 128-bit FNV-1a hash of its text.
+/// Key of a path in [`ExistingRows::done`]: the 128-bit stable hash of its text.
 pub fn path_key(path: &str) -> u128 {
-    fnv1a128(path.as_bytes())
-}
-
-/// 128-bit FNV-1a.
-fn fnv1a128(bytes: &[u8]) -> u128 {
-    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    bytes.iter().fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
+    animescore_fs::stable_hash(path.as_bytes())
 }
 
 /// Reads every row of a score file, calling `each` in file order. Unreadable rows are
@@ -452,12 +523,12 @@ mod tests {
             path: format!("in/{i}.png"),
             filename: i.to_string(),
             score: 10.0 + i as f64,
-            ai_probability: 0.25,
-            sanity_class: 0,
-            sanity_level: 2,
-            top_tags: "a:0.900;b:0.600".into(),
-            percentile: 50.0,
-            tier: "good".into(),
+            ai_probability: Some(0.25),
+            sanity_class: Some(0),
+            sanity_level: Some(2),
+            top_tags: vec![("a".into(), 0.9), ("b".into(), 0.6)],
+            percentile: Some(50.0),
+            tier: Some(Tier::Good),
         }
     }
 
@@ -473,11 +544,6 @@ mod tests {
 
     /// Every format: rows written in two batches read back equal; a line-based file cut in
     /// a row keeps its complete rows and is continued; a JSON array carries its rows over.
-    #[test]
-    fn fnv1a128_known_value() {
-        assert_eq!(fnv1a128(b"a"), 0xd228_cb69_6f1a_8caf_7891_2b70_4e4a_8964);
-    }
-
     #[test]
     fn write_cut_resume_in_every_format() {
         let dir = tempfile::tempdir().unwrap();

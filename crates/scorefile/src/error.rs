@@ -23,6 +23,9 @@ pub enum ScoreFileError {
         /// Why.
         reason: String,
     },
+    /// A value that is not what a score file may hold (a tier name, tier cut-offs).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ScoreFileError {

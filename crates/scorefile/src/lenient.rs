@@ -1,5 +1,5 @@
 //! Reading a score file for display (the gallery): lenient where [`crate::read_rows`] is
-//! strict.
+//! strict, into the same [`ScoreRow`]s.
 //!
 //! Columns (the contract, [`crate::COLUMNS`]): `path,filename,score,ai_probability,sanity_class,
 //! sanity_level,top_tags,percentile,tier`, `top_tags` as `tag:p;tag:p` in CSV. JSON objects
@@ -11,34 +11,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::contract::ScoreRow;
 use crate::error::{Result, ScoreFileError};
-
-/// One scored image as [`read_scores`] reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoredImage {
-    /// The image file (resolved against the scores file's folder when relative).
-    pub path: PathBuf,
-    /// Display name.
-    pub filename: String,
-    /// Score, 1..100.
-    pub score: f64,
-    /// Probability that the image is AI-generated.
-    pub ai_probability: Option<f64>,
-    /// Pixiv sanity level.
-    pub sanity_level: Option<u8>,
-    /// Most likely tags and their probabilities.
-    pub top_tags: Vec<(String, f64)>,
-    /// Percentile of the score.
-    pub percentile: Option<f64>,
-    /// Tier label.
-    pub tier: String,
-}
+use crate::top_tags::parse_top_tags;
 
 /// Rows of a scores file and the rows that were skipped (1-based record number, reason).
 #[derive(Debug, Default)]
 pub struct ScoresFile {
     /// Readable rows, in file order.
-    pub rows: Vec<ScoredImage>,
+    pub rows: Vec<ScoreRow>,
     /// Skipped records.
     pub skipped: Vec<(usize, String)>,
 }
@@ -118,11 +99,20 @@ fn number(r: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
     }
 }
 
+/// A whole, non-negative number field.
+fn whole(r: &Map<String, Value>, key: &str) -> Result<Option<i64>, String> {
+    match number(r, key)? {
+        Some(v) if v.fract() == 0.0 && (0.0..=1e9).contains(&v) => Ok(Some(v as i64)),
+        Some(v) => Err(format!("field `{key}`: {v} is not a whole number")),
+        None => Ok(None),
+    }
+}
+
 fn text<'a>(r: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     r.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoredImage, String> {
+fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoreRow, String> {
     let score = number(r, "score")?.ok_or("field `score` is missing")?;
     if !score.is_finite() {
         return Err(format!("field `score`: {score} is not finite"));
@@ -140,15 +130,18 @@ fn row(r: &Map<String, Value>, base: &Path) -> Result<ScoredImage, String> {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => tags(v)?,
     };
-    Ok(ScoredImage {
-        path,
+    let tier =
+        text(r, "tier").map(str::parse).transpose().map_err(|e| format!("field `tier`: {e}"))?;
+    Ok(ScoreRow {
+        path: path.to_string_lossy().into_owned(),
         filename,
         score,
         ai_probability: number(r, "ai_probability")?,
-        sanity_level: number(r, "sanity_level")?.map(|v| v as u8),
+        sanity_class: whole(r, "sanity_class")?.map(|v| v as usize),
+        sanity_level: whole(r, "sanity_level")?,
         top_tags,
         percentile: number(r, "percentile")?,
-        tier: text(r, "tier").unwrap_or("").to_string(),
+        tier,
     })
 }
 
@@ -168,19 +161,6 @@ fn find_by_name(name: &str, base: &Path) -> PathBuf {
         .map(|ext| base.join(format!("{name}.{ext}")))
         .find(|p| p.is_file())
         .unwrap_or(plain)
-}
-
-/// The `top_tags` column of the contract (`tag:p;tag:p`, most likely first) as pairs;
-/// `None` if a part has no `:p` or `p` is not a number. A tag may contain `:` itself: the
-/// probability is after the last one.
-pub fn parse_top_tags(text: &str) -> Option<Vec<(String, f64)>> {
-    text.split(';')
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| {
-            let (tag, p) = t.rsplit_once(':')?;
-            Some((tag.trim().to_string(), p.trim().parse::<f64>().ok()?))
-        })
-        .collect()
 }
 
 /// `tag:p;tag:p`, `[[tag, p], …]` or `[{"tag": t, "p": p}, …]`.
@@ -224,15 +204,15 @@ mod tests {
         assert_eq!(from_csv.skipped.len(), 1);
         assert!(from_csv.skipped[0].1.contains("score"), "{:?}", from_csv.skipped);
         let row = &from_csv.rows[0];
-        assert_eq!(row.path, dir.path().join("a.png"));
+        assert_eq!(Path::new(&row.path), dir.path().join("a.png"));
         assert_eq!(row.top_tags, vec![("girl".into(), 0.9), ("a:b".into(), 0.6)]);
 
-        let jsonl = r#"{"path":"a.png","filename":"a","score":71.5,"ai_probability":0.1,"sanity_level":2,"top_tags":"girl:0.9;a:b:0.6","percentile":80.0,"tier":"great"}"#;
+        let jsonl = r#"{"path":"a.png","filename":"a","score":71.5,"ai_probability":0.1,"sanity_class":0,"sanity_level":2,"top_tags":"girl:0.9;a:b:0.6","percentile":80.0,"tier":"great"}"#;
         let jsonl_path = dir.path().join("s.jsonl");
         std::fs::write(&jsonl_path, format!("{jsonl}\n\n")).unwrap();
         assert_eq!(read_scores(&jsonl_path).unwrap().rows, from_csv.rows);
 
-        let json = r#"[{"path":"a.png","filename":"a","score":71.5,"ai_probability":0.1,"sanity_level":2,"tags":[["girl",0.9],["a:b",0.6]],"percentile":80.0,"tier":"great"}, 3]"#;
+        let json = r#"[{"path":"a.png","filename":"a","score":71.5,"ai_probability":0.1,"sanity_class":0,"sanity_level":2,"tags":[["girl",0.9],["a:b",0.6]],"percentile":80.0,"tier":"great"}, 3]"#;
         let json_path = dir.path().join("s.json");
         std::fs::write(&json_path, json).unwrap();
         let from_json = read_scores(&json_path).unwrap();

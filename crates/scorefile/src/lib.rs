@@ -8,8 +8,8 @@
 //! - Reading the contract: [`read_rows`] yields [`ScoreRow`]s of this version and says what
 //!   `--resume` continues ([`ExistingRows`]).
 //! - Reading for display: [`read_scores`] also accepts older JSON output and files with
-//!   fewer columns, resolves image paths against the file's folder and parses the tags
-//!   ([`ScoredImage`]).
+//!   fewer columns, and resolves image paths against the file's folder.
+//! - Tiers: [`Tier`] names and the [`TierCuts`] between them.
 //!
 //! ```no_run
 //! use animescore_scorefile::{ScoreFileError, read_rows};
@@ -24,10 +24,14 @@
 mod contract;
 mod error;
 mod lenient;
+mod tier;
+mod top_tags;
 
 pub use contract::{
     COLUMNS, ExistingRows, ScoreFormat, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, encode_all,
     path_key, read_rows, sort_best_first, sort_file,
 };
 pub use error::{Result, ScoreFileError};
-pub use lenient::{ScoredImage, ScoresFile, parse_top_tags, read_scores};
+pub use lenient::{ScoresFile, read_scores};
+pub use tier::{DEFAULT_CUTS, Tier, TierCuts};
+pub use top_tags::parse_top_tags;

@@ -17,7 +17,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::config::TrainConfig;
+use animescore_pipeline::{
+    CacheChoice, LoaderSettings, NoCacheProgress, Sample, fill_image_cache, image_loader,
+    load_records,
+};
+use animescore_run::{AugmentConfig, TrainConfig};
+
 use crate::error::{Result, TrainingError};
 
 /// Tag vocabulary of the synthetic labels when the embedding uses tags.
@@ -146,7 +151,7 @@ impl<'a> Timer<'a> {
     }
 
     fn sync(&self) -> Result<()> {
-        self.device.sync().map_err(|e| TrainingError::Data(format!("device: {e:?}")))
+        self.device.sync().map_err(|e| TrainingError::Device(format!("{e:?}")))
     }
 
     /// Before step `step`: during the warm-up, waits for the previous step and logs its
@@ -213,7 +218,7 @@ pub struct LoaderBenchOptions {
     /// Preprocessing (size, resize mode, normalisation).
     pub preprocess: animescore_backbones::Preprocess,
     /// Augmentation applied to every image.
-    pub augment: crate::config::AugmentConfig,
+    pub augment: AugmentConfig,
     /// Images per batch.
     pub batch_size: usize,
     /// Loading threads.
@@ -221,7 +226,7 @@ pub struct LoaderBenchOptions {
     /// Timed passes over the images.
     pub passes: usize,
     /// Whether and where to cache decoded images.
-    pub cache: crate::CacheChoice,
+    pub cache: CacheChoice,
 }
 
 /// Images per second of the input pipeline alone.
@@ -239,12 +244,12 @@ pub struct LoaderBenchReport {
 /// read (from the image cache unless it is off), augmented and normalised, and batched into
 /// `[B, 3, size, size]` tensors on flex by the ordered, prefetching loader.
 pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport> {
-    let records = crate::data::load_records(&opts.dataset, TagFilter::None)?;
-    let samples: Vec<crate::data::Sample> = records
+    let records = load_records(&opts.dataset, TagFilter::None)?;
+    let samples: Vec<Sample> = records
         .iter()
         .filter_map(|r| {
             let image = r.resolve_image(&opts.dataset).filter(|p| p.is_file())?;
-            Some(crate::data::Sample {
+            Some(Sample {
                 filename: r.filename.clone(),
                 image,
                 label: Label {
@@ -263,15 +268,11 @@ pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport>
         )));
     }
     let started = Instant::now();
-    let cache = crate::image_cache::fill_image_cache(
-        &opts.cache,
-        &opts.dataset,
-        &samples,
-        &opts.preprocess,
-        &crate::image_cache::NoCacheProgress,
-    )?;
+    let paths: Vec<std::path::PathBuf> = samples.iter().map(|s| s.image.clone()).collect();
+    let cache =
+        fill_image_cache(&opts.cache, &opts.dataset, &paths, &opts.preprocess, &NoCacheProgress)?;
     let fill_seconds = started.elapsed().as_secs_f64();
-    let settings = crate::data::LoaderSettings {
+    let settings = LoaderSettings {
         preprocess: opts.preprocess.clone(),
         batch_size: opts.batch_size,
         workers: opts.workers,
@@ -281,7 +282,7 @@ pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport>
     let started = Instant::now();
     for pass in 0..opts.passes.max(1) {
         let seed = pass as u64 + 1;
-        let loader = crate::data::image_loader(
+        let loader = image_loader(
             samples.clone(),
             cache.clone(),
             Some((&opts.augment, seed)),

@@ -4,27 +4,10 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Everything that can go wrong while training, evaluating or predicting.
+/// Everything that can stop a training run, a grid or a benchmark.
 #[derive(Debug, Error)]
 pub enum TrainingError {
-    /// The dataset folder has no index yet.
-    #[error(
-        "no index at {path}: build it first with `animescore ingest {dataset}`",
-        path = .path.display(),
-        dataset = .dataset.display()
-    )]
-    MissingIndex {
-        /// Expected index file.
-        path: PathBuf,
-        /// The dataset folder.
-        dataset: PathBuf,
-    },
-
-    /// A configuration value is out of range or inconsistent.
-    #[error("invalid training configuration: {0}")]
-    InvalidConfig(String),
-
-    /// Not enough usable data for a split.
+    /// Not enough usable data for a split or an epoch.
     #[error("not enough data: {0}")]
     NotEnoughData(String),
 
@@ -44,7 +27,7 @@ pub enum TrainingError {
         tasks: String,
     },
 
-    /// A run directory lacks a file or holds an unreadable one.
+    /// A run directory that this session may not write into, or cannot continue.
     #[error("run directory {dir}: {reason}", dir = .dir.display())]
     Run {
         /// The run directory.
@@ -53,14 +36,9 @@ pub enum TrainingError {
         reason: String,
     },
 
-    /// The requested device is not available in this build or does not parse.
-    #[error("device `{spec}`: {reason}")]
-    Device {
-        /// What was asked for.
-        spec: String,
-        /// Why it cannot be used.
-        reason: String,
-    },
+    /// The device failed while training or measuring.
+    #[error("device: {0}")]
+    Device(String),
 
     /// File system error.
     #[error("{path}", path = .path.display())]
@@ -71,14 +49,10 @@ pub enum TrainingError {
         source: std::io::Error,
     },
 
-    /// A data-loading error (image decode) that aborted an epoch.
-    #[error("data loading: {0}")]
-    Data(String),
-
-    /// Saving or loading weights / optimiser state.
+    /// Saving a checkpoint or the optimiser state.
     #[error("{what} {path}: {reason}", path = .path.display())]
     Record {
-        /// What was saved or loaded.
+        /// What was saved.
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -86,7 +60,7 @@ pub enum TrainingError {
         reason: String,
     },
 
-    /// Serialisation of a config / JSON / CSV file.
+    /// A grid file, a checkpoint state or a results table that could not be read or written.
     #[error("{path}: {reason}", path = .path.display())]
     Format {
         /// The file.
@@ -94,6 +68,14 @@ pub enum TrainingError {
         /// The parser's message.
         reason: String,
     },
+
+    /// From the run crate (settings, run directory, weights).
+    #[error(transparent)]
+    Settings(#[from] animescore_run::RunError),
+
+    /// From the data pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] animescore_pipeline::PipelineError),
 
     /// From the dataset crate.
     #[error(transparent)]
@@ -106,10 +88,6 @@ pub enum TrainingError {
     /// From the backbones crate.
     #[error(transparent)]
     Backbone(#[from] animescore_backbones::BackboneError),
-
-    /// Reading or writing a score file.
-    #[error(transparent)]
-    ScoreFile(#[from] animescore_scorefile::ScoreFileError),
 
     /// From the heads crate.
     #[error(transparent)]

@@ -18,10 +18,13 @@ use animescore_heads::{Embedding, Variant};
 use animescore_scoring::ScoreMethod;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use animescore_fs::absolute_path;
+use animescore_run::{
+    RunDir, RunSummary, SplitMetrics, TrainConfig, check_backbone_spec, write_text,
+};
+
 use crate::error::{Result, TrainingError};
 use crate::plot::bars_svg;
-use crate::run::{RunDir, RunSummary, write_text};
 use crate::train::{TrainOptions, TrainProgress, train};
 
 /// A grid file.
@@ -66,7 +69,7 @@ impl GridConfig {
     pub fn runs(&self) -> Result<Vec<(String, TrainConfig)>> {
         let mut out = Vec::new();
         for backbone in &self.backbones {
-            crate::config::check_backbone_spec(backbone)?;
+            check_backbone_spec(backbone)?;
             for &variant in &self.variants {
                 for &embedding in &self.embeddings {
                     for score in &self.scores {
@@ -99,7 +102,7 @@ fn sanitize(s: &str) -> String {
     if safe == s {
         safe
     } else {
-        format!("{safe}-{:08x}", crate::slots::fnv1a(s.as_bytes()) as u32)
+        format!("{safe}-{:08x}", animescore_fs::stable_hash::<u64>(s.as_bytes()) as u32)
     }
 }
 
@@ -128,7 +131,7 @@ fn record_identity(out: &Path, name: &str, identity: &CellIdentity) -> Result<()
     }
     let text =
         serde_json::to_string_pretty(identity).map_err(|e| TrainingError::format(&path, e))?;
-    write_text(&path, &text)
+    Ok(write_text(&path, &text)?)
 }
 
 /// One finished run of a grid.
@@ -167,8 +170,7 @@ pub fn run_grid(
     for (i, (name, config)) in runs.into_iter().enumerate() {
         let dir: PathBuf = out.join(&name);
         let run = RunDir::new(&dir);
-        let identity =
-            CellIdentity { config: config.clone(), dataset: crate::run_guard::absolute(dataset) };
+        let identity = CellIdentity { config: config.clone(), dataset: absolute_path(dataset) };
         // A cell started with other settings or another dataset is trained again from scratch.
         let same = recorded_identity(out, &name).as_ref() == Some(&identity);
         let skipped = same && run.is_finished();
@@ -199,7 +201,7 @@ pub fn run_grid(
     Ok(rows)
 }
 
-fn test_or_validation(s: &RunSummary) -> &crate::metrics::SplitMetrics {
+fn test_or_validation(s: &RunSummary) -> &SplitMetrics {
     s.test.as_ref().unwrap_or(&s.validation)
 }
 

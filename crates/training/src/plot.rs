@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::run::EpochRecord;
+use animescore_run::EpochRecord;
 
 const W: f64 = 420.0;
 const H: f64 = 260.0;
@@ -157,7 +157,7 @@ pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::SplitMetrics;
+    use animescore_run::SplitMetrics;
 
     #[test]
     fn svg_has_one_polyline_per_series() {

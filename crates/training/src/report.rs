@@ -5,9 +5,7 @@ use std::fmt::Write as _;
 use animescore_dataset::TagVocabulary;
 use animescore_scoring::ScoreMethod;
 
-use crate::config::RunConfig;
-use crate::metrics::SplitMetrics;
-use crate::run::{EpochRecord, RunSummary};
+use animescore_run::{EpochRecord, RunConfig, RunSummary, SplitMetrics};
 
 fn f(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())

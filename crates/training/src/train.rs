@@ -10,7 +10,7 @@
 //! Per epoch: shuffled (seed + epoch), augmented training batches → AdamW step with the
 //! warm-up + cosine learning rate → validation pass in inference mode → `metrics.csv`,
 //! `curves.svg`, best weights when the monitored validation value improved (see
-//! [`crate::selection`]), then a checkpoint of the
+//! [`Monitor`](animescore_run::Monitor)), then a checkpoint of the
 //! finished epoch (weights + optimiser + state, the state file written last).
 
 use std::path::{Path, PathBuf};
@@ -18,9 +18,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary, write_atomic};
-use animescore_fs::RunLock;
+use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary};
+use animescore_fs::{RunLock, absolute_path, write_atomic};
 use animescore_heads::ScoringModel;
+use animescore_pipeline::{
+    BatchLoader, CacheChoice, CacheProgress, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
+    FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings, NoCacheProgress, Pending,
+    Sample, SplitRecords, StepValues, accumulate_samples, cache_root, evaluate_samples,
+    feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab, image_loader,
+    index_path, load_labelled_records, load_records, resolve_tag_source, samples,
+    warn_unusual_values,
+};
+use animescore_run::{
+    AugmentConfig, Calibration, DeviceSpec, EpochRecord, FeatureCacheMode, Freeze,
+    MetricsAccumulator, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
+    TrainConfig, load_model, load_now, load_optimizer, metrics_csv, read_json, save_checked,
+    write_json, write_text,
+};
 use animescore_scoring::Scorer;
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -28,26 +42,12 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AugmentConfig, Freeze, RunConfig, TagSource, TrainConfig};
-use crate::data::{
-    self, LoadedBatch, LoadedSample, LoaderSettings, Sample, SplitRecords, feature_loader,
-    image_loader,
-};
-use crate::device::DeviceSpec;
 use crate::error::{Result, TrainingError};
-use crate::eval::{Forward, evaluate_samples};
-use crate::feature_cache::{CachedFeatures, FeatureCache, FeatureCacheMode, feature_dims};
-use crate::image_cache::{
-    CacheChoice, CacheProgress, CachedImages, NoCacheProgress, cache_root, fill_image_cache,
-};
-use crate::loader::BatchLoader;
-use crate::metrics::{MetricsAccumulator, SplitMetrics};
 use crate::plot;
-use crate::precision::Precision;
-use crate::readback::{DEFAULT_READBACK_EVERY, Pending, StepValues};
 use crate::report;
-use crate::run::{EpochRecord, RunDir, RunSummary, metrics_csv, write_json, write_text};
 use crate::schedule::LrSchedule;
+
+mod guard;
 
 /// What to train, where.
 #[derive(Debug, Clone)]
@@ -177,7 +177,7 @@ fn effective_config(
     cache: &CacheChoice,
 ) -> (TrainConfig, bool) {
     let mut c = given.resolved();
-    c.tags.source = data::resolve_tag_source(train_records, c.tags.source);
+    c.tags.source = resolve_tag_source(train_records, c.tags.source);
     let cached_features = match FeatureCacheMode::decide(&c) {
         _ if *cache == CacheChoice::Off => false,
         Ok(()) => {
@@ -198,8 +198,8 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
     // Without tags first (tag lists are most of an index): enough to split, fit the score and
     // resolve the tag source; the vocabulary streams the tags past, and only its own tags are
     // then read for the labels.
-    let untagged = data::load_records(&opts.dataset, TagFilter::None)?;
-    data::warn_unusual_values(&data::index_path(&opts.dataset), &untagged);
+    let untagged = load_records(&opts.dataset, TagFilter::None)?;
+    warn_unusual_values(&index_path(&opts.dataset), &untagged);
     let (train_config, cached_features, scorer, vocab, saved) = if resuming {
         let saved = run.read_config()?;
         let split = SplitRecords::new(untagged.clone(), &saved.train.split);
@@ -212,18 +212,18 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
         opts.config.validate()?;
         let split = SplitRecords::new(untagged.clone(), &opts.config.split);
         let (c, cached_features) = effective_config(&opts.config, &split.train, &opts.cache);
-        let scorer = data::fit_scorer(&split.train, c.score_method()?)?;
-        let vocab = data::fit_vocab(&opts.dataset, &split.train, &c.tags)?;
+        let scorer = fit_scorer(&split.train, c.score_method()?)?;
+        let vocab = fit_vocab(&opts.dataset, &split.train, &c.tags)?;
         (c, cached_features, scorer, vocab, None)
     };
     let source = train_config.tags.source;
     let records = match source {
-        TagSource::TopK => data::load_labelled_records(&opts.dataset, &vocab, source)?,
+        TagSource::TopK => load_labelled_records(&opts.dataset, &vocab, source)?,
         TagSource::Characters | TagSource::Auto => untagged,
     };
     let split = SplitRecords::new(records, &train_config.split);
     let take = |records: &[animescore_dataset::IllustRecord], name: &str| {
-        let (s, missing) = data::samples(records, &opts.dataset, &scorer, &vocab, source);
+        let (s, missing) = samples(records, &opts.dataset, &scorer, &vocab, source);
         if missing > 0 {
             tracing::warn!("{name}: {missing} records have no image file and are left out");
         }
@@ -245,7 +245,7 @@ fn prepare(opts: &TrainOptions, run: &RunDir) -> Result<Prepared> {
             let model = train_config.model_config(vocab.len())?;
             let preprocess: Preprocess = train_config.preprocess(model.backbone.input_spec());
             RunConfig {
-                dataset: crate::run_guard::absolute(&opts.dataset),
+                dataset: absolute_path(&opts.dataset),
                 train: train_config,
                 preprocess,
                 model,
@@ -265,7 +265,7 @@ fn write_run_files(run: &RunDir, p: &Prepared) -> Result<()> {
     let mut scores: Vec<f64> =
         p.train.iter().filter_map(|s| s.label.score.map(f64::from)).collect();
     scores.sort_by(f64::total_cmp);
-    write_json(&run.distribution(), &scores)
+    Ok(write_json(&run.distribution(), &scores)?)
 }
 
 fn record_err(what: &'static str, path: &Path, e: impl ToString) -> TrainingError {
@@ -349,17 +349,17 @@ impl<'a> Trainer<'a> {
         // Before anything is written: a missing or mismatched weights file or an unknown
         // freeze stage must not leave a half-made run directory behind.
         let mut model = build_model(&prepared.run_config, &train_device)?;
-        let lock = crate::run_guard::claim(opts, &prepared.run_config)?;
+        let lock = guard::claim(opts, &prepared.run_config)?;
         write_run_files(&run, &prepared)?;
 
         let mut optim = optimizer(&config);
         let mut state = CheckpointState::default();
         if opts.resume && run.checkpoint_state().is_file() {
-            state = crate::run::read_json(&run.checkpoint_state())?;
+            state = read_json(&run.checkpoint_state())?;
             let (mp, op) = (run.checkpoint_model(state.epoch), run.checkpoint_optim(state.epoch));
             // Both files are read whole now: one deleted later cannot fail the run mid-way.
-            model = crate::weights_file::load_now(model, &mp)?;
-            optim = crate::weights_file::load_optimizer(optim, &op)?;
+            model = load_now(model, &mp)?;
+            optim = load_optimizer(optim, &op)?;
             tracing::info!("resuming after epoch {}", state.epoch);
         }
 
@@ -441,9 +441,10 @@ impl<'a> Trainer<'a> {
                 self.progress.skipped(path, reason);
             }
             let Some(batch) = batch else { continue };
+            let labels = batch.labels();
             let out = self.train_forward.run(&model, batch.images)?;
             let loss = model.loss(&out, &batch.targets)?;
-            pending.push(self.state.step, &out, &loss, batch.samples);
+            pending.push(self.state.step, &out, &loss, labels);
             let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = self.schedule.at(self.state.step);
             model = self.optim.step(lr, model, grads);
@@ -507,7 +508,7 @@ impl<'a> Trainer<'a> {
         let value = monitor.value(&record.validation);
         let improved = monitor.improves(value, self.state.best, min_delta);
         if improved {
-            crate::weights_file::save_checked(self.model()?.clone(), &self.run.model())?;
+            save_checked(self.model()?.clone(), &self.run.model())?;
         }
         let state = &mut self.state;
         if improved {
@@ -533,14 +534,10 @@ impl<'a> Trainer<'a> {
     pub fn finish(self) -> Result<TrainReport> {
         let p = &self.prepared;
         let device = &self.base_device;
-        let best = crate::eval::load_model(&self.run, &p.run_config, device)?;
+        let best = load_model(&self.run, &p.run_config, device)?;
         let forward = self.eval_forward;
-        let (validation, _) = crate::calibration::evaluate_and_calibrate(
-            &self.run,
-            &best,
-            &self.validation_loader,
-            forward,
-        )?;
+        let validation =
+            evaluate_and_calibrate(&self.run, &best, &self.validation_loader, forward)?;
         let test = if self.inputs.test.samples.is_empty() {
             None
         } else {
@@ -643,7 +640,9 @@ fn prepare_inputs(
     let splits = [&p.train, &p.validation, &p.test];
     let all: Vec<Sample> = splits.iter().flat_map(|s| s.iter().cloned()).collect();
     let preprocess = &p.run_config.preprocess;
-    let images = fill_image_cache(&opts.cache, &opts.dataset, &all, preprocess, progress.cache())?;
+    let paths: Vec<PathBuf> = all.iter().map(|s| s.image.clone()).collect();
+    let images =
+        fill_image_cache(&opts.cache, &opts.dataset, &paths, preprocess, progress.cache())?;
     let features = match (p.run_config.cached_features, cache_root(&opts.cache, &opts.dataset)) {
         (true, Some(root)) => {
             Some(fill_features(opts, p, &root, &all, images.as_ref(), model, device, progress)?)
@@ -733,6 +732,20 @@ fn fill_features(
     Ok(features)
 }
 
+/// Metrics of the final model on the validation split, and `calibration.json` from its
+/// predicted scores (one pass for both).
+fn evaluate_and_calibrate(
+    run: &RunDir,
+    model: &ScoringModel,
+    validation: &BatchLoader<LoadedSample, LoadedBatch>,
+    forward: Forward,
+) -> Result<SplitMetrics> {
+    let (acc, _) = accumulate_samples(model, validation, forward)?;
+    let calibration = Calibration::from_predictions(acc.score_predictions());
+    write_json(&run.calibration(), &calibration)?;
+    Ok(acc.finish())
+}
+
 fn save_checkpoint(
     run: &RunDir,
     model: &ScoringModel,
@@ -745,7 +758,8 @@ fn save_checkpoint(
     let text = serde_json::to_vec_pretty(state)
         .map_err(|e| TrainingError::format(run.checkpoint_state(), e))?;
     // The state file is the commit point: it names the epoch whose files are complete.
-    write_atomic(&run.checkpoint_state(), &text)?;
+    write_atomic(&run.checkpoint_state(), &text)
+        .map_err(|e| TrainingError::io(run.checkpoint_state(), e))?;
     // Everything else in checkpoint/ is stale: the previous epoch's files, and files a killed
     // session left half-written (an uncommitted epoch, temporary files of atomic writes).
     let keep = [run.checkpoint_state(), mp, op];

@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::bench::{BenchOptions, throughput};
-use animescore_training::config::AugmentConfig;
-use animescore_training::image_cache::default_cache_root;
-use animescore_training::predict::collect_images;
-use animescore_training::{
-    CacheChoice, DeviceSpec, Embedding, FeatureCacheMode, Freeze, NoTrainProgress, Precision,
-    Predictor, RunDir, TrainConfig, TrainOptions, Variant, train,
+use animescore_heads::{Embedding, Variant};
+use animescore_inference::{Predictor, collect_images};
+use animescore_pipeline::{CacheChoice, default_cache_root};
+use animescore_run::{
+    AugmentConfig, DeviceSpec, FeatureCacheMode, Freeze, Precision, RunDir, TrainConfig,
 };
+use animescore_training::{BenchOptions, NoTrainProgress, TrainOptions, throughput, train};
 
 fn dataset(dir: &Path, count: usize) -> PathBuf {
     let data = dir.join("data");
@@ -85,7 +84,7 @@ fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
     // The same predictions to the bit. (`model.bpk` files differ in their bytes: burn gives
     // every parameter a fresh random id.)
     let images = collect_images(std::slice::from_ref(&data)).unwrap();
-    let scores = |run: &Path| -> Vec<(String, f64, f64)> {
+    let scores = |run: &Path| -> Vec<(String, f64, Option<f64>)> {
         let predictor = Predictor::load(run, DeviceSpec::Flex).unwrap();
         let report = predictor.predict(&images).unwrap();
         report.predictions.into_iter().map(|p| (p.filename, p.score, p.ai_probability)).collect()

@@ -11,13 +11,14 @@ use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use animescore_backbones::load_image;
+use animescore_dataset::Split;
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
 use animescore_fs::RunLock;
-use animescore_training::predict::collect_images;
-use animescore_training::{
-    AugmentConfig, CacheChoice, DeviceSpec, Embedding, EvalOptions, Predictor, RunDir, Split,
-    TrainConfig, TrainOptions, Variant, evaluate_run, train,
-};
+use animescore_heads::{Embedding, Variant};
+use animescore_inference::{EvalOptions, Predictor, collect_images, evaluate_run};
+use animescore_pipeline::CacheChoice;
+use animescore_run::{AugmentConfig, DeviceSpec, RunDir, TrainConfig};
+use animescore_training::{TrainOptions, train};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -72,7 +73,7 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
-fn err_text<T>(r: animescore_training::Result<T>) -> String {
+fn err_text<T, E: std::fmt::Display>(r: Result<T, E>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
         Err(e) => e.to_string(),
@@ -309,7 +310,7 @@ fn unusual_sanity_levels_and_ai_types_are_counted_for_a_warning() {
     use animescore_dataset::IllustRow;
     use animescore_dataset::{Database, PixivMetadata};
     let tmp = tempfile::tempdir().unwrap();
-    let mut db = Database::open(&animescore_training::data::index_path(tmp.path())).unwrap();
+    let mut db = Database::open(&animescore_pipeline::index_path(tmp.path())).unwrap();
     let row = |name: &str, sanity: i64, ai: i64| IllustRow {
         filename: name.into(),
         meta: PixivMetadata {
@@ -330,9 +331,8 @@ fn unusual_sanity_levels_and_ai_types_are_counted_for_a_warning() {
         .unwrap();
     drop(db);
     let records =
-        animescore_training::data::load_records(tmp.path(), animescore_dataset::TagFilter::None)
-            .unwrap();
-    assert_eq!(animescore_training::data::unusual_values(&records), (1, 1));
+        animescore_pipeline::load_records(tmp.path(), animescore_dataset::TagFilter::None).unwrap();
+    assert_eq!(animescore_pipeline::unusual_values(&records), (1, 1));
 }
 
 #[test]

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use animescore_backbones::{Preprocess, ResizeMode, load_image};
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::{
-    AugmentConfig, Embedding, TrainConfig, TrainOptions, TrainProgress, Variant, train,
-};
+use animescore_heads::{Embedding, Variant};
+use animescore_run::{AugmentConfig, TrainConfig};
+use animescore_training::{TrainOptions, TrainProgress, train};
 
 /// The tests of this file measure the process' peak memory, so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -4,7 +4,9 @@
 //! `cargo test -p animescore-training --test learning -- --ignored --nocapture`.
 
 use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_training::{Embedding, NoTrainProgress, TrainConfig, TrainOptions, Variant, train};
+use animescore_heads::{Embedding, Variant};
+use animescore_run::TrainConfig;
+use animescore_training::{NoTrainProgress, TrainOptions, train};
 
 #[test]
 #[ignore = "minutes of CPU; run in release"]

@@ -5,13 +5,15 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
+use animescore_heads::{Embedding, Variant};
+use animescore_inference::{EvalOptions, Predictor, collect_images, evaluate_run};
+use animescore_pipeline::PipelineError;
+use animescore_run::{DeviceSpec, RunDir, TrainConfig};
+use animescore_scorefile::{ScoreFormat, encode_all};
 use animescore_scoring::ScoreMethod;
-use animescore_training::predict::{collect_images, predictions_csv};
 use animescore_training::{
-    DeviceSpec, EvalOptions, NoTrainProgress, Predictor, RunDir, RunInfo, TrainConfig,
-    TrainOptions, TrainProgress, TrainingError, evaluate_run, train,
+    NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainingError, train,
 };
-use animescore_training::{Embedding, Variant};
 
 fn dataset(dir: &Path, count: usize) -> PathBuf {
     let data = dir.join("data");
@@ -46,7 +48,7 @@ impl TrainProgress for Recorder {
     fn start(&self, info: &RunInfo) {
         self.first_epoch.set(info.first_epoch);
     }
-    fn epoch_end(&self, _record: &animescore_training::EpochRecord, _improved: bool) {
+    fn epoch_end(&self, _record: &animescore_run::EpochRecord, _improved: bool) {
         self.epochs_seen.set(self.epochs_seen.get() + 1);
     }
 }
@@ -128,13 +130,15 @@ fn train_eval_predict_every_variant_and_resume() {
     assert_eq!(report.failed[0].0, bad);
     for p in &report.predictions {
         assert!((1.0..=100.0).contains(&p.score), "{p:?}");
-        assert!((0.0..=1.0).contains(&p.ai_probability) && p.sanity_class < 3);
-        assert!((0.0..=100.0).contains(&p.percentile) && !p.tier.is_empty());
+        assert!(p.ai_probability.is_some_and(|a| (0.0..=1.0).contains(&a)));
+        assert!(p.sanity_class.is_some_and(|c| c < 3));
+        assert!(p.percentile.is_some_and(|q| (0.0..=100.0).contains(&q)) && p.tier.is_some());
     }
     // Input order is kept.
-    let names: Vec<_> = report.predictions.iter().map(|p| p.path.clone()).collect();
+    let names: Vec<PathBuf> = report.predictions.iter().map(|p| PathBuf::from(&p.path)).collect();
     assert_eq!(names, images[..60].to_vec());
-    let csv = predictions_csv(&report.predictions).unwrap();
+    let csv =
+        String::from_utf8(encode_all(ScoreFormat::Csv, &report.predictions).unwrap()).unwrap();
     assert!(csv.starts_with(
         "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier\n"
     ));
@@ -144,7 +148,7 @@ fn train_eval_predict_every_variant_and_resume() {
     let known = predictor.known_from_index(&data.join(".database/metadata.sqlite3")).unwrap();
     assert_eq!(known.len(), 60);
     let with_known = predictor.predict_with_known(&images[..8], &known).unwrap();
-    assert!(with_known.predictions.iter().all(|p| p.known_metadata));
+    assert_eq!(with_known.with_known_metadata, with_known.predictions.len());
 
     // Resume: a 3-epoch run continues from the saved epoch 2.
     let recorder = Recorder::default();
@@ -182,7 +186,7 @@ fn missing_index_says_how_to_build_it() {
         cache: Default::default(),
     };
     let err = train(&opts, &NoTrainProgress).unwrap_err();
-    assert!(matches!(err, TrainingError::MissingIndex { .. }));
+    assert!(matches!(err, TrainingError::Pipeline(PipelineError::MissingIndex { .. })), "{err:?}");
     assert!(err.to_string().contains("animescore ingest"), "{err}");
 }
 

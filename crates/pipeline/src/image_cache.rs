@@ -1,0 +1,292 @@
+//! Decode once, train many epochs: resized `u8` RGB images on disk.
+//!
+//! Full-size illustrations take tens of milliseconds each to decode; an epoch that decodes
+//! every original again is bound by the decoder, not the model. The cache keeps each image
+//! as it looks after the resize (`size × size × 3` bytes, ~150 KB at 224 px) in a
+//! [`SlotStore`], so later epochs read a few hundred kilobytes instead of decoding
+//! megabytes. Augmentation runs on these bytes ([`crate::augment::render`]). One folder per
+//! preprocessing setting ([`ImageCache::folder_name`]); a changed image is decoded again.
+
+use std::path::{Path, PathBuf};
+
+use animescore_backbones::{Preprocess, ResizeMode};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{PipelineError, Result};
+use crate::slots::{CacheProgress, FillStats, SlotStore, Slots};
+
+/// Version of the decode + resize code; a change starts a new folder. 2: reduced-scale JPEG
+/// decoding, SIMD bilinear resize, EXIF orientation, transparency on white.
+const FORMAT_VERSION: u32 = 2;
+/// Images decoded per parallel chunk (bounds memory while filling).
+const CHUNK: usize = 64;
+
+/// The resized images of one list of paths, in that order (`size · size · 3` bytes each).
+pub type CachedImages = Slots;
+
+/// What decides the cached pixels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Settings {
+    kind: &'static str,
+    version: u32,
+    size: usize,
+    mode: ResizeMode,
+    /// The letterbox fill colour comes from the mean.
+    mean: [f32; 3],
+}
+
+/// An image cache folder for one preprocessing setting.
+#[derive(Debug, Clone)]
+pub struct ImageCache {
+    store: SlotStore,
+    preprocess: Preprocess,
+}
+
+impl ImageCache {
+    /// The cache for `preprocess` under `root` (created on the first fill).
+    pub fn new(root: &Path, preprocess: &Preprocess) -> Self {
+        let settings = Self::settings(preprocess);
+        let slot_bytes = (preprocess.size * preprocess.size * 3) as u64;
+        let store = SlotStore::new(root.join(Self::folder_name(preprocess)), settings, slot_bytes);
+        Self { store, preprocess: preprocess.clone() }
+    }
+
+    fn settings(p: &Preprocess) -> serde_json::Value {
+        let s = Settings {
+            kind: "images",
+            version: FORMAT_VERSION,
+            size: p.size,
+            mode: p.mode,
+            mean: p.mean,
+        };
+        serde_json::to_value(s).unwrap_or_default()
+    }
+
+    /// `images-<size>px-<mode>-<hash of all settings>`.
+    pub fn folder_name(preprocess: &Preprocess) -> String {
+        let text = Self::settings(preprocess).to_string();
+        let mode = match preprocess.mode {
+            ResizeMode::Stretch => "stretch",
+            ResizeMode::Letterbox => "letterbox",
+        };
+        let hash = animescore_fs::stable_hash::<u64>(text.as_bytes()) as u32;
+        format!("images-{}px-{mode}-{hash:08x}", preprocess.size)
+    }
+
+    /// The cache folder.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Makes sure every path is in the cache (decoding the missing and changed ones in
+    /// parallel) and returns a reader in the order of `paths`. `key` names each path in the
+    /// index (e.g. relative to the dataset folder, so the folder can move).
+    pub fn fill(
+        &self,
+        paths: &[PathBuf],
+        key: impl Fn(&Path) -> String,
+        progress: &dyn CacheProgress,
+    ) -> Result<(CachedImages, FillStats)> {
+        let decode = |indices: &[usize]| -> Vec<std::result::Result<Vec<u8>, String>> {
+            indices
+                .par_iter()
+                .map(|&i| {
+                    let rgb = self.preprocess.load_rgb(&paths[i]).map_err(|e| e.to_string())?;
+                    Ok(rgb.into_raw())
+                })
+                .collect()
+        };
+        self.store.fill(paths, key, CHUNK, &decode, progress)
+    }
+}
+
+/// Whether and where `train` and `eval` keep decoded images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CacheChoice {
+    /// Under the dataset's hidden folder: `<dataset>/.database/cache/`.
+    #[default]
+    Dataset,
+    /// Under another folder (a fast local disk on a cluster, or when the dataset is
+    /// read-only).
+    Dir(PathBuf),
+    /// Decode every image every time.
+    Off,
+}
+
+/// The default cache root of a dataset folder (image and feature caches).
+pub fn default_cache_root(dataset: &Path) -> PathBuf {
+    dataset.join(".database").join("cache")
+}
+
+/// The cache root of a choice (`None`: caching is off).
+pub fn cache_root(choice: &CacheChoice, dataset: &Path) -> Option<PathBuf> {
+    match choice {
+        CacheChoice::Off => None,
+        CacheChoice::Dir(dir) => Some(dir.clone()),
+        CacheChoice::Dataset => Some(default_cache_root(dataset)),
+    }
+}
+
+/// Fills the image cache chosen by `choice` for the image files `paths` of `dataset` and
+/// returns its reader in that order; `None` when the cache is off, or when the default location cannot be
+/// written (a read-only dataset: a warning says how to choose another place).
+pub fn fill_image_cache(
+    choice: &CacheChoice,
+    dataset: &Path,
+    paths: &[PathBuf],
+    preprocess: &Preprocess,
+    progress: &dyn CacheProgress,
+) -> Result<Option<CachedImages>> {
+    let Some(root) = cache_root(choice, dataset) else { return Ok(None) };
+    let cache = ImageCache::new(&root, preprocess);
+    let key = |p: &Path| p.strip_prefix(dataset).unwrap_or(p).to_string_lossy().into_owned();
+    match cache.fill(paths, key, progress) {
+        Ok((images, stats)) => {
+            tracing::info!(
+                "image cache {}: {} cached, {} decoded, {} unreadable",
+                cache.dir().display(),
+                stats.hits,
+                stats.computed,
+                stats.failed
+            );
+            Ok(Some(images))
+        }
+        Err(PipelineError::Io { path, source })
+            if *choice == CacheChoice::Dataset && !cache.dir().exists() =>
+        {
+            tracing::warn!(
+                "cannot create the image cache at {} ({source}); decoding every image every \
+                 epoch (choose a writable place with --cache-dir)",
+                path.display()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::NoCacheProgress;
+
+    fn write_png(path: &Path, w: u32, h: u32, seed: u8) {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed])
+        });
+        img.save(path).unwrap();
+    }
+
+    fn setup(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..n)
+            .map(|i| {
+                let p = dir.path().join(format!("img{i}.png"));
+                write_png(&p, 20 + i as u32, 12, i as u8 + 1);
+                p
+            })
+            .collect();
+        (dir, paths)
+    }
+
+    fn key(dir: &Path) -> impl Fn(&Path) -> String + '_ {
+        move |p: &Path| p.strip_prefix(dir).unwrap_or(p).to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn serves_the_decoded_pixels_and_reuses_them() {
+        let (dir, paths) = setup(5);
+        let p = Preprocess::imagenet(8).with_mode(ResizeMode::Letterbox);
+        let cache = ImageCache::new(&dir.path().join("cache"), &p);
+        let (images, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!(stats, FillStats { hits: 0, computed: 5, failed: 0 });
+        for (i, path) in paths.iter().enumerate() {
+            assert_eq!(images.get(i).unwrap(), p.load_rgb(path).unwrap().into_raw(), "{i}");
+        }
+        // A second fill decodes nothing; a reordered subset reads the right images.
+        let (again, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!(stats, FillStats { hits: 5, computed: 0, failed: 0 });
+        let sub = again.subset(&[3, 1]);
+        assert_eq!(sub.get(0).unwrap(), images.get(3).unwrap());
+        assert_eq!(sub.get(1).unwrap(), images.get(1).unwrap());
+    }
+
+    #[test]
+    fn a_changed_image_or_other_size_is_never_served_stale() {
+        let (dir, paths) = setup(3);
+        let p = Preprocess::imagenet(8);
+        let root = dir.path().join("cache");
+        let cache = ImageCache::new(&root, &p);
+        let (before, _) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        // Other content, other length: decoded again.
+        write_png(&paths[1], 40, 30, 99);
+        let (after, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!((stats.hits, stats.computed), (2, 1));
+        assert_ne!(after.get(1).unwrap(), before.get(1).unwrap());
+        assert_eq!(after.get(1).unwrap(), p.load_rgb(&paths[1]).unwrap().into_raw());
+        // Another size lives in another folder.
+        let other = ImageCache::new(&root, &Preprocess::imagenet(6));
+        assert_ne!(other.dir(), cache.dir());
+        let (small, stats) = other.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!(stats.computed, 3);
+        assert_eq!(small.get(0).unwrap().len(), 6 * 6 * 3);
+    }
+
+    #[test]
+    fn unreadable_images_are_remembered_not_retried() {
+        let (dir, mut paths) = setup(2);
+        let bad = dir.path().join("bad.png");
+        std::fs::write(&bad, b"not an image").unwrap();
+        paths.push(bad.clone());
+        let cache = ImageCache::new(&dir.path().join("cache"), &Preprocess::imagenet(8));
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl CacheProgress for Count {
+            fn failed(&self, _: &Path, _: &str) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let count = Count(Default::default());
+        let (images, stats) = cache.fill(&paths, key(dir.path()), &count).unwrap();
+        assert_eq!(stats.failed, 1);
+        assert!(images.failure(2).is_some() && images.get(2).is_err());
+        let (images, stats) = cache.fill(&paths, key(dir.path()), &count).unwrap();
+        assert_eq!((stats.computed, stats.failed), (0, 1), "not decoded again");
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), 1, "reported once");
+        assert!(images.failure(2).unwrap().contains("bad.png"));
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_fill_are_never_read() {
+        let (dir, paths) = setup(4);
+        let p = Preprocess::imagenet(8);
+        let cache = ImageCache::new(&dir.path().join("cache"), &p);
+        cache.fill(&paths[..2], key(dir.path()), &NoCacheProgress).unwrap();
+        // A killed fill: a segment that no index names, and an index written half-way.
+        let orphan = cache.dir().join("seg-1-1.u8");
+        std::fs::write(&orphan, vec![7u8; 8 * 8 * 3 * 2]).unwrap();
+        std::fs::write(cache.dir().join(".index.json.tmp-1"), b"{\"half").unwrap();
+        let (images, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!((stats.hits, stats.computed), (2, 2));
+        assert!(!orphan.exists() && !cache.dir().join(".index.json.tmp-1").exists());
+        for (i, path) in paths.iter().enumerate() {
+            assert_eq!(images.get(i).unwrap(), p.load_rgb(path).unwrap().into_raw());
+        }
+        // A committed segment cut short behind our back: its images are decoded again.
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "u8"))
+            .collect();
+        segments.sort();
+        let first = &segments[0];
+        std::fs::OpenOptions::new().write(true).open(first).unwrap().set_len(10).unwrap();
+        let (images, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!((stats.hits, stats.computed), (2, 2));
+        assert_eq!(images.get(0).unwrap(), p.load_rgb(&paths[0]).unwrap().into_raw());
+        // An unreadable index starts the cache over.
+        std::fs::write(cache.dir().join("index.json"), b"garbage").unwrap();
+        let (_, stats) = cache.fill(&paths, key(dir.path()), &NoCacheProgress).unwrap();
+        assert_eq!(stats.computed, 4);
+    }
+}
