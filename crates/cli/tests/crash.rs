@@ -2,31 +2,24 @@
 //! clean run. Every killed run must leave a valid database, and the final rows must be equal.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use animescore_dataset::{Database, SynthOptions, synthesize};
+use animescore_dataset::Database;
+use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_files};
 use rand::{Rng, SeedableRng};
 
 fn ingest_cmd(data: &Path, db: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_animescore"));
-    cmd.args([
-        "ingest",
-        data.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--batch-size",
-        "40",
-    ]);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
+    let mut cmd = cli.command(&["ingest", arg(data), "--db", arg(db), "--batch-size", "40"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
 }
 
 #[test]
 fn ingest_killed_at_random_points_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synthesize(&data, &SynthOptions { count: 1500, seed: 11, size: 16 }).unwrap();
+    let data = synthetic_files(dir.path(), DatasetSpec::new(1500, 11, 16));
 
     let clean_db = dir.path().join("clean.sqlite3");
     assert!(ingest_cmd(&data, &clean_db).status().unwrap().success());

@@ -7,15 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use animescore_testkit::{Cli, arg, text};
 use image::{Rgb, RgbImage};
-
-fn animescore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `ANIMESCORE_CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
 fn find_chromium() -> Option<PathBuf> {
@@ -85,16 +78,8 @@ fn gallery_page_works_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let scores = write_scores(dir.path());
     let page = dir.path().join("page.html");
-    let out = animescore(&[
-        "gallery",
-        "--scores",
-        scores.to_str().unwrap(),
-        "--out",
-        page.to_str().unwrap(),
-        "--thumb-size",
-        "128",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
+    cli.ok(&["gallery", "--scores", arg(&scores), "--out", arg(&page), "--thumb-size", "128"]);
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(card_tags(&html).len(), TIERS.len());
     assert_eq!(html.matches("data:image/jpeg;base64,").count(), TIERS.len());

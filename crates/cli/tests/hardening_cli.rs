@@ -5,108 +5,96 @@
 //! the fix.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_testkit::{Cli, DatasetSpec, arg, index_of, synthetic_dataset, text};
 
-fn animescore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
-}
+/// A small indexed synthetic dataset.
+const DATA: DatasetSpec = DatasetSpec::new(12, 5, 16).without_aliases();
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// A small indexed synthetic dataset; returns (dataset, index).
-fn dataset(dir: &Path) -> (PathBuf, PathBuf) {
-    let data = dir.join("data");
-    synthesize(&data, &SynthOptions { count: 12, seed: 5, size: 16 }).unwrap();
-    let report = ingest(&IngestOptions::new(&data), &NoProgress).unwrap();
-    (data, report.db_path)
+/// Standard output and standard error, one after the other.
+fn all_output(out: &Output) -> String {
+    text(&out.stdout) + &text(&out.stderr)
 }
 
 #[test]
 fn scores_never_writes_over_its_index_and_writes_to_standard_output() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
-    let (_, db) = dataset(tmp.path());
+    let db = index_of(&synthetic_dataset(tmp.path(), DATA));
     let before = std::fs::read(&db).unwrap();
     let link = tmp.path().join("scores.csv");
     std::os::unix::fs::symlink(&db, &link).unwrap();
     for args in [
-        vec!["scores", "--db", s(&db), "--out", s(&db)],
-        vec!["scores", "--db", s(&db), "--out", s(&link)],
-        vec!["scores", "--db", s(&db), "--save-scalers", s(&db)],
+        vec!["scores", "--db", arg(&db), "--out", arg(&db)],
+        vec!["scores", "--db", arg(&db), "--out", arg(&link)],
+        vec!["scores", "--db", arg(&db), "--save-scalers", arg(&db)],
     ] {
-        let out = animescore(&args);
+        let out = cli.run(&args);
         assert!(!out.status.success(), "{args:?}");
-        assert!(text(&out).contains("refusing to write"), "{}", text(&out));
+        assert!(all_output(&out).contains("refusing to write"), "{}", all_output(&out));
         assert_eq!(std::fs::read(&db).unwrap(), before, "{args:?} changed the index");
     }
-    let out = animescore(&["scores", "--db", s(&db), "--out", "-"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("filename,score"));
+    let out = cli.run(&["scores", "--db", arg(&db), "--out", "-"]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    assert!(text(&out.stdout).starts_with("filename,score"));
     // /dev/null stays the system's device.
-    let out = animescore(&["scores", "--db", s(&db), "--out", "/dev/null"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = cli.run(&["scores", "--db", arg(&db), "--out", "/dev/null"]);
+    assert!(out.status.success(), "{}", all_output(&out));
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
 
 #[test]
 fn a_full_standard_output_is_a_clean_error() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
-    let (_, db) = dataset(tmp.path());
+    let db = index_of(&synthetic_dataset(tmp.path(), DATA));
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_animescore"))
-        .args(["scores", "--db", s(&db)])
-        .stdout(Stdio::from(full))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    let out =
+        cli.command(&["scores", "--db", arg(&db)]).stdout(Stdio::from(full)).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(!all_output(&out).contains("panicked"), "{}", all_output(&out));
 }
 
 #[test]
 fn embed_never_writes_over_an_image() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
-    let (data, _) = dataset(tmp.path());
+    let data = synthetic_dataset(tmp.path(), DATA);
     let image = animescore_inference::collect_images(&[data]).unwrap().remove(0);
     let before = std::fs::read(&image).unwrap();
-    let out = animescore(&[
+    let out = cli.run(&[
         "embed",
         "--backbone",
         "tiny",
         "--image-size",
         "16",
         "--out",
-        s(&image),
-        s(&image),
+        arg(&image),
+        arg(&image),
     ]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("refusing to write"), "{}", text(&out));
+    assert!(all_output(&out).contains("refusing to write"), "{}", all_output(&out));
     assert_eq!(std::fs::read(&image).unwrap(), before);
-    let out = animescore(&["embed", "--backbone", "tiny", "--image-size", "100000", s(&image)]);
+    let out = cli.run(&["embed", "--backbone", "tiny", "--image-size", "100000", arg(&image)]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("image size 100000"), "{}", text(&out));
+    assert!(all_output(&out).contains("image size 100000"), "{}", all_output(&out));
 }
 
 #[test]
 fn train_refuses_a_non_empty_out_and_synth_a_users_folder() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
-    let (data, _) = dataset(tmp.path());
+    let data = synthetic_dataset(tmp.path(), DATA);
     let out_dir = tmp.path().join("results");
     std::fs::create_dir(&out_dir).unwrap();
     std::fs::write(out_dir.join("model.bpk"), b"someone's model").unwrap();
-    let out = animescore(&[
+    let out = cli.run(&[
         "train",
         "--dataset",
-        s(&data),
+        arg(&data),
         "--out",
-        s(&out_dir),
+        arg(&out_dir),
         "--backbone",
         "tiny",
         "--image-size",
@@ -115,22 +103,22 @@ fn train_refuses_a_non_empty_out_and_synth_a_users_folder() {
         "1",
     ]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--overwrite"), "{}", text(&out));
+    assert!(all_output(&out).contains("--overwrite"), "{}", all_output(&out));
     assert_eq!(std::fs::read(out_dir.join("model.bpk")).unwrap(), b"someone's model");
 
-    let out = animescore(&["synth", s(&out_dir), "--count", "2", "--size", "16"]);
+    let out = cli.run(&["synth", arg(&out_dir), "--count", "2", "--size", "16"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("not empty"), "{}", text(&out));
+    assert!(all_output(&out).contains("not empty"), "{}", all_output(&out));
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
 
     for (args, needle) in [
         (vec!["synth", "x", "--size", "100000"], "size"),
         (vec!["synth", "x", "--count", "100000000000"], "count"),
-        (vec!["ingest", s(&data), "--jobs", "100000"], "jobs"),
+        (vec!["ingest", arg(&data), "--jobs", "100000"], "jobs"),
     ] {
-        let out = animescore(&args);
+        let out = cli.run(&args);
         assert!(!out.status.success(), "{args:?}");
-        assert!(text(&out).contains(needle), "{args:?}: {}", text(&out));
+        assert!(all_output(&out).contains(needle), "{args:?}: {}", all_output(&out));
         assert!(out.status.code().is_none_or(|c| c <= 100), "{args:?} crashed");
     }
 }

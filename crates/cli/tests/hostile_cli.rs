@@ -4,24 +4,14 @@
 //! `ingest` while another connection holds the index' write lock.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_testkit::{
+    Cli, DatasetSpec, RunFixture, arg, images_of, index_of, synthetic_files, text,
+};
 use rand::{Rng, SeedableRng};
-
-fn animescore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/images");
@@ -36,65 +26,19 @@ fn name(p: &Path) -> String {
 }
 
 /// A 40-image synthetic dataset and a 1-epoch `tiny` run on it, shared by the tests.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    run: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+fn fixture() -> &'static RunFixture {
+    static FIXTURE: OnceLock<RunFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let synth = synthesize(&data, &SynthOptions { count: 40, seed: 4, size: 32 }).unwrap();
-        let mut opts = IngestOptions::new(&data);
-        opts.characters = Some(synth.aliases);
-        ingest(&opts, &NoProgress).unwrap();
-        let run = dir.path().join("run");
-        let out = animescore(&[
-            "train",
-            "--dataset",
-            s(&data),
-            "--out",
-            s(&run),
-            "--backbone",
-            "tiny",
-            "--image-size",
-            "32",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--variant",
-            "multitask",
-            "--embedding",
-            "none",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        Fixture { _dir: dir, data, run }
+        RunFixture::new(DatasetSpec::new(40, 4, 32), |data, run| {
+            let settings = "--image-size 32 --batch-size 16 --variant multitask --embedding none";
+            Cli::new(env!("CARGO_BIN_EXE_animescore")).train_one_epoch(data, run, settings);
+        })
     })
-}
-
-/// The first `n` images of the synthetic dataset.
-fn good_images(data: &Path, n: usize) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for shard in std::fs::read_dir(data).unwrap().map(|e| e.unwrap().path()) {
-        if shard.is_dir() && !name(&shard).starts_with('.') {
-            for f in std::fs::read_dir(&shard).unwrap().map(|e| e.unwrap().path()) {
-                if f.extension().is_some_and(|e| e == "png" || e == "jpg") {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out.sort();
-    out.truncate(n);
-    out
 }
 
 #[test]
 fn predict_scores_good_images_and_reports_every_bad_one() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("inbox");
@@ -117,7 +61,7 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
             expect_scored.push(target);
         }
     }
-    for (i, good) in good_images(&fx.data, 6).iter().enumerate() {
+    for (i, good) in images_of(&fx.data)[..6].iter().enumerate() {
         let target = folder.join("nested").join(format!("good{i}.png"));
         std::fs::copy(good, &target).unwrap();
         expect_scored.push(target);
@@ -125,7 +69,7 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
     let out_csv = tmp.path().join("predictions.csv");
     std::fs::write(&out_csv, "old file\n").unwrap();
 
-    let out = animescore(&["predict", "--model", s(&fx.run), "--out", s(&out_csv), s(&folder)]);
+    let out = cli.run(&["predict", "--model", arg(&fx.run), "--out", arg(&out_csv), arg(&folder)]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
     for bad in &expect_failed {
@@ -163,7 +107,7 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
     for bad in expect_failed.iter().take(3) {
         std::fs::copy(bad, only_bad.join(name(bad))).unwrap();
     }
-    let out = animescore(&["predict", "--model", s(&fx.run), s(&only_bad)]);
+    let out = cli.run(&["predict", "--model", arg(&fx.run), arg(&only_bad)]);
     assert!(!out.status.success());
     assert_eq!(text(&out.stderr).matches("skipped ").count(), 3, "{}", text(&out.stderr));
 }
@@ -173,21 +117,19 @@ fn predict_scores_good_images_and_reports_every_bad_one() {
 /// truncated last line more; `--resume` then finishes exactly the clean run's file.
 #[test]
 fn predict_killed_keeps_finished_batches_and_resumes() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
-    let images = good_images(&fx.data, 40);
+    let images = images_of(&fx.data);
     let out_csv = tmp.path().join("p.csv");
     let old = "old file\n";
-    let mut args: Vec<String> =
-        ["predict", "--model", s(&fx.run), "--batch-size", "4", "--out", s(&out_csv)]
-            .map(String::from)
-            .to_vec();
-    args.extend(images.iter().map(|p| s(p).to_string()));
+    let mut args =
+        vec!["predict", "--model", arg(&fx.run), "--batch-size", "4", "--out", arg(&out_csv)];
+    args.extend(images.iter().map(|p| arg(p)));
 
     // A clean run's output, and how long it takes.
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_animescore")).args(&args).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    cli.ok(&args);
     let total_ms = started.elapsed().as_millis().max(20) as u64;
     let expected = std::fs::read_to_string(&out_csv).unwrap();
     assert_eq!(expected.lines().count(), 41);
@@ -196,12 +138,8 @@ fn predict_killed_keeps_finished_batches_and_resumes() {
     let (mut old_seen, mut partial_rows) = (0, Vec::new());
     for _ in 0..8 {
         std::fs::write(&out_csv, old).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_animescore"))
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            cli.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(rng.random_range(total_ms / 2..=total_ms + 20)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -215,9 +153,8 @@ fn predict_killed_keeps_finished_batches_and_resumes() {
         assert!(expected.starts_with(complete), "not a prefix of the clean output:\n{now}");
         partial_rows.push(complete.lines().count().saturating_sub(1));
         let mut resume = args.clone();
-        resume.push("--resume".into());
-        let out = Command::new(env!("CARGO_BIN_EXE_animescore")).args(&resume).output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        resume.push("--resume");
+        cli.ok(&resume);
         assert_eq!(std::fs::read_to_string(&out_csv).unwrap(), expected, "after --resume");
     }
     eprintln!("after 8 kills: old file {old_seen} times, rows kept otherwise: {partial_rows:?}");
@@ -226,12 +163,13 @@ fn predict_killed_keeps_finished_batches_and_resumes() {
 /// Runs `train` with `extra` arguments on the fixture's dataset into a fresh folder and
 /// checks that it fails, naming `needle`, without a panic and without training.
 fn train_fails(extra: &[&str], needle: &str) {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let mut args = vec!["train", "--dataset", s(&fx.data), "--out", s(&run)];
+    let mut args = vec!["train", "--dataset", arg(&fx.data), "--out", arg(&run)];
     args.extend_from_slice(extra);
-    let out = animescore(&args);
+    let out = cli.run(&args);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{extra:?} succeeded");
     assert_ne!(out.status.code(), Some(101), "{extra:?} panicked: {stderr}");
@@ -250,6 +188,7 @@ fn toml_file(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn bad_train_configs_fail_before_training() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
     let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../backbones/tests/data");
     let resnet_basic = weights.join("resnet_basic.safetensors");
@@ -280,7 +219,7 @@ fn bad_train_configs_fail_before_training() {
     ];
     for (i, (body, needle)) in toml_cases.iter().enumerate() {
         let path = toml_file(tmp.path(), &format!("case{i}.config.toml"), body);
-        train_fails(&["--config", s(&path)], needle);
+        train_fails(&["--config", arg(&path)], needle);
     }
     let flag_cases: &[(&[&str], &str)] = &[
         (&["--epochs", "0"], "epochs"),
@@ -297,9 +236,9 @@ fn bad_train_configs_fail_before_training() {
         (&["--config", "/nonexistent/train.toml"], "/nonexistent/train.toml"),
         (&["--weights", "/nonexistent/w.safetensors"], "/nonexistent/w.safetensors"),
         // Weights of another architecture: every mismatch is listed.
-        (&["--backbone", "tiny", "--weights", s(&resnet_basic)], "layer3.0.conv1.weight"),
-        (&["--backbone", "resnet18", "--weights", s(&resnet_basic)], "model [64, 3, 7, 7]"),
-        (&["--backbone", "tiny", "--weights", s(&efficientnet)], "features.0.0.weight"),
+        (&["--backbone", "tiny", "--weights", arg(&resnet_basic)], "layer3.0.conv1.weight"),
+        (&["--backbone", "resnet18", "--weights", arg(&resnet_basic)], "model [64, 3, 7, 7]"),
+        (&["--backbone", "tiny", "--weights", arg(&efficientnet)], "features.0.0.weight"),
     ];
     for (extra, needle) in flag_cases {
         train_fails(extra, needle);
@@ -307,7 +246,7 @@ fn bad_train_configs_fail_before_training() {
     // No index in the dataset folder: says how to build one.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = animescore(&["train", "--dataset", s(&empty), "--out", s(&tmp.path().join("r"))]);
+    let out = cli.run(&["train", "--dataset", arg(&empty), "--out", arg(&tmp.path().join("r"))]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("animescore ingest"), "{}", text(&out.stderr));
     eprintln!(
@@ -319,6 +258,7 @@ fn bad_train_configs_fail_before_training() {
 
 #[test]
 fn bad_eval_predict_and_scores_arguments_fail_clearly() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let nowhere = tmp.path().join("no-run");
@@ -330,37 +270,40 @@ fn bad_eval_predict_and_scores_arguments_fail_clearly() {
         std::fs::copy(fx.run.join(f), broken_run.join(f)).unwrap();
     }
     std::fs::write(broken_run.join("model.bpk"), b"truncated weights").unwrap();
-    let image = &good_images(&fx.data, 1)[0];
-    let db = fx.data.join(".database/metadata.sqlite3");
+    let image = &images_of(&fx.data)[0];
+    let db = index_of(&fx.data);
     let missing_png = tmp.path().join("none.png");
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["eval", "--model", s(&nowhere)], "config.toml"),
-        (vec!["eval", "--model", s(&not_a_run)], "training run directory"),
-        (vec!["eval", "--model", s(&fx.run), "--split", "everything"], "everything"),
-        (vec!["eval", "--model", s(&fx.run), "--device", "tpu"], "tpu"),
-        (vec!["eval", "--model", s(&broken_run)], "model.bpk"),
-        (vec!["predict", "--model", s(&nowhere), s(image)], "config.toml"),
-        (vec!["predict", "--model", s(&broken_run), s(image)], "model.bpk"),
-        (vec!["predict", "--model", s(&fx.run), s(&missing_png)], "none.png"),
-        (vec!["predict", "--model", s(&fx.run), s(&not_a_run)], "no PNG or JPEG"),
-        (vec!["predict", "--model", s(&fx.run), "--metadata", s(&nowhere), s(image)], "no-run"),
-        (vec!["scores", "--db", s(&db), "--alpha", "1.5"], "alpha"),
-        (vec!["scores", "--db", s(&db), "--alpha=-0.5"], "alpha"),
+        (vec!["eval", "--model", arg(&nowhere)], "config.toml"),
+        (vec!["eval", "--model", arg(&not_a_run)], "training run directory"),
+        (vec!["eval", "--model", arg(&fx.run), "--split", "everything"], "everything"),
+        (vec!["eval", "--model", arg(&fx.run), "--device", "tpu"], "tpu"),
+        (vec!["eval", "--model", arg(&broken_run)], "model.bpk"),
+        (vec!["predict", "--model", arg(&nowhere), arg(image)], "config.toml"),
+        (vec!["predict", "--model", arg(&broken_run), arg(image)], "model.bpk"),
+        (vec!["predict", "--model", arg(&fx.run), arg(&missing_png)], "none.png"),
+        (vec!["predict", "--model", arg(&fx.run), arg(&not_a_run)], "no PNG or JPEG"),
+        (
+            vec!["predict", "--model", arg(&fx.run), "--metadata", arg(&nowhere), arg(image)],
+            "no-run",
+        ),
+        (vec!["scores", "--db", arg(&db), "--alpha", "1.5"], "alpha"),
+        (vec!["scores", "--db", arg(&db), "--alpha=-0.5"], "alpha"),
         (
             vec![
                 "experiments",
                 "--grid",
-                s(&nowhere),
+                arg(&nowhere),
                 "--dataset",
-                s(&fx.data),
+                arg(&fx.data),
                 "--out",
-                s(&nowhere),
+                arg(&nowhere),
             ],
             "no-run",
         ),
     ];
     for (args, needle) in &cases {
-        let out = animescore(args);
+        let out = cli.run(args);
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded: {}", text(&out.stdout));
         assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {stderr}");
@@ -375,8 +318,8 @@ fn ingest_while_locked(data: &Path, db: &Path, hold: Duration) -> (Output, Durat
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_animescore"))
-        .args(["ingest", s(data), "--db", s(db)])
+    let child = Cli::new(env!("CARGO_BIN_EXE_animescore"))
+        .command(&["ingest", arg(data), "--db", arg(db)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -395,11 +338,9 @@ fn rows(db: &Path) -> i64 {
 #[test]
 fn ingest_waits_for_a_locked_index() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 30, seed: 8, size: 16 }).unwrap();
+    let data = synthetic_files(tmp.path(), DatasetSpec::new(30, 8, 16));
     let db = tmp.path().join("index.sqlite3");
-    let out = animescore(&["ingest", s(&data), "--db", s(&db)]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    Cli::new(env!("CARGO_BIN_EXE_animescore")).ok(&["ingest", arg(&data), "--db", arg(&db)]);
     // Half the rows go missing, so the next ingest has to write.
     rusqlite::Connection::open(&db)
         .unwrap()

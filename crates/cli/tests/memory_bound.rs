@@ -9,9 +9,9 @@
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use animescore_dataset::{SynthOptions, synthesize};
+use animescore_testkit::{Cli, DatasetSpec, arg, index_of, metadata_of, synthetic_files};
 
 const FILES: usize = 40;
 /// Tag bytes per metadata file: just under the 4 MiB limit, as in the issue.
@@ -19,16 +19,17 @@ const TAG_BYTES: usize = 3_900_000;
 /// Distinct tags: real datasets repeat a vocabulary; the lists are long, not all different.
 const DISTINCT_TAGS: usize = 3000;
 
-fn binary() -> PathBuf {
-    std::env::var_os("ANIMESCORE_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_animescore")), PathBuf::from)
+fn binary() -> Cli {
+    let path = std::env::var_os("ANIMESCORE_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_animescore")), PathBuf::from);
+    Cli::new(path)
 }
 
 /// Runs the binary; returns its peak resident size in MiB, or panics with its stderr.
 fn peak_mib(args: &[&str], scratch: &Path) -> u64 {
     let log = scratch.join("stderr.log");
-    let child = Command::new(binary())
-        .args(args)
+    let child = binary()
+        .command(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -49,10 +50,8 @@ fn peak_mib(args: &[&str], scratch: &Path) -> u64 {
 
 /// A synthetic dataset whose metadata files list ~3.9 MB of tags each.
 fn heavy_dataset(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    synthesize(&data, &SynthOptions { count: FILES, seed: 3, size: 16 }).unwrap();
-    let mut files: Vec<PathBuf> = walk_json(&data);
-    files.sort();
+    let data = synthetic_files(dir, DatasetSpec::new(FILES, 3, 16));
+    let files = metadata_of(&data);
     assert_eq!(files.len(), FILES);
     for (f, path) in files.iter().enumerate() {
         let mut meta: serde_json::Value =
@@ -70,42 +69,26 @@ fn heavy_dataset(dir: &Path) -> PathBuf {
     data
 }
 
-fn walk_json(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk_json(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[test]
 fn ingest_scores_and_train_stay_bounded_by_the_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let data = heavy_dataset(tmp.path());
-    let d = data.to_str().unwrap();
-    let db = data.join(".database/metadata.sqlite3");
+    let d = arg(&data);
+    let db = index_of(&data);
     let run = tmp.path().join("run");
 
     let ingest = peak_mib(&["ingest", d], tmp.path());
     // A file, not /dev/null: builds from before issue 15 renamed their output over the
     // target, and this test may run against one (ANIMESCORE_BIN).
     let csv = tmp.path().join("scores.csv");
-    let scores = peak_mib(
-        &["scores", "--db", db.to_str().unwrap(), "--out", csv.to_str().unwrap()],
-        tmp.path(),
-    );
+    let scores = peak_mib(&["scores", "--db", arg(&db), "--out", arg(&csv)], tmp.path());
     let train = peak_mib(
         &[
             "train",
             "--dataset",
             d,
             "--out",
-            run.to_str().unwrap(),
+            arg(&run),
             "--backbone",
             "tiny",
             "--image-size",

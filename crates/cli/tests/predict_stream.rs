@@ -6,64 +6,22 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-
-fn animescore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use animescore_testkit::{Cli, DatasetSpec, RunFixture, arg, text};
 
 const HEADER: &str =
     "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
 
 /// A 36-image synthetic dataset (images + gallery-dl metadata JSON) and a 1-epoch `tiny` run.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    run: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+fn fixture() -> &'static RunFixture {
+    static FIXTURE: OnceLock<RunFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let synth = synthesize(&data, &SynthOptions { count: 36, seed: 9, size: 24 }).unwrap();
-        let mut opts = IngestOptions::new(&data);
-        opts.characters = Some(synth.aliases);
-        ingest(&opts, &NoProgress).unwrap();
-        let run = dir.path().join("run");
-        let out = animescore(&[
-            "train",
-            "--dataset",
-            s(&data),
-            "--out",
-            s(&run),
-            "--backbone",
-            "tiny",
-            "--image-size",
-            "24",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--variant",
-            "multitask",
-            "--embedding",
-            "none",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        Fixture { _dir: dir, data, run }
+        RunFixture::new(DatasetSpec::new(36, 9, 24), |data, run| {
+            let settings = "--image-size 24 --batch-size 8 --variant multitask --embedding none";
+            Cli::new(env!("CARGO_BIN_EXE_animescore")).train_one_epoch(data, run, settings);
+        })
     })
 }
 
@@ -89,15 +47,11 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn predict(extra: &[&str]) -> Output {
-    let mut args = vec!["predict", "--model", s(&fixture().run)];
+/// The arguments of `predict` with the fixture's run, followed by `extra`.
+fn predict<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["predict", "--model", arg(&fixture().run)];
     args.extend_from_slice(extra);
-    animescore(&args)
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), text(&out.stderr));
-    text(&out.stdout)
+    args
 }
 
 fn data_lines(csv: &str) -> Vec<String> {
@@ -106,6 +60,7 @@ fn data_lines(csv: &str) -> Vec<String> {
 
 #[test]
 fn formats_shards_and_resume() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
     let inbox = inbox(tmp.path());
     let run = &fixture().run;
@@ -118,7 +73,7 @@ fn formats_shards_and_resume() {
     assert_eq!(calibration["tiers"], serde_json::json!([10.0, 25.0, 50.0, 75.0, 90.0, 97.0]));
 
     // CSV on stdout, every image once, in path order, with the contract's columns.
-    let stdout = ok(&predict(&["--batch-size", "5", s(&inbox)]));
+    let stdout = cli.ok(&predict(&["--batch-size", "5", arg(&inbox)]));
     assert!(stdout.starts_with(&format!("{HEADER}\n")), "{stdout}");
     let rows = data_lines(&stdout);
     assert_eq!(rows.len(), 36);
@@ -127,18 +82,18 @@ fn formats_shards_and_resume() {
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
-    assert!(paths.iter().all(|p| p.starts_with(s(&inbox)) && Path::new(p).is_file()));
+    assert!(paths.iter().all(|p| p.starts_with(arg(&inbox)) && Path::new(p).is_file()));
 
     // The same rows as JSON lines and as a JSON array.
     let jsonl = tmp.path().join("s.jsonl");
-    ok(&predict(&["--out", s(&jsonl), s(&inbox)]));
+    cli.ok(&predict(&["--out", arg(&jsonl), arg(&inbox)]));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let json = tmp.path().join("s.json");
-    ok(&predict(&["--out", s(&json), "--sort", s(&inbox)]));
+    cli.ok(&predict(&["--out", arg(&json), "--sort", arg(&inbox)]));
     let array: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!((lines.len(), array.len()), (36, 36));
@@ -155,8 +110,7 @@ fn formats_shards_and_resume() {
     let mut union = Vec::new();
     for k in 1..=3 {
         let part = tmp.path().join(format!("part{k}.csv"));
-        let out = predict(&["--shard", &format!("{k}/3"), "--out", s(&part), s(&inbox)]);
-        ok(&out);
+        cli.ok(&predict(&["--shard", &format!("{k}/3"), "--out", arg(&part), arg(&inbox)]));
         let rows = data_lines(&std::fs::read_to_string(&part).unwrap());
         assert!(!rows.is_empty() && rows.len() < 36, "shard {k}: {}", rows.len());
         union.extend(rows);
@@ -172,26 +126,26 @@ fn formats_shards_and_resume() {
     let full = format!("{HEADER}\n{}\n", rows.join("\n"));
     let cut = full.len() * 2 / 3;
     std::fs::write(&csv, &full[..cut]).unwrap();
-    let out = predict(&["--out", s(&csv), "--resume", "--batch-size", "4", s(&inbox)]);
-    ok(&out);
+    let out =
+        cli.succeeds(&predict(&["--out", arg(&csv), "--resume", "--batch-size", "4", arg(&inbox)]));
     assert!(text(&out.stderr).contains("dropped a truncated last line"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), full);
     // Nothing left to do: the file stays as it is.
-    let out = predict(&["--out", s(&csv), "--resume", s(&inbox)]);
-    ok(&out);
+    let out = cli.succeeds(&predict(&["--out", arg(&csv), "--resume", arg(&inbox)]));
     assert!(text(&out.stderr).contains("0 images scored"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), full);
 
     // --tiers overrides the cut-offs: everything at or above percentile 0 is masterpiece.
-    let out = ok(&predict(&["--tiers", "0,0,0,0,0,0", s(&inbox)]));
+    let out = cli.ok(&predict(&["--tiers", "0,0,0,0,0,0", arg(&inbox)]));
     assert!(data_lines(&out).iter().all(|r| r.ends_with(",masterpiece")), "{out}");
-    let out = predict(&["--tiers", "1,2,3", s(&inbox)]);
+    let out = cli.run(&predict(&["--tiers", "1,2,3", arg(&inbox)]));
     assert!(!out.status.success() && text(&out.stderr).contains("--tiers"));
 }
 
 #[cfg(unix)]
 #[test]
 fn outputs_are_safe() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
     let inbox = inbox(tmp.path());
     let image = std::fs::read_dir(
@@ -206,13 +160,13 @@ fn outputs_are_safe() {
     // The output is an input image (through a symbolic link) or a file of the model.
     let link = tmp.path().join("out.csv");
     std::os::unix::fs::symlink(&image, &link).unwrap();
-    let out = predict(&["--out", s(&link), s(&inbox)]);
+    let out = cli.run(&predict(&["--out", arg(&link), arg(&inbox)]));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("same file as the input image"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&image).unwrap(), before);
     let config = fixture().run.join("config.toml");
     let config_before = std::fs::read(&config).unwrap();
-    let out = predict(&["--out", s(&config), s(&inbox)]);
+    let out = cli.run(&predict(&["--out", arg(&config), arg(&inbox)]));
     assert!(
         text(&out.stderr).contains("same file as a file of the model"),
         "{}",
@@ -221,8 +175,8 @@ fn outputs_are_safe() {
     assert_eq!(std::fs::read(&config).unwrap(), config_before);
 
     // A full stdout: a clean error, no panic.
-    let full = Command::new(env!("CARGO_BIN_EXE_animescore"))
-        .args(["predict", "--model", s(&fixture().run), s(&inbox)])
+    let full = cli
+        .command(&predict(&[arg(&inbox)]))
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
         .unwrap();
@@ -231,7 +185,7 @@ fn outputs_are_safe() {
     assert!(stderr.contains("No space left on device") && !stderr.contains("panicked"), "{stderr}");
 
     // /dev/null is written through, not replaced.
-    ok(&predict(&["--out", "/dev/null", s(&inbox)]));
+    cli.ok(&predict(&["--out", "/dev/null", arg(&inbox)]));
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 
     // A FIFO is written through.
@@ -241,7 +195,7 @@ fn outputs_are_safe() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    ok(&predict(&["--out", s(&fifo), s(&inbox)]));
+    cli.ok(&predict(&["--out", arg(&fifo), arg(&inbox)]));
     let piped = reader.join().unwrap();
     assert_eq!(data_lines(&piped).len(), 36, "{piped}");
 
@@ -251,12 +205,12 @@ fn outputs_are_safe() {
     std::fs::write(bad.join("broken.png"), b"not a png").unwrap();
     let csv = tmp.path().join("good.csv");
     std::fs::write(&csv, "an earlier good file\n").unwrap();
-    let out = predict(&["--out", s(&csv), s(&bad)]);
+    let out = cli.run(&predict(&["--out", arg(&csv), arg(&bad)]));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "an earlier good file\n");
     let json = tmp.path().join("good.json");
     std::fs::write(&json, "[]\n").unwrap();
-    let out = predict(&["--out", s(&json), s(&bad)]);
+    let out = cli.run(&predict(&["--out", arg(&json), arg(&bad)]));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(&json).unwrap(), "[]\n");
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
@@ -286,46 +240,45 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn curation_moves_copies_links_and_undoes() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let tmp = tempfile::tempdir().unwrap();
     let inbox = inbox(tmp.path());
     let scores = tmp.path().join("scores.csv");
-    ok(&predict(&["--out", s(&scores), s(&inbox)]));
+    cli.ok(&predict(&["--out", arg(&scores), arg(&inbox)]));
     let rows = data_lines(&std::fs::read_to_string(&scores).unwrap());
     let before = files_under(&inbox);
 
     // Dry run: a plan, nothing changed.
     let best = tmp.path().join("best");
-    let out = animescore(&[
+    let out = cli.succeeds(&[
         "curate",
         "--scores",
-        s(&scores),
+        arg(&scores),
         "--top",
         "5",
         "--move-to",
-        s(&best),
+        arg(&best),
         "--by-tier",
         "--dry-run",
     ]);
-    ok(&out);
     assert!(text(&out.stderr).matches("would move").count() >= 10, "{}", text(&out.stderr));
     assert!(!best.exists());
     assert_eq!(files_under(&inbox), before);
 
     // Move the 5 best, by tier, with their metadata JSON; then undo.
     let manifest = tmp.path().join("manifest.csv");
-    let out = animescore(&[
+    cli.ok(&[
         "curate",
         "--scores",
-        s(&scores),
+        arg(&scores),
         "--top",
         "5",
         "--move-to",
-        s(&best),
+        arg(&best),
         "--by-tier",
         "--manifest",
-        s(&manifest),
+        arg(&manifest),
     ]);
-    ok(&out);
     let moved = files_under(&best);
     let images: Vec<&String> = moved.iter().filter(|f| !f.ends_with(".json")).collect();
     assert_eq!(images.len(), 5, "{moved:?}");
@@ -359,41 +312,31 @@ fn curation_moves_copies_links_and_undoes() {
     for (src, dst) in &copy_back {
         std::fs::copy(dst, src).unwrap(); // the images are back in the inbox as well
     }
-    let out = animescore(&[
+    let out = cli.succeeds(&[
         "curate",
         "--scores",
-        s(&scores),
+        arg(&scores),
         "--top",
         "5",
         "--move-to",
-        s(&best),
+        arg(&best),
         "--by-tier",
         "--manifest",
-        s(&again),
+        arg(&again),
     ]);
-    ok(&out);
     assert_eq!(text(&out.stderr).matches("skipped move").count(), 5, "{}", text(&out.stderr));
     assert_eq!(files_under(&best), moved);
     for (src, _) in &copy_back {
         std::fs::remove_file(src).unwrap();
     }
 
-    let out = animescore(&["curate", "--undo", s(&manifest)]);
-    ok(&out);
+    cli.ok(&["curate", "--undo", arg(&manifest)]);
     assert_eq!(files_under(&inbox), before);
     assert!(files_under(&best).is_empty(), "{:?}", files_under(&best));
 
     // Copy by threshold and symbolic links by tier: sources stay.
     let copies = tmp.path().join("copies");
-    ok(&animescore(&[
-        "curate",
-        "--scores",
-        s(&scores),
-        "--min-score",
-        "0",
-        "--copy-to",
-        s(&copies),
-    ]));
+    cli.ok(&["curate", "--scores", arg(&scores), "--min-score", "0", "--copy-to", arg(&copies)]);
     assert_eq!(
         files_under(&copies)
             .iter()
@@ -402,16 +345,16 @@ fn curation_moves_copies_links_and_undoes() {
         36
     );
     let links = tmp.path().join("links");
-    ok(&animescore(&[
+    cli.ok(&[
         "curate",
         "--scores",
-        s(&scores),
+        arg(&scores),
         "--min-tier",
         "worst",
         "--link-to",
-        s(&links),
+        arg(&links),
         "--by-tier",
-    ]));
+    ]);
     assert_eq!(files_under(&inbox), before);
     let linked = files_under(&links);
     assert!(linked.iter().any(|f| f.starts_with("animescore-manifest-")), "{linked:?}");
@@ -421,8 +364,8 @@ fn curation_moves_copies_links_and_undoes() {
     // Captions via predict: written once, unchanged the second time.
     let scores2 = tmp.path().join("scores2.csv");
     for round in 0..2 {
-        let out = predict(&["--out", s(&scores2), "--caption-ext", ".txt", s(&inbox)]);
-        ok(&out);
+        let out =
+            cli.succeeds(&predict(&["--out", arg(&scores2), "--caption-ext", ".txt", arg(&inbox)]));
         let expect = if round == 0 {
             "36 captions written, 0 unchanged"
         } else {

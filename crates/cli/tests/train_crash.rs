@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
 use animescore_run::{RunDir, RunSummary};
+use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_dataset, text};
 use burn::module::Module;
 use burn::optim::AdamWConfig;
 use burn::tensor::Device;
@@ -16,14 +16,18 @@ use rand::{Rng, SeedableRng};
 
 const EPOCHS: usize = 12;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn train_cmd(data: &Path, out: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_animescore"));
-    cmd.args(["train", "--dataset", s(data), "--out", s(out), "--config", s(config), "--resume"]);
-    cmd
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
+    cli.command(&[
+        "train",
+        "--dataset",
+        arg(data),
+        "--out",
+        arg(out),
+        "--config",
+        arg(config),
+        "--resume",
+    ])
 }
 
 /// The run directory holds no checkpoint, or one whose every file loads. Returns its epoch.
@@ -60,11 +64,7 @@ fn check_checkpoint(out: &Path) -> Option<usize> {
 #[test]
 fn training_killed_at_random_points_resumes_to_the_same_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let synth = synthesize(&data, &SynthOptions { count: 40, seed: 21, size: 32 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 21, 32));
     let config = tmp.path().join("train.toml");
     std::fs::write(
         &config,
@@ -79,7 +79,7 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
     let clean = tmp.path().join("clean");
     let started = Instant::now();
     let out = train_cmd(&data, &clean, &config).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let clean_ms = started.elapsed().as_millis() as u64;
     let clean_summary: RunSummary =
         serde_json::from_slice(&std::fs::read(RunDir::new(&clean).summary()).unwrap()).unwrap();
@@ -112,7 +112,7 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
     }
     assert!(kills >= 4, "only {kills} kills landed before the run finished");
     let out = train_cmd(&data, &killed, &config).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     eprintln!(
         "clean run {clean_ms} ms; {kills} kills, checkpoint epoch after each: \
          {epochs_after_kill:?}"

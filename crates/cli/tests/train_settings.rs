@@ -1,39 +1,21 @@
 //! `animescore train` settings: score parameters, tag source, recipe defaults and typed flags
 //! reach the run's `config.toml`, and typos fail before anything is written.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn animescore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_animescore")).args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// 30 synthetic images indexed *without* character aliases.
-fn dataset(dir: &Path) -> String {
-    let data = dir.join("data");
-    let data_s = data.to_str().unwrap().to_string();
-    let out = animescore(&["synth", &data_s, "--count", "30", "--size", "24", "--seed", "9"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = animescore(&["ingest", &data_s]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    data_s
-}
+use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_dataset, text};
 
 #[test]
 fn score_parameters_tags_and_recipe_reach_the_run() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path());
+    // 30 synthetic images indexed *without* character aliases.
+    let data = synthetic_dataset(dir.path(), DatasetSpec::new(30, 9, 24).without_aliases());
     let run = dir.path().join("run");
-    let out = animescore(&[
+    let out = cli.run(&[
         "train",
         "--dataset",
-        &data,
+        arg(&data),
         "--out",
-        run.to_str().unwrap(),
+        arg(&run),
         "--epochs",
         "1",
         "--image-size",
@@ -77,10 +59,10 @@ fn score_parameters_tags_and_recipe_reach_the_run() {
 
 #[test]
 fn typos_and_misplaced_parameters_fail_before_anything_is_written() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let run_s = run.to_str().unwrap();
-    let base = ["train", "--dataset", "/nonexistent-dataset", "--out", run_s];
+    let base = ["train", "--dataset", "/nonexistent-dataset", "--out", arg(&run)];
     for (extra, expect) in [
         (&["--device", "cdua"][..], "cdua"),
         (&["--backbone", "resnet5"][..], "resnet5"),
@@ -92,9 +74,7 @@ fn typos_and_misplaced_parameters_fail_before_anything_is_written() {
         (&["--score", "time-decay", "--alpha", "7"][..], "alpha = 7 is outside 0..=1"),
     ] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-        let out = animescore(&args);
-        let stderr = text(&out.stderr);
-        assert!(!out.status.success(), "{extra:?}");
+        let stderr = cli.fails(&args);
         assert!(stderr.contains(expect), "{extra:?}: {stderr}");
         assert!(!run.exists(), "{extra:?} wrote the run directory");
     }

@@ -6,26 +6,19 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use animescore_testkit::{Cli, arg, text};
+
 /// Runs the binary with a private weights folder and the given environment.
 fn animescore(weights: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_animescore"));
-    command
-        .args(args)
-        .env("ANIMESCORE_WEIGHTS", weights)
-        .env_remove("ANIMESCORE_OFFLINE")
-        .env_remove("ANIMESCORE_WEIGHTS_MIRROR");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"))
+        .with_env("ANIMESCORE_WEIGHTS", arg(weights))
+        .without_env("ANIMESCORE_OFFLINE")
+        .without_env("ANIMESCORE_WEIGHTS_MIRROR");
+    env.iter().fold(cli, |cli, (key, value)| cli.with_env(key, value)).run(args)
 }
 
 /// Answers every request with the same 200 body (not torchvision's file); counts requests.
@@ -124,9 +117,9 @@ fn a_name_for_another_backbone_is_refused_before_any_download() {
         &[
             "train",
             "--dataset",
-            data.to_str().expect("utf-8"),
+            arg(&data),
             "--out",
-            run.to_str().expect("utf-8"),
+            arg(&run),
             "--weights",
             "efficientnet-b0:imagenet",
         ],

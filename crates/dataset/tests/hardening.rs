@@ -14,6 +14,7 @@ use animescore_dataset::{
     synthesize,
 };
 use animescore_dataset::{MAX_SYNTH_COUNT, SYNTH_ID_OFFSET};
+use animescore_testkit::{DatasetSpec, index_dataset, synthetic_dataset, synthetic_files};
 
 /// Runs an ingest on another thread and fails the test when it takes longer than a minute
 /// (the old code blocked forever on a FIFO).
@@ -61,8 +62,7 @@ fn problem<'a>(report: &'a IngestReport, name: &str) -> Option<&'a str> {
 #[test]
 fn ingest_skips_fifos_and_device_links_with_a_reason_and_never_blocks() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 8, seed: 2, size: 16 }).unwrap();
+    let data = synthetic_files(tmp.path(), DatasetSpec::new(8, 2, 16));
     let shard = shards(&data).remove(0);
     let png = first_png(&shard);
     // A FIFO named like metadata (with an image beside it): opening it used to block forever.
@@ -87,8 +87,7 @@ fn ingest_skips_fifos_and_device_links_with_a_reason_and_never_blocks() {
 #[test]
 fn ingest_follows_linked_shard_folders_and_ends_link_cycles() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    synthesize(&store, &SynthOptions { count: 12, seed: 3, size: 16 }).unwrap();
+    let store = synthetic_files(&tmp.path().join("store"), DatasetSpec::new(12, 3, 16));
     // The dataset folder holds only links to the shard folders, and one shard links back to
     // the dataset root (a cycle) and to a sibling shard (a second path to the same folder).
     let data = tmp.path().join("data");
@@ -116,11 +115,10 @@ fn synth_refuses_a_users_folder_and_writes_ids_no_pixiv_artwork_has() {
     assert_eq!(std::fs::read(mine.join("character_aliases.csv")).unwrap(), b"my own table\n");
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
 
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 10, seed: 1, size: 16 }).unwrap();
+    let data = synthetic_files(tmp.path(), DatasetSpec::new(10, 1, 16));
     // Growing an earlier synthetic dataset stays possible.
-    synthesize(&data, &SynthOptions { count: 12, seed: 1, size: 16 }).unwrap();
-    let report = ingest(&IngestOptions::new(&data), &NoProgress).unwrap();
+    synthetic_files(tmp.path(), DatasetSpec::new(12, 1, 16));
+    let report = index_dataset(&data, false);
     assert_eq!(report.added, 12);
     let db = Database::open_read_only(&report.db_path).unwrap();
     for record in db.records().unwrap() {
@@ -156,9 +154,7 @@ fn sizes_are_checked_before_anything_is_allocated() {
 #[test]
 fn an_edit_that_keeps_size_and_mtime_is_still_seen() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 4, seed: 4, size: 16 }).unwrap();
-    ingest(&IngestOptions::new(&data), &NoProgress).unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(4, 4, 16).without_aliases());
     let shard = shards(&data).remove(0);
     let json = std::fs::read_dir(&shard)
         .unwrap()
@@ -180,8 +176,7 @@ fn an_edit_that_keeps_size_and_mtime_is_still_seen() {
 #[test]
 fn a_foreign_illusts_table_is_refused_before_any_change() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 2, seed: 4, size: 16 }).unwrap();
+    let data = synthetic_files(tmp.path(), DatasetSpec::new(2, 4, 16));
     let db = tmp.path().join("other.sqlite");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
@@ -203,8 +198,7 @@ fn a_foreign_illusts_table_is_refused_before_any_change() {
 #[test]
 fn two_ingests_creating_one_index_both_succeed_and_count_each_file_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthesize(&data, &SynthOptions { count: 6, seed: 4, size: 16 }).unwrap();
+    let data = synthetic_files(tmp.path(), DatasetSpec::new(6, 4, 16));
     for round in 0..5 {
         let db = tmp.path().join(format!("index-{round}.sqlite"));
         let barrier = std::sync::Barrier::new(2);

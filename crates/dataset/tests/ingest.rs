@@ -1,30 +1,11 @@
 //! Ingest end to end on a synthetic dataset with bad files mixed in.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use animescore_dataset::{
-    CharacterTable, Database, IngestOptions, NoProgress, PixivMetadata, SynthOptions, ingest,
-    synthesize,
+    CharacterTable, Database, IngestOptions, NoProgress, PixivMetadata, ingest,
 };
-
-fn synth(dir: &Path, count: usize) {
-    synthesize(dir, &SynthOptions { count, seed: 3, size: 24 }).unwrap();
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for shard in std::fs::read_dir(dir).unwrap().flatten() {
-        if shard.path().is_dir() && !shard.file_name().to_string_lossy().starts_with('.') {
-            for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
-                if f.path().to_string_lossy().ends_with(".json") {
-                    out.push(f.path());
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use animescore_testkit::{DatasetSpec, aliases_of, metadata_of, synthetic_files};
 
 fn base_of(json: &Path) -> String {
     let name = json.file_name().unwrap().to_string_lossy().to_string();
@@ -35,9 +16,8 @@ fn base_of(json: &Path) -> String {
 #[test]
 fn good_records_exact_bad_ones_reported_and_reruns_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    synth(root, 40);
-    let good = json_files(root);
+    let root = &synthetic_files(dir.path(), DatasetSpec::new(40, 3, 24));
+    let good = metadata_of(root);
     assert_eq!(good.len(), 40);
 
     // Bad inputs, each with a reason we expect to see.
@@ -114,18 +94,17 @@ fn good_records_exact_bad_ones_reported_and_reruns_idempotent() {
 #[test]
 fn character_aliases_fill_tag_character_and_persist() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    synth(root, 30);
+    let root = &synthetic_files(dir.path(), DatasetSpec::new(30, 3, 24));
     let mut opts = IngestOptions::new(root);
     ingest(&opts, &NoProgress).unwrap();
     let db = Database::open_read_only(&opts.db_path()).unwrap();
     assert!(db.records().unwrap().iter().all(|r| r.tag_character == animescore_dataset::ORIGINAL));
     drop(db);
 
-    opts.characters = Some(root.join("character_aliases.csv"));
+    opts.characters = Some(aliases_of(root));
     let report = ingest(&opts, &NoProgress).unwrap();
     assert!(report.characters_refreshed > 0);
-    let table = CharacterTable::load(&root.join("character_aliases.csv")).unwrap();
+    let table = CharacterTable::load(&aliases_of(root)).unwrap();
     let db = Database::open_read_only(&opts.db_path()).unwrap();
     for r in db.records().unwrap() {
         assert_eq!(r.tag_character, table.tag_character(r.tags.iter().map(String::as_str)));
@@ -133,7 +112,7 @@ fn character_aliases_fill_tag_character_and_persist() {
     drop(db);
     // A later run without the flag keeps using the stored table for new files.
     opts.characters = None;
-    synthesize(root, &SynthOptions { count: 45, seed: 3, size: 24 }).unwrap();
+    synthetic_files(dir.path(), DatasetSpec::new(45, 3, 24));
     let report = ingest(&opts, &NoProgress).unwrap();
     assert_eq!(report.added, 15);
     let db = Database::open_read_only(&opts.db_path()).unwrap();

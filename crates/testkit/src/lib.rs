@@ -1,9 +1,13 @@
 //! Shared fixtures of the animescore tests, so that each test file states what it checks and
 //! not how to build a dataset:
 //!
-//! - [`DatasetSpec`] / [`synthetic_dataset`]: a synthetic gallery-dl dataset, indexed;
+//! - [`DatasetSpec`] / [`synthetic_dataset`]: a synthetic gallery-dl dataset, indexed
+//!   ([`synthetic_files`] and [`index_dataset`]: the two steps apart, for tests that change the
+//!   files in between);
+//! - [`images_of`] / [`metadata_of`]: the files of such a dataset;
 //! - [`tiny_config`]: a `tiny` backbone trained for a couple of epochs at a small size;
 //! - [`trained_run`]: such a run, trained;
+//! - [`RunFixture`]: a dataset and a run trained on it, for a test file to share;
 //! - [`Cli`]: the `animescore` binary run with arguments, its output as text.
 //!
 //! Not published: only the workspace's tests use it.
@@ -11,7 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
+use animescore_dataset::{
+    IngestOptions, IngestReport, NoProgress, SynthOptions, ingest, synthesize,
+};
 use animescore_heads::{Embedding, Variant};
 use animescore_run::TrainConfig;
 use animescore_training::{NoTrainProgress, TrainOptions, TrainReport, train};
@@ -31,12 +37,12 @@ pub struct DatasetSpec {
 
 impl DatasetSpec {
     /// `count` images of `size` px from `seed`, ingested with the alias table.
-    pub fn new(count: usize, seed: u64, size: u32) -> Self {
+    pub const fn new(count: usize, seed: u64, size: u32) -> Self {
         Self { count, seed, size, aliases: true }
     }
 
     /// Without the character-alias table.
-    pub fn without_aliases(self) -> Self {
+    pub const fn without_aliases(self) -> Self {
         Self { aliases: false, ..self }
     }
 }
@@ -46,20 +52,80 @@ impl DatasetSpec {
 /// # Panics
 /// When synthesis or ingest fails: a fixture that cannot be built is a broken test.
 pub fn synthetic_dataset(root: &Path, spec: DatasetSpec) -> PathBuf {
+    let data = synthetic_files(root, spec);
+    index_dataset(&data, spec.aliases);
+    data
+}
+
+/// Writes a synthetic dataset to `root/data` without indexing it, and returns the folder
+/// (`spec.aliases` does not matter here). Writing a larger `count` into the same folder again
+/// adds images, as `animescore synth` does.
+///
+/// # Panics
+/// When synthesis fails.
+pub fn synthetic_files(root: &Path, spec: DatasetSpec) -> PathBuf {
     let data = root.join("data");
     let options = SynthOptions { count: spec.count, seed: spec.seed, size: spec.size };
-    let synth = synthesize(&data, &options).expect("synthesize the fixture dataset");
-    let mut ingest_options = IngestOptions::new(&data);
-    if spec.aliases {
-        ingest_options.characters = Some(synth.aliases);
-    }
-    ingest(&ingest_options, &NoProgress).expect("ingest the fixture dataset");
+    synthesize(&data, &options).expect("synthesize the fixture dataset");
     data
+}
+
+/// Indexes a dataset folder written by [`synthetic_files`] into its default index, with its
+/// character-alias table ([`aliases_of`]) when `aliases`.
+///
+/// # Panics
+/// When ingest fails.
+pub fn index_dataset(dataset: &Path, aliases: bool) -> IngestReport {
+    let mut options = IngestOptions::new(dataset);
+    if aliases {
+        options.characters = Some(aliases_of(dataset));
+    }
+    ingest(&options, &NoProgress).expect("ingest the fixture dataset")
+}
+
+/// The character-alias table that synthesis writes into a dataset folder.
+pub fn aliases_of(dataset: &Path) -> PathBuf {
+    dataset.join("character_aliases.csv")
 }
 
 /// The index file of a dataset folder written by [`synthetic_dataset`].
 pub fn index_of(dataset: &Path) -> PathBuf {
     dataset.join(animescore_dataset::DEFAULT_DB_RELATIVE)
+}
+
+/// The image files (`*.png`, `*.jpg`) of a synthetic dataset, in path order.
+///
+/// # Panics
+/// When the folder cannot be read.
+pub fn images_of(dataset: &Path) -> Vec<PathBuf> {
+    shard_files(dataset, |path| path.extension().is_some_and(|e| e == "png" || e == "jpg"))
+}
+
+/// The metadata files (`*.json`) of a synthetic dataset, in path order.
+///
+/// # Panics
+/// When the folder cannot be read.
+pub fn metadata_of(dataset: &Path) -> Vec<PathBuf> {
+    shard_files(dataset, |path| path.extension().is_some_and(|e| e == "json"))
+}
+
+/// The files that `keep` accepts in the shard folders of `dataset` (its subfolders, but not
+/// hidden ones such as `.database`), in path order.
+fn shard_files(dataset: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        let listing = std::fs::read_dir(dir).expect("read the fixture dataset");
+        listing.map(|e| e.expect("read the fixture dataset").path()).collect()
+    };
+    let hidden =
+        |path: &Path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let mut files: Vec<PathBuf> = entries(dataset)
+        .into_iter()
+        .filter(|shard| shard.is_dir() && !hidden(shard))
+        .flat_map(|shard| entries(&shard))
+        .filter(|file| file.is_file() && keep(file))
+        .collect();
+    files.sort();
+    files
 }
 
 /// A quick training configuration: the `tiny` backbone at `size` px with every metadata
@@ -98,11 +164,38 @@ pub fn trained_run(dataset: &Path, out: &Path, config: TrainConfig) -> TrainRepo
     train(&train_options(dataset, out, config), &NoTrainProgress).expect("train the fixture run")
 }
 
+/// A dataset and a run trained on it, in a temporary folder removed with the value (a test file
+/// keeps one in a `static` [`OnceLock`](std::sync::OnceLock) to share it between its tests).
+#[derive(Debug)]
+pub struct RunFixture {
+    _dir: tempfile::TempDir,
+    /// The dataset folder, indexed.
+    pub data: PathBuf,
+    /// The run directory, as `train` left it.
+    pub run: PathBuf,
+}
+
+impl RunFixture {
+    /// Writes the dataset `spec` (see [`synthetic_dataset`]) and calls `train(dataset, run)`
+    /// to train a run on it.
+    ///
+    /// # Panics
+    /// When the temporary folder or the dataset cannot be made.
+    pub fn new(spec: DatasetSpec, train: impl FnOnce(&Path, &Path)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder for the fixture");
+        let data = synthetic_dataset(dir.path(), spec);
+        let run = dir.path().join("run");
+        train(&data, &run);
+        Self { _dir: dir, data, run }
+    }
+}
+
 /// The `animescore` binary, run with arguments.
 #[derive(Debug, Clone)]
 pub struct Cli {
     binary: PathBuf,
-    env: Vec<(String, String)>,
+    /// Set (`Some`) or removed (`None`), in this order.
+    env: Vec<(String, Option<String>)>,
 }
 
 impl Cli {
@@ -113,14 +206,27 @@ impl Cli {
 
     /// The same binary with an environment variable set for every run.
     pub fn with_env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.into(), value.into()));
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// The same binary with an environment variable removed for every run (one the test's
+    /// own environment may set); a later [`with_env`](Self::with_env) sets it again.
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.env.push((key.into(), None));
         self
     }
 
     /// A command for `args`, to add to before running it.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
-        command.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        command.args(args);
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
         command
     }
 
@@ -137,9 +243,31 @@ impl Cli {
     /// # Panics
     /// When the command fails (the message holds its standard error).
     pub fn ok(&self, args: &[&str]) -> String {
+        text(&self.succeeds(args).stdout)
+    }
+
+    /// Runs `args`, which must succeed; returns its whole output (for a test that reads
+    /// standard error as well).
+    ///
+    /// # Panics
+    /// When the command fails (the message holds its standard error).
+    pub fn succeeds(&self, args: &[&str]) -> Output {
         let out = self.run(args);
         assert!(out.status.success(), "animescore {args:?} failed:\n{}", text(&out.stderr));
-        text(&out.stdout)
+        out
+    }
+
+    /// Trains a quick run: `animescore train --dataset DATASET --out RUN --backbone tiny
+    /// --epochs 1` and `settings`, flags and values split at white space (`"--image-size 32
+    /// --variant multitask"`), which must succeed; returns standard output.
+    ///
+    /// # Panics
+    /// When training fails.
+    pub fn train_one_epoch(&self, dataset: &Path, run: &Path, settings: &str) -> String {
+        let mut args = vec!["train", "--dataset", arg(dataset), "--out", arg(run)];
+        args.extend(["--backbone", "tiny", "--epochs", "1"]);
+        args.extend(settings.split_whitespace());
+        self.ok(&args)
     }
 
     /// Runs `args`, which must fail; returns standard error.

@@ -4,36 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_heads::{Embedding, Variant};
+use animescore_heads::Variant;
 use animescore_inference::{Predictor, collect_images};
 use animescore_pipeline::{CacheChoice, default_cache_root};
 use animescore_run::{
     AugmentConfig, DeviceSpec, FeatureCacheMode, Freeze, Precision, RunDir, TrainConfig,
 };
+use animescore_testkit::{DatasetSpec, synthetic_dataset, tiny_config, train_options};
 use animescore_training::{BenchOptions, NoTrainProgress, TrainOptions, throughput, train};
 
-fn dataset(dir: &Path, count: usize) -> PathBuf {
-    let data = dir.join("data");
-    let synth = synthesize(&data, &SynthOptions { count, seed: 5, size: 40 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
-    data
-}
-
 fn config(workers: usize) -> TrainConfig {
-    TrainConfig {
-        backbone: "tiny".into(),
-        variant: Variant::Attention,
-        embedding: Embedding::Both,
-        image_size: Some(32),
-        epochs: Some(2),
-        batch_size: Some(8),
-        lr: Some(3e-3),
-        workers,
-        ..TrainConfig::default()
-    }
+    TrainConfig { batch_size: Some(8), workers, ..tiny_config(Variant::Attention, 32) }
 }
 
 /// `metrics.csv` without its timing column.
@@ -58,14 +39,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(data: &Path, out: PathBuf, config: TrainConfig, cache: CacheChoice) -> PathBuf {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let opts = TrainOptions {
-        dataset: data.to_path_buf(),
-        out: out.clone(),
-        config,
-        resume: false,
-        overwrite: false,
-        cache,
-    };
+    let opts = TrainOptions { cache, ..train_options(data, &out, config) };
     train(&opts, &NoTrainProgress).unwrap();
     out
 }
@@ -73,7 +47,7 @@ fn run(data: &Path, out: PathBuf, config: TrainConfig, cache: CacheChoice) -> Pa
 #[test]
 fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 40);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 5, 40));
     let reference = run(&data, tmp.path().join("w0"), config(0), CacheChoice::Off);
     let cached = run(&data, tmp.path().join("w3"), config(3), CacheChoice::Dataset);
     assert!(default_cache_root(&data).is_dir(), "the default cache lives under .database/");
@@ -98,7 +72,7 @@ fn same_seed_same_metrics_with_any_workers_and_with_or_without_the_cache() {
 #[test]
 fn frozen_backbone_trains_the_heads_on_cached_features() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 40);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 5, 40));
     let frozen = |mode| TrainConfig { freeze: Freeze::All, feature_cache: mode, ..config(1) };
     // Auto with the default augmentation: end to end, and the config says so.
     let end_to_end =
@@ -153,7 +127,7 @@ fn bf16_training_steps_run_and_stay_finite() {
 
     // A real bf16 run: finite losses, f32 checkpoints that load for evaluation.
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 24);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(24, 5, 40));
     let bf16 = TrainConfig { precision: Precision::Bf16, epochs: Some(1), ..config(0) };
     let out = run(&data, tmp.path().join("bf16"), bf16, CacheChoice::Off);
     let summary = RunDir::new(&out).read_summary().unwrap();

@@ -12,59 +12,36 @@ use std::time::Duration;
 
 use animescore_backbones::load_image;
 use animescore_dataset::Split;
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
 use animescore_fs::RunLock;
 use animescore_heads::{Embedding, Variant};
 use animescore_inference::{EvalOptions, Predictor, collect_images, evaluate_run};
 use animescore_pipeline::CacheChoice;
 use animescore_run::{AugmentConfig, DeviceSpec, RunDir, TrainConfig};
+use animescore_testkit::{DatasetSpec, RunFixture, tiny_config, train_options};
 use animescore_training::{TrainOptions, train};
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    run: PathBuf,
-}
 
 fn config() -> TrainConfig {
     TrainConfig {
-        backbone: "tiny".into(),
-        variant: Variant::Multitask,
         embedding: Embedding::None,
-        image_size: Some(32),
         epochs: Some(1),
-        batch_size: Some(16),
         lr: Some(1e-3),
         workers: 0,
         augment: AugmentConfig::none(),
-        ..TrainConfig::default()
+        ..tiny_config(Variant::Multitask, 32)
     }
 }
 
 fn options(data: &Path, out: &Path) -> TrainOptions {
-    TrainOptions {
-        dataset: data.to_path_buf(),
-        out: out.to_path_buf(),
-        config: config(),
-        resume: false,
-        overwrite: false,
-        cache: CacheChoice::Off,
-    }
+    TrainOptions { cache: CacheChoice::Off, ..train_options(data, out, config()) }
 }
 
 /// A 40-image dataset and a finished 1-epoch run on it, shared (tests copy what they change).
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+fn fixture() -> &'static RunFixture {
+    static FIXTURE: OnceLock<RunFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let synth = synthesize(&data, &SynthOptions { count: 40, seed: 6, size: 32 }).unwrap();
-        let mut opts = IngestOptions::new(&data);
-        opts.characters = Some(synth.aliases);
-        ingest(&opts, &NoProgress).unwrap();
-        let run = dir.path().join("run");
-        train(&options(&data, &run), &animescore_training::NoTrainProgress).unwrap();
-        Fixture { _dir: dir, data, run }
+        RunFixture::new(DatasetSpec::new(40, 6, 32), |data, run| {
+            train(&options(data, run), &animescore_training::NoTrainProgress).unwrap();
+        })
     })
 }
 

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use animescore_backbones::{Preprocess, ResizeMode, load_image};
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
 use animescore_heads::{Embedding, Variant};
 use animescore_run::{AugmentConfig, TrainConfig};
-use animescore_training::{TrainOptions, TrainProgress, train};
+use animescore_testkit::{DatasetSpec, images_of, synthetic_dataset, tiny_config, train_options};
+use animescore_training::{TrainProgress, train};
 
 /// The tests of this file measure the process' peak memory, so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -103,31 +103,11 @@ impl TrainProgress for Skips {
     }
 }
 
-/// Every image file of a synthetic dataset, in name order.
-fn dataset_images(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for shard in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
-        if shard.is_dir() && !name(&shard).starts_with('.') {
-            for f in std::fs::read_dir(&shard).unwrap().map(|e| e.unwrap().path()) {
-                if f.extension().is_some_and(|e| e == "png" || e == "jpg") {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn training_skips_broken_images_and_finishes() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let synth = synthesize(&data, &SynthOptions { count: 40, seed: 9, size: 32 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 9, 32));
 
     // Every second image is replaced by a broken corpus file, keeping the dataset's file
     // name (so the index still points at it); odd-but-valid files replace a few more.
@@ -136,7 +116,7 @@ fn training_skips_broken_images_and_finishes() {
         .filter(|p| name(p).starts_with("bad_") && !name(p).ends_with(".gif"))
         .collect();
     let odd: Vec<PathBuf> = corpus().into_iter().filter(|p| name(p).starts_with("ok_")).collect();
-    let images = dataset_images(&data);
+    let images = images_of(&data);
     assert_eq!(images.len(), 40);
     let mut broken = BTreeSet::new();
     for (i, target) in images.iter().enumerate() {
@@ -149,26 +129,15 @@ fn training_skips_broken_images_and_finishes() {
 
     let skips = Skips::default();
     let config = TrainConfig {
-        backbone: "tiny".into(),
-        variant: Variant::Multitask,
         embedding: Embedding::None,
-        image_size: Some(32),
         epochs: Some(1),
         batch_size: Some(8),
         lr: Some(1e-3),
         workers: 2,
         augment: AugmentConfig::none(),
-        ..TrainConfig::default()
+        ..tiny_config(Variant::Multitask, 32)
     };
-    let opts = TrainOptions {
-        dataset: data,
-        out: tmp.path().join("run"),
-        config,
-        resume: false,
-        overwrite: false,
-        cache: Default::default(),
-    };
-    let report = train(&opts, &skips).unwrap();
+    let report = train(&train_options(&data, &tmp.path().join("run"), config), &skips).unwrap();
     assert_eq!(report.summary.epochs, 1);
     assert!(report.history[0].train.loss.is_finite());
     let skipped = skips.0.into_inner();

@@ -3,46 +3,25 @@
 //! the dev profile, so it is left out of CI; run it with
 //! `cargo test -p animescore-training --test learning -- --ignored --nocapture`.
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, ingest, synthesize};
-use animescore_heads::{Embedding, Variant};
+use animescore_heads::Variant;
 use animescore_run::TrainConfig;
-use animescore_training::{NoTrainProgress, TrainOptions, train};
+use animescore_testkit::{DatasetSpec, synthetic_dataset, tiny_config, trained_run};
 
 #[test]
 #[ignore = "minutes of CPU; run in release"]
 fn attention_on_tiny_reaches_srcc_0_7() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let synth = synthesize(&data, &SynthOptions { count: 600, seed: 11, size: 64 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(600, 11, 64));
 
     let config = TrainConfig {
-        backbone: "tiny".into(),
-        variant: Variant::Attention,
-        embedding: Embedding::Both,
-        image_size: Some(64),
         epochs: Some(30),
         batch_size: Some(32),
         lr: Some(2e-3),
         patience: Some(8),
         workers: 2,
-        ..TrainConfig::default()
+        ..tiny_config(Variant::Attention, 64)
     };
-    let out = tmp.path().join("run");
-    let report = train(
-        &TrainOptions {
-            dataset: data,
-            out,
-            config,
-            resume: false,
-            overwrite: false,
-            cache: Default::default(),
-        },
-        &NoTrainProgress,
-    )
-    .unwrap();
+    let report = trained_run(&data, &tmp.path().join("run"), config);
     let test = report.summary.test.expect("the synthetic dataset has a test split");
     eprintln!(
         "test SRCC {:?} PLCC {:?} MAE {:?} on {} images after {} epochs (best {})",

@@ -2,41 +2,21 @@
 //! `tiny` at 32 px) → eval → predict, the run directory's files, resume, and errors.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use animescore_dataset::{IngestOptions, NoProgress, Split, SynthOptions, ingest, synthesize};
-use animescore_heads::{Embedding, Variant};
+use animescore_dataset::Split;
+use animescore_heads::Variant;
 use animescore_inference::{EvalOptions, Predictor, collect_images, evaluate_run};
 use animescore_pipeline::PipelineError;
 use animescore_run::{DeviceSpec, RunDir, TrainConfig};
 use animescore_scorefile::{ScoreFormat, encode_all};
 use animescore_scoring::ScoreMethod;
+use animescore_testkit::{
+    DatasetSpec, index_of, synthetic_dataset, tiny_config, train_options, trained_run,
+};
 use animescore_training::{
     NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainingError, train,
 };
-
-fn dataset(dir: &Path, count: usize) -> PathBuf {
-    let data = dir.join("data");
-    let synth = synthesize(&data, &SynthOptions { count, seed: 3, size: 32 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
-    data
-}
-
-fn quick_config(variant: Variant) -> TrainConfig {
-    TrainConfig {
-        backbone: "tiny".into(),
-        variant,
-        embedding: Embedding::Both,
-        image_size: Some(32),
-        epochs: Some(2),
-        batch_size: Some(16),
-        lr: Some(3e-3),
-        workers: 1,
-        ..TrainConfig::default()
-    }
-}
 
 #[derive(Default)]
 struct Recorder {
@@ -56,19 +36,11 @@ impl TrainProgress for Recorder {
 #[test]
 fn train_eval_predict_every_variant_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 60);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(60, 3, 32));
 
     for variant in Variant::ALL {
         let out = tmp.path().join(format!("run-{variant}"));
-        let opts = TrainOptions {
-            dataset: data.clone(),
-            out: out.clone(),
-            config: quick_config(variant),
-            resume: false,
-            overwrite: false,
-            cache: Default::default(),
-        };
-        let report = train(&opts, &NoTrainProgress).unwrap();
+        let report = trained_run(&data, &out, tiny_config(variant, 32));
         assert_eq!(report.history.len(), 2, "{variant}");
         assert_eq!(report.summary.epochs, 2);
         let m = &report.summary.validation;
@@ -145,21 +117,15 @@ fn train_eval_predict_every_variant_and_resume() {
     assert_eq!(csv.lines().count(), 61);
 
     // Known metadata from the index changes the attention variant's input.
-    let known = predictor.known_from_index(&data.join(".database/metadata.sqlite3")).unwrap();
+    let known = predictor.known_from_index(&index_of(&data)).unwrap();
     assert_eq!(known.len(), 60);
     let with_known = predictor.predict_with_known(&images[..8], &known).unwrap();
     assert_eq!(with_known.with_known_metadata, with_known.predictions.len());
 
     // Resume: a 3-epoch run continues from the saved epoch 2.
     let recorder = Recorder::default();
-    let opts = TrainOptions {
-        dataset: data.clone(),
-        out: attention.clone(),
-        config: TrainConfig { epochs: Some(3), ..quick_config(Variant::Attention) },
-        resume: true,
-        overwrite: false,
-        cache: Default::default(),
-    };
+    let config = TrainConfig { epochs: Some(3), ..tiny_config(Variant::Attention, 32) };
+    let opts = TrainOptions { resume: true, ..train_options(&data, &attention, config) };
     // The saved config (2 epochs) wins on resume, so lift its limit the way a user would:
     // edit the run's config.toml.
     let run = RunDir::new(&attention);
@@ -177,14 +143,8 @@ fn train_eval_predict_every_variant_and_resume() {
 #[test]
 fn missing_index_says_how_to_build_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = TrainOptions {
-        dataset: tmp.path().to_path_buf(),
-        out: tmp.path().join("run"),
-        config: quick_config(Variant::Multitask),
-        resume: false,
-        overwrite: false,
-        cache: Default::default(),
-    };
+    let opts =
+        train_options(tmp.path(), &tmp.path().join("run"), tiny_config(Variant::Multitask, 32));
     let err = train(&opts, &NoTrainProgress).unwrap_err();
     assert!(matches!(err, TrainingError::Pipeline(PipelineError::MissingIndex { .. })), "{err:?}");
     assert!(err.to_string().contains("animescore ingest"), "{err}");
@@ -193,18 +153,10 @@ fn missing_index_says_how_to_build_it() {
 #[test]
 fn bad_config_is_rejected_before_training() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 20);
-    let opts = TrainOptions {
-        dataset: data,
-        out: tmp.path().join("run"),
-        config: TrainConfig {
-            score: ScoreMethod::BookmarkRatio,
-            ..quick_config(Variant::Multitask)
-        },
-        resume: false,
-        overwrite: false,
-        cache: Default::default(),
-    };
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(20, 3, 32));
+    let config =
+        TrainConfig { score: ScoreMethod::BookmarkRatio, ..tiny_config(Variant::Multitask, 32) };
+    let opts = train_options(&data, &tmp.path().join("run"), config);
     let err = train(&opts, &NoTrainProgress).unwrap_err().to_string();
     assert!(err.contains("bookmark-ratio"), "{err}");
 }

@@ -3,54 +3,28 @@
 
 use std::path::{Path, PathBuf};
 
-use animescore_dataset::{IngestOptions, NoProgress, SynthOptions, TagFilter, ingest, synthesize};
-use animescore_heads::{Embedding, Variant};
+use animescore_dataset::TagFilter;
+use animescore_heads::Variant;
 use animescore_inference::{Predictor, collect_images};
 use animescore_pipeline as data;
 use animescore_run::{DeviceSpec, Monitor, RunDir, RunSummary, TagConfig, TagSource, TrainConfig};
 use animescore_scoring::ScoreMethod;
-use animescore_training::{NoTrainProgress, TrainOptions, TrainReport, train};
+use animescore_testkit::{
+    DatasetSpec, index_dataset, index_of, metadata_of, synthetic_dataset, synthetic_files,
+    tiny_config, trained_run,
+};
+use animescore_training::TrainReport;
 
 /// Trainings in one process share the device's random generator: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn dataset(dir: &Path, count: usize, with_aliases: bool) -> PathBuf {
-    let data = dir.join("data");
-    let synth = synthesize(&data, &SynthOptions { count, seed: 11, size: 32 }).unwrap();
-    let mut opts = IngestOptions::new(&data);
-    if with_aliases {
-        opts.characters = Some(synth.aliases);
-    }
-    ingest(&opts, &NoProgress).unwrap();
-    data
-}
-
 fn config() -> TrainConfig {
-    TrainConfig {
-        backbone: "tiny".into(),
-        variant: Variant::Attention,
-        embedding: Embedding::Both,
-        image_size: Some(32),
-        epochs: Some(4),
-        batch_size: Some(16),
-        lr: Some(3e-3),
-        patience: Some(10),
-        workers: 1,
-        ..TrainConfig::default()
-    }
+    TrainConfig { epochs: Some(4), patience: Some(10), ..tiny_config(Variant::Attention, 32) }
 }
 
 fn run(data: &Path, out: PathBuf, config: TrainConfig) -> TrainReport {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let opts = TrainOptions {
-        dataset: data.to_path_buf(),
-        out,
-        config,
-        resume: false,
-        overwrite: false,
-        cache: Default::default(),
-    };
-    train(&opts, &NoTrainProgress).unwrap()
+    trained_run(data, &out, config)
 }
 
 /// The epoch the monitor should have picked from the history (first of equals).
@@ -71,7 +45,7 @@ fn expected_best(report: &TrainReport, monitor: Monitor) -> usize {
 #[test]
 fn the_best_epoch_follows_the_monitor() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 60, true);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(60, 11, 32));
     for monitor in [Monitor::ValScoreLoss, Monitor::ValSrcc, Monitor::ValTotal] {
         let out = tmp.path().join(monitor.name());
         let report = run(&data, out.clone(), TrainConfig { monitor, ..config() });
@@ -92,7 +66,7 @@ fn the_best_epoch_follows_the_monitor() {
 #[test]
 fn a_large_min_delta_keeps_the_first_epoch() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(tmp.path(), 40, true);
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 11, 32));
     let config = TrainConfig { min_delta: 1e9, epochs: Some(3), patience: Some(2), ..config() };
     let report = run(&data, tmp.path().join("run"), config);
     assert_eq!(report.summary.best_epoch, 1);
@@ -107,7 +81,7 @@ fn tag_source_auto_resolves_on_the_index_and_the_run_records_it() {
     assert_eq!(config.tags.source, TagSource::Auto, "auto is the default");
     for (aliases, want) in [(true, TagSource::Characters), (false, TagSource::TopK)] {
         let dir = tmp.path().join(format!("aliases-{aliases}"));
-        let data = dataset(&dir, 30, aliases);
+        let data = synthetic_dataset(&dir, DatasetSpec { aliases, ..DatasetSpec::new(30, 11, 32) });
         // `--embedding both` works on an index ingested without character aliases.
         let out = dir.join("run");
         run(&data, out.clone(), config.clone());
@@ -117,32 +91,14 @@ fn tag_source_auto_resolves_on_the_index_and_the_run_records_it() {
     }
 }
 
-/// Every file below `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// Pixiv's newer data marks R-18 as sanity level 8: the dataset crate maps it to the NSFW
 /// class, and training and prediction take that class without complaint.
 #[test]
 fn sanity_level_8_from_ingest_to_predict() {
     let tmp = tempfile::tempdir().unwrap();
-    let dataset_dir = tmp.path().join("data");
-    let synth = synthesize(&dataset_dir, &SynthOptions { count: 40, seed: 3, size: 32 }).unwrap();
+    let dataset_dir = synthetic_files(tmp.path(), DatasetSpec::new(40, 3, 32));
     let mut rewritten = 0;
-    for path in files(&dataset_dir) {
-        if !path.to_string_lossy().ends_with(".json") {
-            continue;
-        }
+    for path in metadata_of(&dataset_dir) {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut meta: serde_json::Value = serde_json::from_str(&text).unwrap();
         if meta["sanity_level"] == 6 {
@@ -152,9 +108,7 @@ fn sanity_level_8_from_ingest_to_predict() {
         }
     }
     assert!(rewritten > 0, "the synthetic data has level-6 images to rewrite");
-    let mut opts = IngestOptions::new(&dataset_dir);
-    opts.characters = Some(synth.aliases);
-    ingest(&opts, &NoProgress).unwrap();
+    index_dataset(&dataset_dir, true);
     let records = data::load_records(&dataset_dir, TagFilter::All).unwrap();
     let level8: Vec<_> = records.iter().filter(|r| r.sanity_level == Some(8)).collect();
     assert_eq!(level8.len(), rewritten);
@@ -170,8 +124,7 @@ fn sanity_level_8_from_ingest_to_predict() {
     assert!(report.summary.validation.sanity_accuracy.is_some());
 
     let predictor = Predictor::load(&out, DeviceSpec::Flex).unwrap();
-    let known =
-        predictor.known_from_index(&dataset_dir.join(".database/metadata.sqlite3")).unwrap();
+    let known = predictor.known_from_index(&index_of(&dataset_dir)).unwrap();
     assert_eq!(known.len(), records.len(), "level-8 records keep their known sanity class");
     let images = collect_images(std::slice::from_ref(&dataset_dir)).unwrap();
     let with_known = predictor.predict_with_known(&images, &known).unwrap();
