@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary};
+use animescore_dataset::{IllustRecord, Split, TagFilter, TagVocabulary};
 use animescore_fs::{RunLock, absolute_path, write_atomic};
-use animescore_heads::ScoringModel;
+use animescore_heads::{LossOutput, ModelOutput, ScoringModel, Targets};
 use animescore_pipeline::{
-    BatchLoader, CacheChoice, CacheProgress, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
+    Batch, BatchLoader, CacheChoice, CacheProgress, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
     FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings, NoCacheProgress, Pending,
     Sample, SplitRecords, StepValues, accumulate_samples, cache_root, evaluate_samples,
     feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab, image_loader,
@@ -39,7 +39,7 @@ use animescore_scoring::Scorer;
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainingError};
@@ -285,11 +285,74 @@ fn build_model(config: &RunConfig, device: &Device) -> Result<ScoringModel> {
     })
 }
 
-fn optimizer(c: &TrainConfig) -> ModuleOptimizer {
+/// The optimiser of a run: AdamW with `torch.optim.AdamW`'s β₁ 0.9, β₂ 0.999 and ε 1e-8
+/// (burn's default ε is 1e-5), the config's decoupled weight decay on every parameter (as
+/// `AdamW(model.parameters())` decays them all), and `grad_clip` as a per-parameter gradient
+/// norm limit (Keras' `clipnorm`; PyTorch's `clip_grad_norm_` clips the global norm).
+pub fn optimizer(c: &TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(ADAMW_EPSILON)
         .with_weight_decay(c.weight_decay as f32)
         .with_grad_clipping(c.grad_clip.map(|v| GradientClippingConfig::Norm(v as f32)))
         .init()
+}
+
+/// AdamW's ε, PyTorch's default.
+pub const ADAMW_EPSILON: f32 = 1e-8;
+
+/// One optimiser step: forward pass on `images`, multi-task loss against `targets`, backward,
+/// AdamW at learning rate `lr`. Returns the updated model with the forward pass's outputs and
+/// losses (computed with the weights before the update).
+pub fn train_step(
+    model: ScoringModel,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    forward: Forward,
+    images: Tensor<4>,
+    targets: &Targets,
+) -> Result<(ScoringModel, ModelOutput, LossOutput)> {
+    let out = forward.run(&model, images)?;
+    let loss = model.loss(&out, targets)?;
+    let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+    let model = optim.step(lr, model, grads);
+    Ok((model, out, loss))
+}
+
+/// Watches every optimiser step of [`Trainer::train_epoch_observed`] (the PyTorch parity
+/// harness records the batches, losses and weights through it). Reading tensors back here
+/// waits for the device at every step.
+pub trait StepObserver {
+    /// Global step `step` (0-based) was taken on `batch` at learning rate `lr`; `output` and
+    /// `loss` are its forward pass (weights before the update), `model` holds the weights
+    /// after it.
+    fn step(
+        &mut self,
+        step: usize,
+        lr: f64,
+        batch: &Batch,
+        output: &ModelOutput,
+        loss: &LossOutput,
+        model: &ScoringModel,
+    ) -> Result<()>;
+}
+
+/// Observes nothing.
+struct NoObserver;
+
+impl StepObserver for NoObserver {
+    fn step(
+        &mut self,
+        _: usize,
+        _: f64,
+        _: &Batch,
+        _: &ModelOutput,
+        _: &LossOutput,
+        _: &ScoringModel,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Trains a model and fills its run directory: [`Trainer::prepare`], then for each epoch until
@@ -424,6 +487,15 @@ impl<'a> Trainer<'a> {
     /// One pass over the shuffled, augmented training batches with an optimiser step each.
     /// Returns the epoch's training metrics and the last learning rate used.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
+        self.train_epoch_observed(epoch, &mut NoObserver)
+    }
+
+    /// [`train_epoch`](Self::train_epoch), showing every step to `observer`.
+    pub fn train_epoch_observed(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(SplitMetrics, f64)> {
         let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
         let c = &self.prepared.run_config.train;
         self.progress.epoch_start(epoch, c.epochs(), self.prepared.batches_per_epoch());
@@ -442,12 +514,18 @@ impl<'a> Trainer<'a> {
             }
             let Some(batch) = batch else { continue };
             let labels = batch.labels();
-            let out = self.train_forward.run(&model, batch.images)?;
-            let loss = model.loss(&out, &batch.targets)?;
-            pending.push(self.state.step, &out, &loss, labels);
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = self.schedule.at(self.state.step);
-            model = self.optim.step(lr, model, grads);
+            let (next, out, loss) = train_step(
+                model,
+                &mut self.optim,
+                lr,
+                self.train_forward,
+                batch.images.clone(),
+                &batch.targets,
+            )?;
+            model = next;
+            pending.push(self.state.step, &out, &loss, labels);
+            observer.step(self.state.step, lr, &batch, &out, &loss, &model)?;
             self.state.step += 1;
             if pending.is_due() {
                 check_finite(epoch, &pending.flush(&mut acc)?, self.progress)?;
@@ -468,8 +546,33 @@ impl<'a> Trainer<'a> {
         &self.prepared.run_config.train
     }
 
-    fn model(&self) -> Result<&ScoringModel> {
+    /// The current weights (an error after an epoch of this session failed part-way).
+    pub fn model(&self) -> Result<&ScoringModel> {
         self.model.as_ref().ok_or_else(|| self.failed_before())
+    }
+
+    /// The run's resolved configuration: training settings, preprocessing and model.
+    pub fn run_config(&self) -> &RunConfig {
+        &self.prepared.run_config
+    }
+
+    /// The readable samples of a split, in the order its loaders index them.
+    pub fn samples(&self, split: Split) -> &[Sample] {
+        match split {
+            Split::Train => &self.inputs.train.samples,
+            Split::Validation => &self.inputs.validation.samples,
+            Split::Test => &self.inputs.test.samples,
+        }
+    }
+
+    /// The learning-rate schedule over the whole run.
+    pub fn schedule(&self) -> LrSchedule {
+        self.schedule
+    }
+
+    /// Optimiser steps in one epoch, as the schedule counts them.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.prepared.batches_per_epoch()
     }
 
     fn failed_before(&self) -> TrainingError {
