@@ -4,7 +4,7 @@
 //!     cargo test --workspace --no-run    # builds target/debug/examples/train_parity
 //!     train_parity --out DIR --variant attention [--dataset DATASET | --synth 120]
 //!         [--embedding both] [--backbone tiny|resnet18] [--steps 50 | --epochs E]
-//!         [--batch-size 8] [--image-size 48] [--lr 2e-3] [--seed 42]
+//!         [--batch-size 8] [--image-size 48] [--lr 2e-3] [--weight-decay 1e-4] [--seed 42]
 //!
 //! Trains with the real `Trainer` (augmentation off, small dropout-free heads) and writes to
 //! `DIR`:
@@ -49,6 +49,7 @@ struct Args {
     batch_size: usize,
     image_size: usize,
     lr: f64,
+    weight_decay: f64,
     seed: u64,
 }
 
@@ -66,6 +67,7 @@ fn parse_args() -> Result<Args, Error> {
         batch_size: 8,
         image_size: 48,
         lr: 2e-3,
+        weight_decay: TrainConfig::default().weight_decay,
         seed: 42,
     };
     let mut it = std::env::args().skip(1);
@@ -86,6 +88,7 @@ fn parse_args() -> Result<Args, Error> {
             "--batch-size" => a.batch_size = value()?.parse()?,
             "--image-size" => a.image_size = value()?.parse()?,
             "--lr" => a.lr = value()?.parse()?,
+            "--weight-decay" => a.weight_decay = value()?.parse()?,
             "--seed" => a.seed = value()?.parse()?,
             other => return Err(format!("unknown argument `{other}`").into()),
         }
@@ -124,6 +127,7 @@ fn train_config(args: &Args, epochs: usize) -> TrainConfig {
         epochs: Some(epochs),
         batch_size: Some(args.batch_size),
         lr: Some(args.lr),
+        weight_decay: args.weight_decay,
         patience: Some(epochs + 1),
         seed: args.seed,
         workers: 0,
@@ -199,7 +203,8 @@ impl StepObserver for Recorder<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let pixels = batch.images.clone().into_data().convert::<f32>();
-        let pixels = pixels.try_to_vec::<f32>().map_err(|e| TrainingError::Device(format!("{e:?}")))?;
+        let pixels =
+            pixels.try_to_vec::<f32>().map_err(|e| TrainingError::Device(format!("{e:?}")))?;
         for (k, &i) in samples.iter().enumerate() {
             let exported = &self.images[i * self.per_image..(i + 1) * self.per_image];
             if exported != &pixels[k * self.per_image..(k + 1) * self.per_image] {

@@ -504,7 +504,8 @@ def init_report(settings, initial, seed):
 def run_rust(args, variant, out, steps, epochs):
     cmd = [args.bin, "--out", out, "--variant", variant, "--embedding", args.embedding,
            "--backbone", args.backbone, "--batch-size", str(args.batch_size),
-           "--image-size", str(args.image_size), "--lr", str(args.lr), "--seed", str(args.seed),
+           "--image-size", str(args.image_size), "--lr", str(args.lr),
+           "--weight-decay", str(args.weight_decay), "--seed", str(args.seed),
            "--dataset", args.dataset]
     if args.synthetic:
         cmd += ["--synth", str(args.synth)]
@@ -627,35 +628,61 @@ def epoch_mode(args, variant, out):
     return failures, summary
 
 
-def write_fixtures(directory, results):
-    """Small reference fixtures for the Rust test (crates/training/tests/torch_parity.rs):
-    the samples the steps use, and per variant the settings, PyTorch's per-step losses, the
-    initial weights and PyTorch's weights after the steps."""
+# The Rust test's configuration: a narrower `tiny` (widths 4/8/8/8), 40 px crops (a 2x2 final
+# map), 5 steps of 4 images drawn from 8, warm-up 2 of 5 steps, weight decay 0.05, so the
+# fixtures stay small (about 300 KB) while every convention is exercised.
+FIXTURE = {"widths": [4, 8, 8, 8], "stem_width": 4, "crop": 40, "images": 8, "batch": 4,
+           "steps": 5, "warmup_steps": 2, "weight_decay": 0.05}
+
+
+def fixture_batches():
+    """Step i takes 4 of the 8 images, rotating, so every image is seen and batches differ."""
+    n, b = FIXTURE["images"], FIXTURE["batch"]
+    return [[(3 * i + j) % n for j in range(b)] for i in range(FIXTURE["steps"])]
+
+
+def write_fixtures(directory, results, seed):
+    """Small reference fixtures for the Rust test (crates/training/tests/torch_parity.rs).
+
+    From the first 8 exported training samples (centre-cropped to 40 px) and, per variant, the
+    harness run's settings with a narrower backbone: a model initialised by PyTorch (seed
+    `seed`), trained for 5 steps by PyTorch alone. Written: `samples.safetensors` (the 8
+    samples), per variant `tiny-{variant}.json` (settings, per step its learning rate, batch
+    and PyTorch's losses) and `tiny-{variant}.safetensors` (`initial.*` and `reference.*`:
+    the weights before and after the steps). The Rust test loads the initial weights, replays
+    the steps with our optimiser and schedule, and compares."""
     os.makedirs(directory, exist_ok=True)
-    used = sorted({i for _, _, record, _, _, _, _ in results for s in record["steps"]
-                   for i in s["samples"]})
-    remap = {old: new for new, old in enumerate(used)}
     samples = results[0][6]
-    idx = torch.as_tensor(used, dtype=torch.long)
-    subset = {"train.images": samples.images[idx].contiguous()}
+    n, c = FIXTURE["images"], FIXTURE["crop"]
+    size = samples.images.shape[-1]
+    top = (size - c) // 2
+    subset = {"train.images": samples.images[:n, :, top:top + c, top:top + c].contiguous()}
     for k, v in samples.columns.items():
         if v is not None:
-            subset[f"train.{k}"] = v[idx].contiguous()
+            subset[f"train.{k}"] = v[:n].contiguous()
     save_file(subset, os.path.join(directory, "samples.safetensors"))
-    for variant, _, record, rows, model, initial, _ in results:
-        steps = []
-        for step, (number, lr, theirs) in zip(record["steps"], rows):
-            losses = {t: theirs.get(t) for t in TASKS}
-            losses["total"] = theirs["total"]
-            steps.append({"step": number, "lr": lr, "samples": [remap[i] for i in step["samples"]],
-                          "losses": losses})
-        fixture = {"settings": record["settings"], "steps": steps}
+    small = Samples(subset, "train")
+    for variant, _, record, _, _, _, _ in results:
+        settings = json.loads(json.dumps(record["settings"]))
+        backbone = settings["model"]["backbone"]
+        backbone.update(widths=FIXTURE["widths"], stem_width=FIXTURE["stem_width"],
+                        image_size=c)
+        settings.update(image_size=c, batch_size=FIXTURE["batch"],
+                        warmup_steps=FIXTURE["warmup_steps"], total_steps=FIXTURE["steps"],
+                        weight_decay=FIXTURE["weight_decay"])
+        torch.manual_seed(seed)
+        model = ScoringModel(settings["model"])
+        initial = state_of(model)
+        steps = [{"step": i, "samples": idx} for i, idx in enumerate(fixture_batches())]
+        rows = train_steps(model, settings, steps, small)
+        for step, (lr, theirs) in zip(steps, rows):
+            step["lr"] = lr
+            step["losses"] = {t: theirs.get(t) for t in ["total"] + TASKS}
         with open(os.path.join(directory, f"tiny-{variant}.json"), "w") as f:
-            json.dump(fixture, f, indent=1)
+            json.dump({"settings": settings, "steps": steps}, f, indent=1)
+            f.write("\n")
         tensors = {f"initial.{k}": v.contiguous() for k, v in initial.items()}
-        tensors.update({f"reference.{k}": v.detach().contiguous()
-                        for k, v in model.state_dict().items()
-                        if not k.endswith("num_batches_tracked")})
+        tensors.update({f"reference.{k}": v.contiguous() for k, v in state_of(model).items()})
         save_file(tensors, os.path.join(directory, f"tiny-{variant}.safetensors"))
     print(f"fixtures written to {directory}")
 
@@ -677,6 +704,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--image-size", type=int, default=48)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05,
+                   help="AdamW's decoupled weight decay (the run default 1e-4 moves a weight by "
+                        "2e-7 a step at lr 2e-3, too little to tell decoupled decay from L2)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--bin", default=default_bin(), help="the train_parity example binary")
     p.add_argument("--work", help="working folder (default: a temporary one)")
@@ -706,7 +736,7 @@ def main():
         print("  " + ", ".join(f"{k} {v:.1e}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in s.items()))
     if args.write_fixtures:
-        write_fixtures(args.write_fixtures, results)
+        write_fixtures(args.write_fixtures, results, args.seed)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     if failures:

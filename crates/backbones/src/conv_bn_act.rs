@@ -74,7 +74,8 @@ fn batch_norm_train(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let [batch, _, h, w] = x.dims();
     let device = x.device();
     let n = (batch * h * w) as f64;
-    let result = burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let result =
+        burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
     let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
     let m = bn.momentum;
     let mean = bn.running_mean.value_sync().to_device(&device);
@@ -139,7 +140,9 @@ impl ConvBnAct {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = match self.folded_padding() {
             Some(padding) if !x.device().is_autodiff() => self.forward_folded(x, padding),
-            _ if self.bn.training.is_enabled() => batch_norm_train(&self.bn, self.conv.forward(x)),
+            _ if x.device().is_autodiff() && self.bn.training.is_enabled() => {
+                batch_norm_train(&self.bn, self.conv.forward(x))
+            }
             _ => self.bn.forward(self.conv.forward(x)),
         };
         self.activation.apply(y)

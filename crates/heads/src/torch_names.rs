@@ -122,8 +122,11 @@ impl ScoringModel<AnyBackbone> {
                 problems.push(format!("`{key}`: shape {:?}, model {expected:?}", t.shape));
                 continue;
             }
-            let values =
-                if transposed { transpose(&t.values, shape[1], shape[0]) } else { t.values.clone() };
+            let values = if transposed {
+                transpose(&t.values, shape[1], shape[0])
+            } else {
+                t.values.clone()
+            };
             snapshots.push(bridge::from_data(
                 TensorData::new(values, shape),
                 snapshot.name.clone(),
@@ -152,6 +155,9 @@ mod tests {
 
     #[test]
     fn transpose_swaps_rows_and_columns() {
-        assert_eq!(transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(
+            transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
     }
 }

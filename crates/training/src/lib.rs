@@ -19,6 +19,7 @@ mod parity;
 mod plot;
 mod report;
 mod schedule;
+mod step;
 mod train;
 
 pub use bench::{
@@ -33,7 +34,7 @@ pub use parity::{
 pub use plot::{Series, bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
+pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
 pub use train::{
-    ADAMW_EPSILON, NoTrainProgress, RunInfo, StepObserver, TrainOptions, TrainProgress,
-    TrainReport, Trainer, optimizer, train, train_step,
+    NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };

@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use animescore_backbones::BackboneConfig;
 use animescore_fs::{read_regular, write_atomic};
 use animescore_heads::{HeadsConfig, Label, LossOutput, ModelConfig, Targets, TorchTensor};
-use animescore_backbones::BackboneConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -178,10 +178,8 @@ impl ParityRecord {
 
 /// Writes `f32` tensors as a safetensors file.
 pub fn write_tensors(path: &Path, tensors: &[TorchTensor]) -> Result<()> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = tensors
         .iter()
         .zip(&bytes)
@@ -258,7 +256,11 @@ pub fn sample_tensors(
                 multi_hot[row * k + t] = 1.0;
             }
         }
-        out.push(TorchTensor { key: format!("{split}.tags"), shape: vec![n, k], values: multi_hot });
+        out.push(TorchTensor {
+            key: format!("{split}.tags"),
+            shape: vec![n, k],
+            values: multi_hot,
+        });
         out.push(vector("tags_present", present(&|l| l.tags.is_some())));
     }
     out
@@ -287,7 +289,8 @@ impl ParityBatches {
         };
         let images = get("images")?.clone();
         let n = images.shape.first().copied().unwrap_or(0);
-        if images.shape.len() != 4 || images.values.len() != images.shape.iter().product::<usize>() {
+        if images.shape.len() != 4 || images.values.len() != images.shape.iter().product::<usize>()
+        {
             return Err(TrainingError::format(
                 path,
                 format!("tensor `{split}.images` must be [n, 3, s, s], is {:?}", images.shape),

@@ -21,7 +21,10 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// The tensors under `prefix.` with the prefix removed.
-fn with_prefix(tensors: &BTreeMap<String, TorchTensor>, prefix: &str) -> BTreeMap<String, TorchTensor> {
+fn with_prefix(
+    tensors: &BTreeMap<String, TorchTensor>,
+    prefix: &str,
+) -> BTreeMap<String, TorchTensor> {
     tensors
         .iter()
         .filter_map(|(k, t)| {
@@ -35,11 +38,22 @@ fn rel(ours: f64, reference: f64) -> f64 {
     (ours - reference).abs() / reference.abs().max(1e-12)
 }
 
-/// max |a − b| / max |b|.
-fn tensor_rel(ours: &TorchTensor, reference: &TorchTensor) -> f64 {
-    assert_eq!(ours.shape, reference.shape, "{}", ours.key);
-    let diff = ours.values.iter().zip(&reference.values).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    let scale = reference.values.iter().map(|b| b.abs()).fold(0.0, f32::max);
+fn max_abs(values: &[f32]) -> f32 {
+    values.iter().map(|v| v.abs()).fold(0.0, f32::max)
+}
+
+/// max |a − b| / max |b|, except for attention key biases: they get no gradient in exact
+/// arithmetic (softmax ignores a per-query constant), so their values are rounding noise that
+/// Adam magnifies to steps of ±lr, and they are measured against their projection's weight
+/// (as `scripts/parity/train_parity.py` measures them).
+fn tensor_rel(ours: &TorchTensor, reference: &BTreeMap<String, TorchTensor>) -> f64 {
+    let r = &reference[&ours.key];
+    assert_eq!(ours.shape, r.shape, "{}", ours.key);
+    let diff = ours.values.iter().zip(&r.values).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let scale = match ours.key.strip_suffix("attn.key.bias") {
+        Some(block) => max_abs(&reference[&format!("{block}attn.key.weight")].values),
+        None => max_abs(&r.values),
+    };
     f64::from(diff) / f64::from(scale).max(1e-12)
 }
 
@@ -54,7 +68,9 @@ fn assert_losses(step: usize, ours: &ParityLosses, reference: &ParityLosses, tol
         assert!(rel(a, b) <= tolerance, "step {step} {task}: ours {a}, PyTorch {b}");
     }
     match (ours.tags, reference.tags) {
-        (Some(a), Some(b)) => assert!(rel(a, b) <= tolerance, "step {step} tags: ours {a}, PyTorch {b}"),
+        (Some(a), Some(b)) => {
+            assert!(rel(a, b) <= tolerance, "step {step} tags: ours {a}, PyTorch {b}")
+        }
         (a, b) => assert_eq!(a.is_some(), b.is_some(), "step {step}: tag loss present"),
     }
 }
@@ -72,9 +88,14 @@ fn replay(variant: &str) {
     assert_eq!((s.beta1, s.beta2, s.epsilon), (0.9, 0.999, f64::from(ADAMW_EPSILON)));
 
     let device = Device::flex().autodiff();
-    let mut model =
-        s.model.init(&device).unwrap().load_torch_state(&with_prefix(&weights, "initial.")).unwrap();
-    let config = TrainConfig { weight_decay: s.weight_decay, grad_clip: None, ..TrainConfig::default() };
+    let mut model = s
+        .model
+        .init(&device)
+        .unwrap()
+        .load_torch_state(&with_prefix(&weights, "initial."))
+        .unwrap();
+    let config =
+        TrainConfig { weight_decay: s.weight_decay, grad_clip: None, ..TrainConfig::default() };
     let mut optim = optimizer(&config);
     let schedule = s.schedule();
     assert!(!record.steps.is_empty(), "{variant}: no steps");
@@ -92,9 +113,14 @@ fn replay(variant: &str) {
     let ours = model.torch_state().unwrap();
     assert_eq!(ours.len(), reference.len(), "{variant}: tensor count");
     for t in &ours {
-        let r = reference.get(&t.key).unwrap_or_else(|| panic!("{variant}: no reference `{}`", t.key));
-        let e = tensor_rel(t, r);
-        assert!(e <= 1e-3, "{variant}: `{}` after {} steps differs by {e:.2e}", t.key, record.steps.len());
+        assert!(reference.contains_key(&t.key), "{variant}: no reference `{}`", t.key);
+        let e = tensor_rel(t, &reference);
+        assert!(
+            e <= 1e-3,
+            "{variant}: `{}` after {} steps differs by {e:.2e}",
+            t.key,
+            record.steps.len()
+        );
     }
 }
 
@@ -131,7 +157,13 @@ fn torch_names_round_trip_and_refuse_a_wrong_state() {
     }
     let mut broken = state.clone();
     broken.remove("head.loss.log_vars");
-    broken.insert("head.extra".into(), TorchTensor { key: "head.extra".into(), shape: vec![1], values: vec![0.0] });
+    broken.insert(
+        "head.extra".into(),
+        TorchTensor { key: "head.extra".into(), shape: vec![1], values: vec![0.0] },
+    );
     let err = model.load_torch_state(&broken).unwrap_err().to_string();
-    assert!(err.contains("missing `head.loss.log_vars`") && err.contains("unexpected `head.extra`"), "{err}");
+    assert!(
+        err.contains("missing `head.loss.log_vars`") && err.contains("unexpected `head.extra`"),
+        "{err}"
+    );
 }
