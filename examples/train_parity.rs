@@ -1,7 +1,7 @@
 //! The Rust side of the PyTorch training-parity harness (`scripts/parity/train_parity.py`,
 //! which runs this example itself; see docs/training.md, "Parity with PyTorch").
 //!
-//!     cargo test --workspace --no-run    # builds target/debug/examples/train_parity
+//!     cargo build --workspace --example train_parity   # target/debug/examples/train_parity
 //!     train_parity --out DIR --variant attention [--dataset DATASET | --synth 120]
 //!         [--embedding both] [--backbone tiny|resnet18] [--steps 50 | --epochs E]
 //!         [--batch-size 8] [--image-size 48] [--lr 2e-3] [--weight-decay 1e-4] [--seed 42]

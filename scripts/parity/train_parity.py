@@ -22,12 +22,18 @@ PyTorch's stock LinearLR -> CosineAnnealingLR schedule on the CPU in f32, and co
 
 Exits 1 when a tolerance is exceeded.
 
-Usage (developers only; CI replays committed fixtures without PyTorch):
-    pip install torch torchvision safetensors numpy scipy
-    cargo test --workspace --no-run            # builds target/debug/examples/train_parity
-    python scripts/parity/train_parity.py [--dataset DIR] [--variant V|all] [--steps 50]
-    python scripts/parity/train_parity.py --epochs 8
-    python scripts/parity/train_parity.py --steps 5 --write-fixtures crates/training/tests/data/parity
+Usage (developers only; CI replays committed fixtures without PyTorch, see
+crates/training/tests/torch_parity.rs):
+    python3 -m venv /tmp/torchenv
+    /tmp/torchenv/bin/pip install torch torchvision safetensors numpy scipy
+    cargo build --workspace --example train_parity   # or any `cargo test --workspace`
+    /tmp/torchenv/bin/python scripts/parity/train_parity.py [--dataset DIR] [--variant V|all]
+        [--steps 50] [--backbone tiny|resnet18] [--weight-decay 0.05]
+    /tmp/torchenv/bin/python scripts/parity/train_parity.py --epochs 8 --synth 400
+    /tmp/torchenv/bin/python scripts/parity/train_parity.py \
+        --write-fixtures crates/training/tests/data/parity   # harness, then the test fixtures
+
+Without --dataset a synthetic dataset (--synth images) is written and indexed in --work.
 """
 import argparse
 import json
@@ -585,29 +591,47 @@ def step_mode(args, variant, out):
     return failures, summary, record, rows, model, initial, samples
 
 
+def whole_training(settings, initial, tensors, steps, epochs, dtype=torch.float32):
+    """PyTorch's whole short training on the recorded batches: per epoch (validation loss,
+    SRCC), the best epoch (lowest validation score loss), the test SRCC of its weights, and
+    per step (lr, losses)."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        model = load_model(settings, {k: v.to(dtype) for k, v in initial.items()}).to(dtype)
+        train, val, test = (Samples({k: v.to(dtype) for k, v in tensors.items()}, s)
+                            for s in ("train", "validation", "test"))
+        history, best = [], {"loss": None, "epoch": 0, "state": None}
+
+        def on_epoch_end(epoch):
+            loss, srcc = evaluate(model, val, settings["batch_size"])
+            history.append((epoch, loss, srcc))
+            if best["loss"] is None or loss < best["loss"]:
+                best.update(loss=loss, epoch=epoch,
+                            state={k: v.clone() for k, v in model.state_dict().items()})
+
+        torch_steps = train_steps(model, settings, steps, train, on_epoch_end,
+                                  len(steps) // epochs)
+        model.load_state_dict(best["state"])
+        _, test_srcc = evaluate(model, test, settings["batch_size"])
+    finally:
+        torch.set_default_dtype(default)
+    return history, best["epoch"], test_srcc, torch_steps, (len(train), len(val), len(test))
+
+
 def epoch_mode(args, variant, out):
     record = run_rust(args, variant, out, None, args.epochs)
     settings, steps = record["settings"], record["steps"]
     initial = load_file(os.path.join(out, "initial.safetensors"))
     tensors = load_file(os.path.join(out, "samples.safetensors"))
-    train, val, test = (Samples(tensors, s) for s in ("train", "validation", "test"))
-    model = load_model(settings, initial)
+    history, best_epoch, test_srcc, torch_steps, sizes = whole_training(
+        settings, initial, tensors, steps, args.epochs)
+    # The rounding floor: PyTorch against itself in f64, on the same batches.
+    _, best64, test64, _, _ = whole_training(settings, initial, tensors, steps, args.epochs,
+                                             torch.float64)
     per_epoch = len(steps) // args.epochs
-    history = []
-    best = {"loss": None, "epoch": 0, "state": None}
-
-    def on_epoch_end(epoch):
-        loss, srcc = evaluate(model, val, settings["batch_size"])
-        history.append((epoch, loss, srcc))
-        if best["loss"] is None or loss < best["loss"]:
-            best.update(loss=loss, epoch=epoch,
-                        state={k: v.clone() for k, v in model.state_dict().items()})
-
-    torch_steps = train_steps(model, settings, steps, train, on_epoch_end, per_epoch)
-    model.load_state_dict(best["state"])
-    _, test_srcc = evaluate(model, test, settings["batch_size"])
     print(f"\n== {variant}: {args.epochs} epochs of {per_epoch} steps, "
-          f"{len(train)}/{len(val)}/{len(test)} train/validation/test images")
+          f"{sizes[0]}/{sizes[1]}/{sizes[2]} train/validation/test images")
     print(f"{'epoch':>5} {'val loss ours':>14} {'val loss torch':>14} {'val SRCC ours':>13} "
           f"{'val SRCC torch':>14}")
     for (epoch, loss, srcc), ours in zip(history, record["epochs"]):
@@ -615,16 +639,17 @@ def epoch_mode(args, variant, out):
         print(f"{epoch:>5} {ours['val_score_loss']:>14.6f} {loss:>14.6f} "
               f"{fmt(ours['val_srcc']):>13} {fmt(srcc):>14}")
     step_worst = max(rel(s["losses"]["total"], t["total"]) for s, (_, t) in zip(steps, torch_steps))
-    print(f"best epoch: ours {record['best_epoch']}, torch {best['epoch']}; test SRCC: ours "
-          f"{record['test_srcc']:.4f}, torch {test_srcc:.4f}; worst per-step total-loss "
-          f"relative difference {step_worst:.1e}")
+    print(f"best epoch: ours {record['best_epoch']}, torch {best_epoch} (f64: {best64}); "
+          f"test SRCC: ours {record['test_srcc']:.4f}, torch {test_srcc:.4f} (f64: {test64:.4f}); "
+          f"worst per-step total-loss relative difference {step_worst:.1e}")
     failures = []
-    if record["best_epoch"] != best["epoch"]:
-        failures.append(f"best epoch {record['best_epoch']} vs {best['epoch']}")
+    if record["best_epoch"] != best_epoch:
+        failures.append(f"best epoch {record['best_epoch']} vs {best_epoch}")
     if record["test_srcc"] is None or test_srcc is None or abs(record["test_srcc"] - test_srcc) > 0.02:
         failures.append(f"test SRCC {record['test_srcc']} vs {test_srcc}")
-    summary = {"variant": variant, "best_ours": record["best_epoch"], "best_torch": best["epoch"],
-               "test_ours": record["test_srcc"], "test_torch": test_srcc, "steps": step_worst}
+    summary = {"variant": variant, "best_ours": record["best_epoch"], "best_torch": best_epoch,
+               "best_torch_f64": best64, "test_ours": record["test_srcc"],
+               "test_torch": test_srcc, "test_torch_f64": test64, "steps": step_worst}
     return failures, summary
 
 
@@ -715,8 +740,10 @@ def main():
 
     torch.set_default_dtype(torch.float32)
     if not os.path.isfile(args.bin):
-        print("building the Rust example: cargo test --workspace --no-run", file=sys.stderr)
-        subprocess.run(["cargo", "test", "--workspace", "--no-run"], cwd=ROOT, check=True)
+        print("building the Rust example: cargo build --workspace --example train_parity",
+              file=sys.stderr)
+        subprocess.run(["cargo", "build", "--workspace", "--example", "train_parity"], cwd=ROOT,
+                       check=True)
     work = args.work or tempfile.mkdtemp(prefix="train-parity-")
     args.synthetic = args.dataset is None
     args.dataset = os.path.abspath(args.dataset or os.path.join(work, "dataset"))

@@ -135,8 +135,8 @@ impl ConvBnAct {
     /// into the convolution: `conv(x, w · s) + (β − μ · s)` with `s = γ / √(σ² + ε)`, one
     /// bias pass over the output instead of Burn's four broadcast passes (subtract, divide,
     /// multiply, add). On a training device the batch norm normalises with the batch's
-    /// statistics and updates the running ones (see [`batch_norm_train`]); a frozen batch
-    /// norm uses its running statistics.
+    /// statistics and updates the running ones as PyTorch does (unbiased variance); a frozen
+    /// batch norm uses its running statistics.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = match self.folded_padding() {
             Some(padding) if !x.device().is_autodiff() => self.forward_folded(x, padding),

@@ -1,9 +1,11 @@
-//! Training parity with PyTorch, replayed without PyTorch: fixtures written by
-//! `scripts/parity/train_parity.py --write-fixtures` hold, per variant (`tiny` backbone,
-//! embedding `both`, uncertainty-weighted loss), the initial weights under PyTorch names, the
-//! batches of a few steps, PyTorch's losses at every step and its weights and batch-norm
-//! statistics after them. Our training step (`train_step` with the run's `optimizer` and
-//! `LrSchedule`) must reproduce them: losses within 1e-4 relative, weights within 1e-3.
+//! Training parity with PyTorch, replayed without PyTorch. The fixtures in
+//! `tests/data/parity` come from `scripts/parity/train_parity.py --write-fixtures` (which
+//! also runs the full harness): per variant (a narrower `tiny`, widths 4/8/8/8, on 40 px
+//! crops; embedding `both`; uncertainty-weighted loss; weight decay 0.05; warm-up 2 of 5
+//! steps) a model initialised by PyTorch, the batches of 5 steps, and PyTorch's learning rate
+//! and losses at every step and its weights and batch-norm statistics after them. Our
+//! training step (`train_step` with the run's `optimizer` and `LrSchedule`) must reproduce
+//! them: losses within 1e-4 relative, weights within 1e-3.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
