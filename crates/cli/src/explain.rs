@@ -4,13 +4,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_backbones::load_image;
 use animescore_dataset::write_atomic;
 use animescore_explain::{Explainer, Explanation, Method, overlay};
 use animescore_inference::collect_images;
 use animescore_run::DeviceSpec;
 use anyhow::Context;
-use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -27,8 +26,8 @@ pub struct ExplainArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 16].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 16].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     /// Images or folders (searched recursively for PNG and JPEG files).
     #[arg(required = true)]
@@ -54,27 +53,23 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
-    let (mut done, mut failed) = (0usize, 0usize);
-    for chunk in paths.chunks(explainer.batch_size) {
-        let mut loaded: Vec<(&PathBuf, DynamicImage)> = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match load_image(path) {
-                Ok(image) => loaded.push((path, image)),
-                Err(e) => {
-                    eprintln!("skipped {}: {e}", path.display());
-                    failed += 1;
-                }
-            }
+    let mut done = 0usize;
+    // Batches are bounded by pixels as well as by count; each image's pictures are written as
+    // soon as it is explained.
+    let skipped = explainer.explain_files_with(&paths, method, |path, picture, e| {
+        let name = names.unique(path);
+        write_pictures(&args.out, &name, picture, &e)?;
+        csv.write_record(csv_row(path, &e))?;
+        done += 1;
+        if done % explainer.batch_size.max(1) == 0 {
+            eprintln!("explained {done}/{} images", paths.len());
         }
-        let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-        for ((path, image), e) in loaded.iter().zip(explainer.explain(&images, method)?) {
-            let name = names.unique(path);
-            write_pictures(&args.out, &name, &image.to_rgb8(), &e)?;
-            csv.write_record(csv_row(path, &e))?;
-            done += 1;
-        }
-        eprintln!("explained {done}/{} images", paths.len());
+        anyhow::Ok(())
+    })?;
+    for (path, e) in &skipped {
+        eprintln!("skipped {}: {e}", path.display());
     }
+    let failed = skipped.len();
     let csv_path = args.out.join("explanations.csv");
     let bytes = csv
         .into_inner()
@@ -105,9 +100,8 @@ fn write_pictures(dir: &Path, name: &str, image: &RgbImage, e: &Explanation) -> 
     let label = format!("{:.1} {}", e.score, e.tier);
     let overlay = DynamicImage::ImageRgb8(overlay(image, &e.heat, &label));
     write_png(&dir.join(format!("{name}.png")), &overlay)?;
-    let gray = GrayImage::from_raw(e.heat.width as u32, e.heat.height as u32, e.heat.to_gray8())
-        .context("heat map size does not match its values")?;
-    write_png(&dir.join(format!("{name}.heatmap.png")), &DynamicImage::ImageLuma8(gray))
+    // Encoded row by row: a huge image's map is never held whole.
+    Ok(write_atomic(&dir.join(format!("{name}.heatmap.png")), &e.heat.grey_png()?)?)
 }
 
 fn write_png(path: &Path, image: &DynamicImage) -> anyhow::Result<()> {

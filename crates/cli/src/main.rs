@@ -1,6 +1,7 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
 mod benchmark;
+mod bounds;
 mod curate;
 mod embed;
 mod eval;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_inference::{Predictor, Shard, StreamOptions, predict_to};
-use animescore_run::DeviceSpec;
+use animescore_run::{DeviceSpec, Pass, check_model_size};
 use animescore_scorefile::{ScoreTarget, TierCuts};
 
 use crate::curate::{CurateArgs, apply};
@@ -43,8 +43,8 @@ pub struct PredictArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 32].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 32].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     #[command(flatten)]
     pub curate: CurateArgs,
@@ -72,10 +72,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         );
     }
     args.curate.options()?; // checks the curation values before any scoring
-    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let device = args.device.parse::<DeviceSpec>()?;
+    let mut predictor = Predictor::load(&args.model, device)?;
     if let Some(n) = args.batch_size {
         predictor.batch_size = n;
     }
+    let (model, size) = (&predictor.config().model, predictor.config().preprocess.size);
+    check_model_size(model, size, predictor.batch_size, device, Pass::Infer)?;
     if let Some(t) = tiers {
         predictor.set_tiers(t);
     }

@@ -5,10 +5,14 @@
 //!   the folder fsync'ed; links are written through and non-regular targets (`/dev/null`, a
 //!   FIFO) are written to directly instead of being replaced.
 //! - [`read_regular`] / [`open_regular`]: only regular files are read (after following links),
-//!   a FIFO never blocks the opener, and the bytes actually read are capped.
+//!   a FIFO never blocks the opener, and the bytes actually read are capped; [`read_config`]
+//!   reads a settings file so, with [`MAX_CONFIG_BYTES`].
 //! - [`VisitedDirs`]: directory walks that follow linked folders and stop at cycles.
 //! - [`FileId`] / [`clobbered_input`]: "is this output one of my inputs?" by identity, not name.
 //! - [`RunLock`]: one writer per run directory (advisory lock).
+//! - [`ConfinedDir`]: a folder (a cache) whose files are reached by plain name only, never
+//!   through a link, never blocking on a FIFO: what a shared dataset may carry cannot redirect
+//!   a read, a write or a deletion.
 //! - [`ErrorChain`]: an error and its causes as one line of text.
 //! - [`stable_hash`]: FNV-1a, for names that must not change between versions.
 //!
@@ -16,6 +20,8 @@
 //! path in their own error type.
 
 mod chain;
+#[cfg(unix)]
+mod confined;
 mod hash;
 mod identity;
 mod lock;
@@ -24,11 +30,14 @@ mod walk;
 mod write;
 
 pub use chain::ErrorChain;
+#[cfg(unix)]
+pub use confined::{ConfinedDir, is_plain_name, is_read_only_error};
 pub use hash::{FnvWidth, stable_hash};
 pub use identity::{FileId, absolute_path, clobbered_input};
 pub use lock::{LOCK_FILE, RunLock};
 pub use read::{
-    open_regular, open_regular_with_metadata, read_regular, read_regular_to_string, read_to_limit,
+    MAX_CONFIG_BYTES, open_regular, open_regular_with_metadata, read_config, read_regular,
+    read_regular_to_string, read_to_limit,
 };
 pub use walk::{EntryKind, VisitedDirs, entry_kind};
 pub use write::{is_stdout, write_atomic, write_output};

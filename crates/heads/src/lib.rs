@@ -15,6 +15,7 @@ mod loss;
 mod metadata;
 mod mlp;
 mod model;
+mod size;
 mod task_heads;
 
 pub use attention::{
@@ -30,4 +31,5 @@ pub use loss::{
 pub use metadata::{KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES};
 pub use mlp::{Mlp, MlpActivation, MlpConfig};
 pub use model::{Fusion, ModelOutput, ScoringHead, ScoringModel};
+pub use size::ModelSize;
 pub use task_heads::{MetadataHeads, MetadataHeadsConfig};
