@@ -1,334 +1,465 @@
-//! Issue 23 (classes 3 and 4) through the binary: a cache that cannot be written is read, not
-//! failed on; settings files, a run's `config.toml`, grids and score files that are links to
-//! `/dev/zero` or FIFOs fail at once; a model too large for the machine is refused with its
-//! numbers before anything is written; `[heads] head_hidden = 0` is one linear layer; every size
-//! flag has an upper bound; `explain` on a huge image stays within bounded memory. Each test
-//! fails on the code before the fix.
-#![cfg(target_os = "linux")]
+//! Issue 23 (hardening, round 3) through the binary, without a trained model: outputs never
+//! destroy what the tool did not create (`train --overwrite`, a run folder and its dataset,
+//! `gallery --out`), score files, manifests and captions are untrusted input (`curate
+//! --by-tier`, `--move-to`, `--undo`, `--caption-ext`), and messages say what happened (file
+//! names escaped, shard and grid errors). Every command runs within a time box, and what it
+//! must not touch is compared byte for byte before and after. Each test fails on the code
+//! before the fix.
+#![cfg(unix)]
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
-use animescore_testkit::{Cli, DatasetSpec, RunFixture, arg, synthetic_dataset, text};
+use animescore_fs::ContentDigest;
+use animescore_testkit::{
+    Cli, DatasetSpec, Snapshot, arg, images_of, synthetic_dataset, synthetic_files, text,
+};
+
+/// Six small synthetic images with their gallery-dl metadata (not indexed).
+const SMALL: DatasetSpec = DatasetSpec::new(6, 11, 16);
+
+/// The longest any of these commands may take.
+const BOX: Duration = Duration::from_secs(60);
+
+const HEADER: &str =
+    "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
 
 fn cli() -> Cli {
     Cli::new(env!("CARGO_BIN_EXE_animescore"))
 }
 
-/// Standard output and standard error, one after the other.
-fn all_output(out: &Output) -> String {
-    text(&out.stdout) + &text(&out.stderr)
+/// Runs `args` within the time box.
+fn run(args: &[&str]) -> Output {
+    cli().run_within(args, BOX)
 }
 
-/// A 24-image dataset and a 1-epoch `tiny` multitask run on it, shared by the tests.
-fn fixture() -> &'static RunFixture {
-    static FIXTURE: OnceLock<RunFixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        RunFixture::new(DatasetSpec::new(24, 6, 24), |data, run| {
-            let settings = "--image-size 16 --batch-size 8 --variant multitask --embedding none";
-            cli().train_one_epoch(data, run, settings);
-        })
-    })
+fn stderr(out: &Output) -> String {
+    text(&out.stderr)
 }
 
-/// Runs `args`, which must fail within `seconds` without a panic; returns all its output.
-fn fails_fast(args: &[&str], seconds: u64) -> String {
-    let started = Instant::now();
-    let mut child = cli()
-        .command(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(seconds) {
-            let _ = child.kill();
-            panic!("{args:?} still running after {seconds} s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// A score file at `path` with one row per `(image, tier)`, score 87.
+fn score_file(path: &Path, rows: &[(&Path, &str)]) -> PathBuf {
+    let mut csv = format!("{HEADER}\n");
+    for (image, tier) in rows {
+        let stem = image.file_stem().unwrap().to_string_lossy();
+        csv += &format!("{},{stem},87.0,0.1,0,2,,95.0,{tier}\n", image.display());
     }
-    let out = child.wait_with_output().unwrap();
-    let all = all_output(&out);
-    assert!(!out.status.success(), "{args:?} succeeded:\n{all}");
-    assert!(out.status.code().is_some_and(|c| c <= 2), "{args:?} crashed:\n{all}");
-    assert!(!all.contains("panicked"), "{args:?}:\n{all}");
-    all
+    std::fs::write(path, csv).unwrap();
+    path.to_path_buf()
 }
 
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: `c` is a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{path:?}");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 }
 
-/// Every file under `dir` (links not followed) with its bytes, in path order.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                out.push((path.clone(), std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+fn curate(scores: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["curate", "--scores", arg(scores)];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 #[test]
-fn settings_run_and_score_files_that_are_devices_or_fifos_fail_at_once() {
-    let fx = fixture();
+fn by_tier_folders_come_only_from_calibrated_tiers() {
     let tmp = tempfile::tempdir().unwrap();
-    let zero = tmp.path().join("zero.toml");
-    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-    let fifo = tmp.path().join("fifo.toml");
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let planted = tmp.path().join("planted");
+    let scores = score_file(
+        &tmp.path().join("s.csv"),
+        &[
+            (&images[0], "great"),
+            (&images[1], "../x"),
+            (&images[2], planted.to_str().unwrap()),
+            (&images[3], "Best"),
+        ],
+    );
+    let before = Snapshot::of(tmp.path());
+    let dest = tmp.path().join("dest");
+    let out = curate(&scores, &["--copy-to", arg(&dest), "--by-tier"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("is not a tier").count(), 2, "{err}");
+    assert!(err.contains("`../x` is not a tier"), "{err}");
+    // Nothing anywhere but inside the destination, and the two real tiers are there.
+    let after = Snapshot::of(tmp.path());
+    let outside: Vec<String> =
+        before.changes(&after).into_iter().filter(|c| !c.starts_with("added dest")).collect();
+    assert!(outside.is_empty(), "{outside:?}");
+    assert!(!planted.exists() && !tmp.path().join("x").exists());
+    for (image, tier) in [(&images[0], "great"), (&images[3], "best")] {
+        let copy = dest.join(tier).join(image.file_name().unwrap());
+        assert_eq!(std::fs::read(copy).unwrap(), std::fs::read(image).unwrap());
+    }
+}
+
+#[test]
+fn curation_acts_only_on_image_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let notes = tmp.path().join("notes.png");
+    std::fs::write(&notes, b"my notes, not an image\n").unwrap();
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, b"key\n").unwrap();
+    let fifo = tmp.path().join("pipe.png");
     mkfifo(&fifo);
-    let big = tmp.path().join("big.toml");
-    std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
-    let out = tmp.path().join("never");
-    for (config, needle) in
-        [(&zero, "not a regular file"), (&fifo, "not a regular file"), (&big, "limit")]
-    {
-        let args = ["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--config", arg(config)];
-        let all = fails_fast(&args, 20);
-        assert!(all.contains(needle) && all.contains(arg(config)), "{all}");
-        let all = fails_fast(&["experiments", "--grid", arg(config), "--dataset", arg(&fx.data), "--out", arg(&out)], 20);
-        assert!(all.contains(needle), "{all}");
-        assert!(!out.exists(), "nothing is written");
+    let scores = score_file(
+        &tmp.path().join("s.csv"),
+        &[(&images[0], "good"), (&notes, "good"), (&secret, "good"), (&fifo, "good")],
+    );
+    let dest = tmp.path().join("dest");
+    let before = Snapshot::of(tmp.path());
+    let out = curate(&scores, &["--move-to", arg(&dest)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("is not an image").count(), 2, "{err}");
+    assert!(err.contains("FIFO"), "{err}");
+    // The image moved with its metadata; the rest is exactly where and what it was.
+    let changes = before.changes(&Snapshot::of(tmp.path()));
+    // The image and its metadata JSON (same stem) left their folder, into dest.
+    let stem = images[0].with_extension("");
+    let moved = stem.strip_prefix(tmp.path()).unwrap().display().to_string();
+    for change in &changes {
+        let ok =
+            change.starts_with("added dest") || change.starts_with(&format!("removed {moved}."));
+        assert!(ok, "{changes:?}");
     }
-    // A run whose config.toml is a link to /dev/zero, then a FIFO.
-    let run = copy_run(&fx.run, &tmp.path().join("run"));
-    for replace in [|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap(), |p: &Path| mkfifo(p)] {
-        let config = run.join("config.toml");
-        std::fs::remove_file(&config).unwrap();
-        replace(&config);
-        let all = fails_fast(&["eval", "--model", arg(&run)], 20);
-        assert!(all.contains("not a regular file"), "{all}");
-        let image = animescore_testkit::images_of(&fx.data)[0].clone();
-        let all = fails_fast(&["predict", "--model", arg(&run), arg(&image)], 20);
-        assert!(all.contains("not a regular file"), "{all}");
-    }
-    // Score files: gallery and curate.
-    for scores in [tmp.path().join("z.csv"), tmp.path().join("f.csv")] {
-        if scores.ends_with("z.csv") {
-            std::os::unix::fs::symlink("/dev/zero", &scores).unwrap();
-        } else {
-            mkfifo(&scores);
-        }
-        let page = tmp.path().join("page.html");
-        let all = fails_fast(&["gallery", "--scores", arg(&scores), "--out", arg(&page)], 20);
-        assert!(all.contains("not a regular file"), "{all}");
-        assert!(!page.exists());
-        let dest = tmp.path().join("picked");
-        let all = fails_fast(&["curate", "--scores", arg(&scores), "--copy-to", arg(&dest)], 20);
-        assert!(all.contains("not a regular file"), "{all}");
-    }
+    assert!(dest.join(images[0].file_name().unwrap()).is_file());
+    assert!(!dest.join("notes.png").exists() && !dest.join("secret.txt").exists());
 }
 
-/// A copy of the files of the run directory `from` (not its checkpoint) in `to`.
-fn copy_run(from: &Path, to: &Path) -> PathBuf {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    to.to_path_buf()
+/// The rows of a manifest after its header.
+fn manifest_rows(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect()
 }
 
 #[test]
-fn a_model_too_large_is_refused_with_its_numbers_before_anything_is_written() {
-    let fx = fixture();
+fn undo_reverts_only_what_still_matches_and_never_the_last_copy() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
-    let config = |body: &str| {
-        let path = tmp.path().join(format!("c{}.toml", body.len()));
-        std::fs::write(&path, body).unwrap();
-        path
-    };
-    let train = |extra: &[&str]| {
-        let mut args = vec!["train", "--dataset", arg(&fx.data), "--out", arg(&out)];
-        args.extend(["--backbone", "tiny", "--image-size", "16", "--epochs", "1"]);
-        args.extend(extra);
-        let all = fails_fast(&args, 60);
-        assert!(!out.exists(), "{extra:?}: the run folder was written");
-        all
-    };
-    let wide = config("[heads]\nhead_hidden = 4000000000\n");
-    let all = train(&["--config", arg(&wide), "--variant", "multitask"]);
-    assert!(all.contains("parameters") && all.contains("limit of 1.00e9"), "{all}");
-    let deep = config("variant = \"attention\"\n[heads.attention]\nd_model = 1000000\nn_heads = 1\n");
-    let all = train(&["--config", arg(&deep)]);
-    assert!(all.contains("parameters"), "{all}");
-    let net = tmp.path().join("net.json");
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let (a, b, c, d) = (&images[0], &images[1], &images[2], &images[3]);
+    let copies = tmp.path().join("copies");
+    let m1 = tmp.path().join("m1.csv");
+    let scores = score_file(&tmp.path().join("s.csv"), &[(a, "good"), (b, "good"), (c, "good")]);
+    let out = curate(&scores, &["--copy-to", arg(&copies), "--manifest", arg(&m1)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = std::fs::read_to_string(&m1).unwrap();
+    assert!(header.starts_with("action,source,destination,status,reason,size,xxh3,device,inode\n"));
+    let copy = |img: &Path| copies.join(img.file_name().unwrap());
+    // The manifest records what it made: size, xxh3, device and inode of each copy.
+    let row = manifest_rows(&m1).into_iter().find(|r| r[2] == arg(&copy(c))).unwrap();
+    let digest = ContentDigest::of_file(&copy(c)).unwrap();
+    let meta = std::fs::metadata(copy(c)).unwrap();
+    assert_eq!(
+        row[5..],
+        [digest.len.to_string(), digest.xxh3_hex(), meta.dev().to_string(), meta.ino().to_string()]
+    );
+
+    // The user edits the copy of a and deletes the original of b.
+    std::fs::write(copy(a), b"edited by the user").unwrap();
+    let b_bytes = std::fs::read(b).unwrap();
+    std::fs::remove_file(b).unwrap();
+    // A hard link whose source is then deleted is the last name of its data.
+    let links = tmp.path().join("links");
+    let m2 = tmp.path().join("m2.csv");
+    let scores_d = score_file(&tmp.path().join("d.csv"), &[(d, "good")]);
+    let out = curate(
+        &scores_d,
+        &["--link-to", arg(&links), "--link-kind", "hard", "--manifest", arg(&m2)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let d_bytes = std::fs::read(d).unwrap();
+    std::fs::remove_file(d).unwrap();
+    // A tampered manifest: a done "copy" whose destination is a user's file.
+    let victim = tmp.path().join("victim.png");
+    std::fs::write(&victim, b"the user's own file").unwrap();
+    let m3 = tmp.path().join("m3.csv");
+    let vm = std::fs::metadata(&victim).unwrap();
+    let vd = ContentDigest::of_file(&victim).unwrap();
     std::fs::write(
-        &net,
-        r#"{"kind": "resnet", "widths": [100000000], "blocks": [1000000], "block": "basic"}"#,
+        &m3,
+        format!(
+            "{}{},{},{},done,,{},{},{},{}\n{},{},{},done,,1,0000000000000000,1,1\n",
+            header.lines().next().unwrap().to_string() + "\n",
+            "copy",
+            arg(&tmp.path().join("gone.png")),
+            arg(&victim),
+            vd.len,
+            vd.xxh3_hex(),
+            vm.dev(),
+            vm.ino(),
+            "symlink",
+            arg(a),
+            arg(&victim),
+        ),
     )
     .unwrap();
-    let backbone = format!("custom:{}", net.display());
-    let all = train(&["--backbone", &backbone]);
-    assert!(all.contains("parameters"), "{all}");
-    // Activations: the largest images in the largest batches.
-    let all = train(&["--image-size", "4096", "--batch-size", "65536"]);
-    assert!(all.contains("GiB") && all.contains("memory"), "{all}");
 
-    // A run's config.toml with huge widths: eval and predict refuse it, no abort.
-    let run = copy_run(&fx.run, &tmp.path().join("edited"));
-    let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    let edited = text.replacen("head_hidden = 16", "head_hidden = 4000000000", 1);
-    assert_ne!(edited, text, "the fixture's config has head_hidden = 16");
-    std::fs::write(run.join("config.toml"), edited).unwrap();
-    let all = fails_fast(&["eval", "--model", arg(&run)], 30);
-    assert!(all.contains("parameters"), "{all}");
-    let image = animescore_testkit::images_of(&fx.data)[0].clone();
-    let all = fails_fast(&["predict", "--model", arg(&run), arg(&image)], 30);
-    assert!(all.contains("parameters"), "{all}");
+    let before = Snapshot::of(tmp.path());
+    let out = run(&["curate", "--undo", arg(&m1)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("changed since"), "{err}");
+    assert!(err.contains("may be the last one"), "{err}");
+    assert_eq!(std::fs::read(copy(a)).unwrap(), b"edited by the user");
+    assert_eq!(std::fs::read(copy(b)).unwrap(), b_bytes);
+    assert!(!copy(c).exists() && c.is_file());
+    let changes = before.changes(&Snapshot::of(tmp.path()));
+    assert!(changes.iter().all(|ch| ch.starts_with("removed copies/")), "{changes:?}");
+
+    let out = run(&["curate", "--undo", arg(&m2)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("last name of the data"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(links.join(d.file_name().unwrap())).unwrap(), d_bytes);
+
+    let out = run(&["curate", "--undo", arg(&m3)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the user's own file");
 }
 
 #[test]
-fn head_hidden_zero_is_one_linear_layer_and_predictions_vary() {
-    let fx = fixture();
+fn undo_refuses_what_is_not_a_manifest() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("linear.toml");
-    std::fs::write(&config, "[heads]\nhead_hidden = 0\n").unwrap();
-    let run = tmp.path().join("linear");
-    let settings = format!(
-        "--image-size 16 --batch-size 8 --variant multitask --embedding none --lr 0.01 --config {}",
-        config.display()
-    );
-    cli().train_one_epoch(&fx.data, &run, &settings);
-    let saved: toml::Value =
-        toml::from_str(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
-    let heads = &saved["model"]["heads"];
-    assert_eq!(heads["head_hidden"].as_integer(), Some(0));
-    // The other widths are still the tiny backbone's, not the original's 768-wide fusion.
-    assert_eq!(heads["attention"]["d_model"].as_integer(), Some(16), "{heads}");
-    let csv = cli().ok(&["predict", "--model", arg(&run), arg(&fx.data)]);
-    let mut scores: Vec<String> =
-        csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().to_string()).collect();
-    let rows = scores.len();
-    scores.sort();
-    scores.dedup();
-    assert!(rows >= 20 && scores.len() > rows / 2, "constant predictions: {scores:?}");
+    let empty = tmp.path().join("empty.csv");
+    std::fs::write(&empty, b"").unwrap();
+    let garbage = tmp.path().join("garbage.csv");
+    std::fs::write(&garbage, [0u8, 159, 146, 150, 10, 255, 0, 1]).unwrap();
+    let old = tmp.path().join("old.csv");
+    std::fs::write(&old, "action,source,destination,status,reason\ncopy,/a,/b,done,\n").unwrap();
+    let scores = tmp.path().join("scores.csv");
+    std::fs::write(&scores, format!("{HEADER}\n")).unwrap();
+    let fifo = tmp.path().join("fifo.csv");
+    mkfifo(&fifo);
+    let folder = tmp.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let before = Snapshot::of(tmp.path());
+    for (input, needle) in [
+        (&folder, "folder"),
+        (&empty, "empty"),
+        (&garbage, "nothing was undone"),
+        (&old, "older animescore"),
+        (&scores, "expected `action,source"),
+        (&fifo, "FIFO"),
+    ] {
+        let out = run(&["curate", "--undo", arg(input)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{input:?}: {err}");
+        assert!(err.contains("not a manifest of `animescore curate`"), "{input:?}: {err}");
+        assert!(err.contains(needle), "{input:?}: {err}");
+    }
+    assert_eq!(before.changes(&Snapshot::of(tmp.path())), Vec::<String>::new());
 }
 
 #[test]
-fn every_size_flag_has_an_upper_bound() {
-    let fx = fixture();
+fn two_runs_started_together_never_share_a_manifest() {
     let tmp = tempfile::tempdir().unwrap();
-    let image = animescore_testkit::images_of(&fx.data)[0].clone();
-    let huge = "18446744073709551615";
-    let model = arg(&fx.run);
-    let out = tmp.path().join("o");
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["predict", "--model", model, "--batch-size", huge, arg(&image)],
-        vec!["eval", "--model", model, "--batch-size", huge],
-        vec!["explain", "--model", model, "--out", arg(&out), "--batch-size", huge, arg(&image)],
-        vec!["embed", "--backbone", "tiny", "--batch-size", huge, arg(&image)],
-        vec!["ingest", arg(&fx.data), "--batch-size", huge],
-        vec!["ingest", arg(&fx.data), "--jobs", huge],
-        vec!["synth", arg(&out), "--count", huge],
-        vec!["benchmark", "--backbone", "tiny", "--batch-size", huge],
-        vec!["benchmark", "--backbone", "tiny", "--steps", huge],
-        vec!["benchmark", "--backbone", "tiny", "--image-size", huge],
-        vec!["quickstart", "--dir", arg(&out), "--epochs", huge],
-        vec!["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--batch-size", huge],
-        vec!["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--epochs", huge],
-        vec!["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--workers", huge],
-    ];
-    for args in &cases {
-        let all = fails_fast(args, 30);
-        assert!(!all.contains("capacity overflow"), "{args:?}: {all}");
-        assert!(all.contains("limit") || all.contains("outside"), "{args:?}: {all}");
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let dest = tmp.path().join("dest");
+    let first = score_file(&tmp.path().join("1.csv"), &[(&images[0], "good")]);
+    let second = score_file(&tmp.path().join("2.csv"), &[(&images[1], "good")]);
+    let children: Vec<_> = [&first, &second]
+        .map(|s| {
+            cli()
+                .command(&["curate", "--scores", arg(s), "--copy-to", arg(&dest)])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .into_iter()
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
     }
-    assert!(!out.exists());
-}
-
-/// Runs `args` with `dir` read-only: a read-only bind mount in a private mount namespace when
-/// running as root (root ignores permissions), else the write permissions taken away. `None`
-/// when neither can be arranged here.
-fn with_read_only(dir: &Path, args: &[&str]) -> Option<Output> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let chmod = |mode: &str| {
-            let ok = Command::new("chmod").args(["-R", mode, arg(dir)]).status().unwrap();
-            assert!(ok.success());
-        };
-        chmod("a-w");
-        let out = cli().run(args);
-        chmod("u+w");
-        return Some(out);
+    let manifests: Vec<PathBuf> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("animescore-manifest-"))
+        .collect();
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    let mut sources: Vec<String> =
+        manifests.iter().flat_map(|m| manifest_rows(m)).map(|r| r[1].clone()).collect();
+    sources.sort();
+    for image in &images[..2] {
+        assert!(sources.contains(&arg(image).to_string()), "{sources:?}");
     }
-    let script = format!(
-        "mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}' && exec \"$0\" \"$@\"",
-        d = dir.display()
-    );
-    let probe = Command::new("unshare").args(["-rm", "true"]).status();
-    if !probe.is_ok_and(|s| s.success()) {
-        return None;
-    }
-    let mut command = Command::new("unshare");
-    command.args(["-rm", "sh", "-c", &script, env!("CARGO_BIN_EXE_animescore")]).args(args);
-    Some(command.output().unwrap())
 }
 
 #[test]
-fn a_cache_that_cannot_be_written_is_read_not_failed_on() {
+fn a_killed_undo_that_left_a_partial_source_is_completed() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(24, 8, 24));
-    let settings = "--image-size 16 --batch-size 8 --variant multitask --embedding none";
-    // Someone else built the cache.
-    cli().train_one_epoch(&data, &tmp.path().join("first"), settings);
-    let cache = data.join(".database/cache");
-    let before = tree(&cache);
-    assert!(before.iter().any(|(p, _)| p.ends_with("index.json")), "{before:?}");
-    let second = tmp.path().join("second");
-    let mut args = vec!["train", "--dataset", arg(&data), "--out", arg(&second)];
-    args.extend(["--backbone", "tiny", "--epochs", "1"]);
-    args.extend(settings.split_whitespace());
-    let Some(out) = with_read_only(&cache, &args) else {
-        eprintln!("skipped: no way to make a folder read-only here");
-        return;
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let originals: Vec<Vec<u8>> = images.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let dest = tmp.path().join("dest");
+    let manifest = tmp.path().join("m.csv");
+    let scores =
+        score_file(&tmp.path().join("s.csv"), &[(&images[0], "good"), (&images[1], "good")]);
+    let out = curate(&scores, &["--move-to", arg(&dest), "--manifest", arg(&manifest)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!images[0].exists() && !images[1].exists());
+    // What an undo across file systems killed during its copy leaves at the source: an empty
+    // file (the old undo created it before copying) or the first part of the bytes.
+    std::fs::write(&images[0], b"").unwrap();
+    std::fs::write(&images[1], &originals[1][..originals[1].len() / 2]).unwrap();
+    let out = run(&["curate", "--undo", arg(&manifest)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (image, bytes) in images.iter().zip(&originals).take(2) {
+        assert_eq!(&std::fs::read(image).unwrap(), bytes, "{image:?}");
+        assert!(!dest.join(image.file_name().unwrap()).exists());
+    }
+    // A second undo has nothing left to do.
+    let out = run(&["curate", "--undo", arg(&manifest)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(" 0 actions reverted"), "{}", stderr(&out));
+}
+
+#[test]
+fn captions_are_untrusted_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let caption = |i: usize| images[i].with_extension("txt");
+    let outside = tmp.path().join("outside.txt");
+    std::fs::write(&outside, b"someone's notes\n").unwrap();
+    std::os::unix::fs::symlink(&outside, caption(0)).unwrap();
+    mkfifo(&caption(1));
+    // The user's own tier words and score tag, a byte-order mark, one tag per line.
+    std::fs::write(caption(2), "\u{feff}score_9, masterpiece, best, 1girl, good, score_40\n")
+        .unwrap();
+    std::fs::write(caption(3), "masterpiece\nbest\n1girl\n").unwrap();
+    let rows: Vec<(&Path, &str)> = images[..4].iter().map(|p| (p.as_path(), "great")).collect();
+    let scores = score_file(&tmp.path().join("s.csv"), &rows);
+
+    let metadata_before = Snapshot::of(&data);
+    for bad in [".json", "JSON", "a/b", "../x", ".png"] {
+        let out = curate(&scores, &["--caption-ext", bad]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains("--caption-ext") && !err.contains("panicked"), "{bad}: {err}");
+    }
+    assert_eq!(metadata_before.changes(&Snapshot::of(&data)), Vec::<String>::new());
+
+    for round in 0..2 {
+        let out = curate(&scores, &["--caption-ext", ".txt"]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("is a link; captions are never written through links"), "{err}");
+        assert!(err.contains("is a FIFO"), "{err}");
+        let expect = if round == 0 { "2 captions written" } else { "0 captions written" };
+        assert!(err.contains(expect), "round {round}: {err}");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"someone's notes\n");
+        assert!(std::fs::symlink_metadata(caption(0)).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(caption(2)).unwrap(),
+            "\u{feff}score_9, masterpiece, best, 1girl, great, score_87\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(caption(3)).unwrap(),
+            "masterpiece\nbest\n1girl\ngreat\nscore_87\n"
+        );
+    }
+}
+
+#[test]
+fn gallery_never_writes_over_its_score_file_or_an_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_files(tmp.path(), SMALL);
+    let images = images_of(&data);
+    let scores =
+        score_file(&tmp.path().join("s.csv"), &[(&images[0], "good"), (&images[1], "best")]);
+    let link = tmp.path().join("page.html");
+    std::os::unix::fs::symlink(&scores, &link).unwrap();
+    let before = Snapshot::of(tmp.path());
+    for (out_path, needle) in
+        [(&scores, "the score file"), (&link, "the score file"), (&images[1], "an image listed")]
+    {
+        let out = run(&["gallery", "--scores", arg(&scores), "--out", arg(out_path)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("refusing to write") && err.contains(needle), "{err}");
+    }
+    assert_eq!(before.changes(&Snapshot::of(tmp.path())), Vec::<String>::new());
+    let page = tmp.path().join("gallery.html");
+    let out = run(&["gallery", "--scores", arg(&scores), "--out", arg(&page)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn train_never_empties_a_folder_it_did_not_make() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(12, 5, 16).without_aliases());
+    std::fs::write(data.join("config.toml"), b"# the user's own config\n").unwrap();
+    std::fs::create_dir(data.join("checkpoint")).unwrap();
+    let pictures = tmp.path().join("pictures");
+    std::fs::create_dir_all(pictures.join("checkpoint")).unwrap();
+    std::fs::copy(&images_of(&data)[0], pictures.join("holiday.png")).unwrap();
+    std::fs::write(pictures.join("config.toml"), b"[train]\n").unwrap();
+    let before = Snapshot::of(tmp.path());
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--dataset", arg(&data), "--out", arg(out)];
+        args.extend(["--backbone", "tiny", "--image-size", "16", "--epochs", "1"]);
+        args.extend_from_slice(extra);
+        run(&args)
     };
-    assert!(out.status.success(), "{}", all_output(&out));
-    assert_eq!(tree(&cache), before, "the read-only cache was written");
-    // The same metrics as the run that built the cache.
-    let metrics = |run: &Path| {
-        let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
-        let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
-        summary["validation"]["loss"].as_f64().unwrap()
-    };
-    assert_eq!(metrics(&second), metrics(&tmp.path().join("first")));
+    for (out, extra, needle) in [
+        (data.clone(), vec![], "is the dataset folder"),
+        (data.clone(), vec!["--overwrite"], "is the dataset folder"),
+        (data.join("runs/a"), vec!["--overwrite"], "lies inside the dataset folder"),
+        (tmp.path().to_path_buf(), vec!["--overwrite"], "holds the dataset folder"),
+        (pictures.clone(), vec![], "was not made by `animescore train`"),
+        (pictures.clone(), vec!["--overwrite"], "was not made by `animescore train`"),
+    ] {
+        let result = train(&out, &extra);
+        let err = stderr(&result);
+        assert_eq!(result.status.code(), Some(1), "{out:?} {extra:?}: {err}");
+        assert!(err.contains(needle), "{out:?} {extra:?}: {err}");
+        assert!(!err.contains("--overwrite to"), "suggests a flag that destroys data: {err}");
+    }
+    let changes = before.changes(&Snapshot::of(tmp.path()));
+    // Reading the index may refresh SQLite's side files; nothing else changes.
+    assert!(changes.iter().all(|c| c.contains(".database")), "{changes:?}");
 }
 
 #[test]
-fn explain_on_a_huge_image_stays_within_bounded_memory() {
-    let fx = fixture();
+fn messages_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
-    // 8000 × 8000 greyscale: 64 MB decoded; the old code held about twenty bytes per pixel
-    // (copies of the image, a full-size f32 map and its normalised copy, the overlay).
-    let huge = tmp.path().join("huge.png");
-    let img = image::GrayImage::from_fn(8000, 8000, |x, y| image::Luma([((x / 64 + y / 64) % 256) as u8]));
-    img.save(&huge).unwrap();
-    drop(img);
-    let out = tmp.path().join("explained");
-    let args = ["explain", "--model", arg(&fx.run), "--out", arg(&out), arg(&huge), arg(&huge)];
-    let (output, peak) = cli().run_measured(&args);
-    assert!(output.status.success(), "{}", all_output(&output));
-    let heat = image::open(out.join("huge.heatmap.png")).unwrap();
-    assert_eq!((heat.width(), heat.height()), (8000, 8000), "the heat map keeps the full size");
-    let overlay = image::image_dimensions(out.join("huge.png")).unwrap();
-    assert_eq!(overlay, (2048, 2048), "the overlay is drawn at most 2048 px a side");
-    eprintln!("explain on two 8000 × 8000 images: peak {peak} MiB");
-    assert!(peak < 700, "peak {peak} MiB");
+    // Shard errors are about the shard, not a training configuration.
+    let out = run(&["predict", "--model", "run", "--shard", "0/3", "x.png"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--shard 0/3") && !err.contains("training configuration"), "{err}");
+    // An empty grid is an error.
+    let grid = tmp.path().join("grid.toml");
+    std::fs::write(&grid, "backbones = []\n").unwrap();
+    let out = run(&[
+        "experiments",
+        "--grid",
+        arg(&grid),
+        "--dataset",
+        "ds",
+        "--out",
+        arg(&tmp.path().join("o")),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("invalid experiment grid") && err.contains("backbones (0)"), "{err}");
+    assert!(!tmp.path().join("o").exists());
+    // A file name with a direction override, an escape sequence and a NUL byte (from a score
+    // file) reaches the terminal escaped.
+    let name = format!("{}/a\u{202e}gnp\u{1b}[2J\0.png", tmp.path().display());
+    let scores = tmp.path().join("s.csv");
+    std::fs::write(&scores, format!("{HEADER}\n\"{name}\",a,50,,,,,,good\n")).unwrap();
+    let out = curate(&scores, &["--copy-to", arg(&tmp.path().join("d"))]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a\\u{202e}gnp\\u{1b}[2J\\0.png"), "{err}");
+    assert!(!err.contains(['\u{202e}', '\u{1b}', '\0']), "{err:?}");
 }

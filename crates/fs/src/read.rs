@@ -8,7 +8,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::walk::describe;
+use crate::walk::file_type_name;
 
 /// Cap on a hand-written settings file (`--config`, a run's `config.toml`, an experiment grid,
 /// a custom backbone's JSON): 1 MiB, a thousand times the largest real one. A link to
@@ -42,7 +42,7 @@ pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, Metadata)> {
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("not a regular file ({})", describe(&meta.file_type())),
+            format!("not a regular file ({})", file_type_name(&meta.file_type())),
         ));
     }
     Ok((file, meta))
