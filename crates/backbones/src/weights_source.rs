@@ -178,7 +178,10 @@ impl WeightsSource {
         {
             let actual = if meta.len() > max_bytes {
                 // A planted (sparse) file far beyond the real size: not worth hashing.
-                format!("not computed: {} bytes, more than the {max_bytes} of this file", meta.len())
+                format!(
+                    "not computed: {} bytes, more than the {max_bytes} of this file",
+                    meta.len()
+                )
             } else {
                 sha256_file(&path)?
             };

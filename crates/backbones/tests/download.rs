@@ -311,7 +311,12 @@ fn concurrent_downloads_of_one_file_all_succeed() {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 scope.spawn(|| {
-                    source.fetch("net-1234abcd.pth", Checksum::Sha256(&hex), LIMIT, &NoDownloadProgress)
+                    source.fetch(
+                        "net-1234abcd.pth",
+                        Checksum::Sha256(&hex),
+                        LIMIT,
+                        &NoDownloadProgress,
+                    )
                 })
             })
             .collect();

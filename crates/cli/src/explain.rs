@@ -67,7 +67,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         write_pictures(&mut out, &name, picture, &e)?;
         csv.write_record(csv_row(path, &e))?;
         done += 1;
-        if done % explainer.batch_size.max(1) == 0 {
+        if done.is_multiple_of(explainer.batch_size.max(1)) {
             eprintln!("explained {done}/{} images", paths.len());
         }
         anyhow::Ok(())

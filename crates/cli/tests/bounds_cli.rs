@@ -97,16 +97,22 @@ fn settings_run_and_score_files_that_are_devices_or_fifos_fail_at_once() {
     for (config, needle) in
         [(&zero, "not a regular file"), (&fifo, "not a regular file"), (&big, "limit")]
     {
-        let args = ["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--config", arg(config)];
+        let args =
+            ["train", "--dataset", arg(&fx.data), "--out", arg(&out), "--config", arg(config)];
         let all = fails_fast(&args, 20);
         assert!(all.contains(needle) && all.contains(arg(config)), "{all}");
-        let all = fails_fast(&["experiments", "--grid", arg(config), "--dataset", arg(&fx.data), "--out", arg(&out)], 20);
+        let all = fails_fast(
+            &["experiments", "--grid", arg(config), "--dataset", arg(&fx.data), "--out", arg(&out)],
+            20,
+        );
         assert!(all.contains(needle), "{all}");
         assert!(!out.exists(), "nothing is written");
     }
     // A run whose config.toml is a link to /dev/zero, then a FIFO.
     let run = copy_run(&fx.run, &tmp.path().join("run"));
-    for replace in [|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap(), |p: &Path| mkfifo(p)] {
+    for replace in
+        [|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap(), |p: &Path| mkfifo(p)]
+    {
         let config = run.join("config.toml");
         std::fs::remove_file(&config).unwrap();
         replace(&config);
@@ -166,7 +172,8 @@ fn a_model_too_large_is_refused_with_its_numbers_before_anything_is_written() {
     let wide = config("[heads]\nhead_hidden = 4000000000\n");
     let all = train(&["--config", arg(&wide), "--variant", "multitask"]);
     assert!(all.contains("parameters") && all.contains("limit of 1.00e9"), "{all}");
-    let deep = config("variant = \"attention\"\n[heads.attention]\nd_model = 1000000\nn_heads = 1\n");
+    let deep =
+        config("variant = \"attention\"\n[heads.attention]\nd_model = 1000000\nn_heads = 1\n");
     let all = train(&["--config", arg(&deep)]);
     assert!(all.contains("parameters"), "{all}");
     let net = tmp.path().join("net.json");
@@ -318,7 +325,9 @@ fn explain_on_a_huge_image_stays_within_bounded_memory() {
     // 8000 × 8000 greyscale: 64 MB decoded; the old code held about twenty bytes per pixel
     // (copies of the image, a full-size f32 map and its normalised copy, the overlay).
     let huge = tmp.path().join("huge.png");
-    let img = image::GrayImage::from_fn(8000, 8000, |x, y| image::Luma([((x / 64 + y / 64) % 256) as u8]));
+    let img = image::GrayImage::from_fn(8000, 8000, |x, y| {
+        image::Luma([((x / 64 + y / 64) % 256) as u8])
+    });
     img.save(&huge).unwrap();
     drop(img);
     let out = tmp.path().join("explained");

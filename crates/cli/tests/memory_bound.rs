@@ -65,24 +65,22 @@ fn ingest_scores_and_train_stay_bounded_by_the_batch() {
     // target, and this test may run against one (ANIMESCORE_BIN).
     let csv = tmp.path().join("scores.csv");
     let scores = peak_mib(&["scores", "--db", arg(&db), "--out", arg(&csv)]);
-    let train = peak_mib(
-        &[
-            "train",
-            "--dataset",
-            d,
-            "--out",
-            arg(&run),
-            "--backbone",
-            "tiny",
-            "--image-size",
-            "16",
-            "--epochs",
-            "1",
-            "--embedding",
-            "none",
-            "--no-cache",
-        ],
-    );
+    let train = peak_mib(&[
+        "train",
+        "--dataset",
+        d,
+        "--out",
+        arg(&run),
+        "--backbone",
+        "tiny",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--embedding",
+        "none",
+        "--no-cache",
+    ]);
     eprintln!("peak resident size: ingest {ingest} MiB, scores {scores} MiB, train {train} MiB");
     // The files hold 156 MB of tags. Bounded: a few batches of them at most.
     assert!(ingest < 400, "ingest peaked at {ingest} MiB");

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
-use crate::walk::describe;
+use crate::walk::file_type_name;
 
 /// Whether `name` is one plain component: not empty, no `/` (or NUL), not `.` or `..`.
 pub fn is_plain_name(name: &str) -> bool {
@@ -140,15 +140,16 @@ impl ConfinedDir {
 
     fn open_with(&self, name: &str, flags: OFlags, mode: u32) -> io::Result<(File, Metadata)> {
         let path = self.display(plain(name)?);
-        let fd = rustix::fs::openat(&self.fd, name, flags | base_flags(), Mode::from_raw_mode(mode))
-            .map_err(|e| link_refused(e, &path))?;
+        let fd =
+            rustix::fs::openat(&self.fd, name, flags | base_flags(), Mode::from_raw_mode(mode))
+                .map_err(|e| link_refused(e, &path))?;
         let file = File::from(fd);
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(refused(format!(
                 "{} is not a regular file ({})",
                 path.display(),
-                describe(&meta.file_type())
+                file_type_name(&meta.file_type())
             )));
         }
         Ok((file, meta))
@@ -262,9 +263,7 @@ mod tests {
         symlink(&outside, inside.join("index.json")).unwrap();
         mkfifo(&inside.join("lock"));
         std::fs::create_dir(inside.join("seg")).unwrap();
-        for (name, what) in
-            [("index.json", "symbolic link"), ("lock", "FIFO"), ("seg", "folder")]
-        {
+        for (name, what) in [("index.json", "symbolic link"), ("lock", "FIFO"), ("seg", "folder")] {
             let err = confined.open_read(name).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{name}: {err}");
             assert!(err.to_string().contains(what), "{name}: {err}");
@@ -282,9 +281,11 @@ mod tests {
         let names: Vec<_> = confined.entries().unwrap();
         assert!(names.iter().any(|(n, regular)| n == "index.json" && *regular));
         assert!(names.iter().any(|(n, regular)| n == "lock" && !*regular));
-        assert!(!std::fs::read_dir(&inside).unwrap().any(|e| {
-            e.unwrap().file_name().to_string_lossy().ends_with(".tmp")
-        }));
+        assert!(
+            !std::fs::read_dir(&inside)
+                .unwrap()
+                .any(|e| { e.unwrap().file_name().to_string_lossy().ends_with(".tmp") })
+        );
     }
 
     #[test]

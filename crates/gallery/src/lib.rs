@@ -4,7 +4,8 @@
 //! tags are shown per card; the page sorts by score and filters by tier and score range
 //! (also from the URL fragment, e.g. `page.html#tier=great,best&min=60`); a card opens the
 //! original image (and its explanation picture, if any) through `file://` links. No server,
-//! no network: a Content-Security-Policy forbids any fetch.
+//! no network: a Content-Security-Policy forbids any fetch, and allows the page's own script
+//! by its hash only (no other inline script can run).
 
 mod error;
 mod html;

@@ -123,7 +123,8 @@ mod tests {
         for variant in Variant::ALL {
             for embedding in Embedding::ALL {
                 for head_hidden in [0, 16] {
-                    let heads = HeadsConfig { head_hidden, ..HeadsConfig::tiny(variant, embedding, 7) };
+                    let heads =
+                        HeadsConfig { head_hidden, ..HeadsConfig::tiny(variant, embedding, 7) };
                     let config = ModelConfig::new(backbone.clone(), heads);
                     let built = config.init(&device).unwrap().num_params() as f64;
                     let size = config.size(32).total();

@@ -164,8 +164,14 @@ impl FeatureCache {
         let recompute: RecomputeSlot = Arc::new(move |path: &Path| {
             let rgb = preprocess.load_rgb(path).map_err(|e| e.to_string())?.into_raw();
             let backbone = one.lock().map_err(|_| "backbone lock poisoned".to_string())?;
-            let maps = features_of(&backbone, &preprocess, vec![preprocess.normalize(&rgb)], &device, dims)
-                .map_err(|e| format!("backbone: {e}"))?;
+            let maps = features_of(
+                &backbone,
+                &preprocess,
+                vec![preprocess.normalize(&rgb)],
+                &device,
+                dims,
+            )
+            .map_err(|e| format!("backbone: {e}"))?;
             Ok(maps.iter().flatten().flat_map(|v| v.to_le_bytes()).collect())
         });
         let (slots, stats) =
@@ -258,8 +264,7 @@ mod tests {
         let dims = feature_dims(&backbone, 32, &device);
         let config = TrainConfig { freeze: Freeze::All, ..TrainConfig::default() };
         let root = CacheRoot::dir(dir.path());
-        let cache =
-            FeatureCache::new(&root, &config, &backbone_config, &preprocess, dims).unwrap();
+        let cache = FeatureCache::new(&root, &config, &backbone_config, &preprocess, dims).unwrap();
         let read = |i: usize| {
             preprocess.load_rgb(&paths[i]).map(|r| r.into_raw()).map_err(|e| e.to_string())
         };
@@ -311,8 +316,7 @@ mod tests {
         }
         // Other weights (here: another seed of the random initialisation): another folder.
         let other = TrainConfig { seed: 7, ..config };
-        let moved =
-            FeatureCache::new(&root, &other, &backbone_config, &preprocess, dims).unwrap();
+        let moved = FeatureCache::new(&root, &other, &backbone_config, &preprocess, dims).unwrap();
         assert_ne!(moved.dir(), cache.dir());
     }
 

@@ -236,7 +236,8 @@ mod tests {
         let bad = dir.path().join("bad.png");
         std::fs::write(&bad, b"not an image").unwrap();
         paths.push(bad.clone());
-        let cache = ImageCache::new(&CacheRoot::dir(dir.path().join("cache")), &Preprocess::imagenet(8));
+        let cache =
+            ImageCache::new(&CacheRoot::dir(dir.path().join("cache")), &Preprocess::imagenet(8));
         struct Count(std::sync::atomic::AtomicUsize);
         impl CacheProgress for Count {
             fn failed(&self, _: &Path, _: &str) {
@@ -472,4 +473,3 @@ mod tests {
         }
     }
 }
-

@@ -207,7 +207,12 @@ struct Opened {
 impl SlotStore {
     /// The store in the folder `name` (a plain name) under `root`, for slots of `slot_bytes`
     /// computed under `settings`.
-    pub fn new(root: &CacheRoot, name: String, settings: serde_json::Value, slot_bytes: u64) -> Self {
+    pub fn new(
+        root: &CacheRoot,
+        name: String,
+        settings: serde_json::Value,
+        slot_bytes: u64,
+    ) -> Self {
         let dir = root.path().join(&name);
         Self { root: root.clone(), name, dir, settings, slot_bytes }
     }
@@ -340,14 +345,15 @@ impl SlotStore {
         };
         let dir = match ConfinedDir::open(&self.root.base, &below, true) {
             Ok(dir) => dir,
-            Err(e) if is_read_only_error(&e) => match ConfinedDir::open(&self.root.base, &below, false)
-            {
-                Ok(dir) => return Some(read_only(dir)),
-                Err(e) => {
-                    tracing::info!("no usable cache at {} ({e})", self.dir.display());
-                    return None;
+            Err(e) if is_read_only_error(&e) => {
+                match ConfinedDir::open(&self.root.base, &below, false) {
+                    Ok(dir) => return Some(read_only(dir)),
+                    Err(e) => {
+                        tracing::info!("no usable cache at {} ({e})", self.dir.display());
+                        return None;
+                    }
                 }
-            },
+            }
             Err(e) => return unusable(&e),
         };
         for path in dir.replaced() {
@@ -477,7 +483,10 @@ impl SlotStore {
         };
         match serde_json::from_slice::<Header>(&bytes) {
             Ok(h) if h.format != STORE_FORMAT => {
-                tracing::info!("{}: an older cache format; starting the cache over", path.display());
+                tracing::info!(
+                    "{}: an older cache format; starting the cache over",
+                    path.display()
+                );
                 return empty();
             }
             _ => {}
@@ -538,7 +547,10 @@ impl SlotStore {
 /// A store used read-only: hits are read, misses computed on each read. A shared lock keeps
 /// a writer from committing half-way through the reading of the index, when it can be taken.
 fn read_only(dir: ConfinedDir) -> Opened {
-    tracing::info!("cache {} is read-only: using what it holds, storing nothing", dir.path().display());
+    tracing::info!(
+        "cache {} is read-only: using what it holds, storing nothing",
+        dir.path().display()
+    );
     let lock = dir.open_read(LOCK).ok().map(|(file, _)| file).filter(|f| f.lock_shared().is_ok());
     Opened { dir, writable: false, _lock: lock }
 }
@@ -563,10 +575,12 @@ fn remove_leftovers(dir: &ConfinedDir, index: &Index) {
     for (name, _) in entries {
         let Some(name) = name.to_str() else { continue };
         let named = index.segments.iter().any(|s| s.file == name);
-        let leftover = (is_segment_name(name) && !named)
-            || name.starts_with(".index.json.");
+        let leftover = (is_segment_name(name) && !named) || name.starts_with(".index.json.");
         if leftover {
-            tracing::info!("removing {} (left by an interrupted fill)", dir.display(name).display());
+            tracing::info!(
+                "removing {} (left by an interrupted fill)",
+                dir.display(name).display()
+            );
             let _ = dir.remove(name);
         }
     }

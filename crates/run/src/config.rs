@@ -22,8 +22,8 @@ mod heads_table;
 mod limits;
 mod recipe;
 
-pub(crate) use limits::check_run;
 pub use heads_table::HeadsTable;
+pub(crate) use limits::check_run;
 pub use limits::{
     MAX_BATCH_SIZE, MAX_DEVICE_MEMORY, MAX_EPOCHS, MAX_PARAMETERS, MAX_WORKERS, Pass,
     check_model_size,

@@ -22,18 +22,18 @@ use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary};
 use animescore_fs::{RunLock, absolute_path, write_atomic};
 use animescore_heads::ScoringModel;
 use animescore_pipeline::{
-    BatchLoader, CacheChoice, CacheProgress, CacheRoot, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
-    FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings, NoCacheProgress, Pending,
-    Sample, SplitRecords, StepValues, accumulate_samples, cache_root, evaluate_samples,
-    feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab, image_loader,
-    index_path, load_labelled_records, load_records, resolve_tag_source, samples,
+    BatchLoader, CacheChoice, CacheProgress, CacheRoot, CachedFeatures, CachedImages,
+    DEFAULT_READBACK_EVERY, FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings,
+    NoCacheProgress, Pending, Sample, SplitRecords, StepValues, accumulate_samples, cache_root,
+    evaluate_samples, feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab,
+    image_loader, index_path, load_labelled_records, load_records, resolve_tag_source, samples,
     warn_unusual_values,
 };
 use animescore_run::{
     AugmentConfig, Calibration, DeviceSpec, EpochRecord, FeatureCacheMode, Freeze,
     MetricsAccumulator, Pass, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
-    TrainConfig, check_model_size, load_model, load_now, load_optimizer, metrics_csv, read_json, save_checked,
-    write_json, write_text,
+    TrainConfig, check_model_size, load_model, load_now, load_optimizer, metrics_csv, read_json,
+    save_checked, write_json, write_text,
 };
 use animescore_scoring::Scorer;
 use burn::module::Module;

@@ -172,7 +172,10 @@ fn edit_keeping_length_and_mtime(data: &Path, n: usize) -> usize {
         file.set_modified(meta.modified().unwrap()).unwrap();
         drop(file);
         let after = std::fs::metadata(long).unwrap();
-        assert_eq!((after.len(), after.modified().unwrap()), (meta.len(), meta.modified().unwrap()));
+        assert_eq!(
+            (after.len(), after.modified().unwrap()),
+            (meta.len(), meta.modified().unwrap())
+        );
         edited += 1;
     }
     edited

@@ -72,7 +72,9 @@ mod tests {
         want.attention.d_model = 32;
         assert_eq!(heads, want);
         // Another loss weighting replaces the default one whole.
-        let fixed = table("[loss.weighting]\nmode = \"fixed\"\nscore = 0.5\nai = 1.0\nsanity = 1.0\ntags = 1.0");
+        let fixed = table(
+            "[loss.weighting]\nmode = \"fixed\"\nscore = 0.5\nai = 1.0\nsanity = 1.0\ntags = 1.0",
+        );
         assert_ne!(fixed.apply(&base).unwrap().loss, base.loss);
         let err = table("head_hiden = 3").apply(&base).unwrap_err().to_string();
         assert!(err.contains("head_hiden"), "{err}");

@@ -104,7 +104,8 @@ fn check_size(
 ) -> Result<()> {
     let size = model.size(image_size);
     let total = size.total();
-    if !(total.parameters <= MAX_PARAMETERS) {
+    // NaN (inf - inf of absurd widths) counts as too large.
+    if total.parameters.is_nan() || total.parameters > MAX_PARAMETERS {
         return Err(RunError::InvalidConfig(format!(
             "the model would have about {} parameters (backbone {}, heads {}), above the limit \
              of {} (check the widths, blocks and head sizes)",
@@ -116,17 +117,13 @@ fn check_size(
     }
     let (per_parameter, per_image, what) = match pass {
         Pass::Train { backbone } => {
-            let kept = if backbone {
-                size.backbone.activations
-            } else {
-                3.0 * size.backbone.peak
-            };
+            let kept = if backbone { size.backbone.activations } else { 3.0 * size.backbone.peak };
             (16.0, kept + size.heads.activations, "train")
         }
         Pass::Infer => (4.0, 3.0 * total.peak, "run"),
     };
     let needed = per_parameter * total.parameters + 4.0 * batch as f64 * per_image;
-    if !(needed <= limit) {
+    if needed.is_nan() || needed > limit {
         return Err(RunError::InvalidConfig(format!(
             "the model would need about {} to {what} on batches of {batch} images of \
              {image_size} px ({} parameters, {} of activations per image), more than {limit_name} \
@@ -185,8 +182,7 @@ mod tests {
         assert!(text.contains("parameters") && text.contains("1.00e9"), "{text}");
 
         let tiny = HeadsConfig::tiny(Variant::Multitask, Embedding::None, 0);
-        let err =
-            check_model_size(&model("tiny", tiny), 4096, 65_536, gpu, train).unwrap_err();
+        let err = check_model_size(&model("tiny", tiny), 4096, 65_536, gpu, train).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("batches of 65536") && text.contains("192.0 GiB"), "{text}");
     }
