@@ -194,8 +194,9 @@ mod tests {
     #[test]
     fn absurd_widths_and_depths_give_large_numbers_at_once() {
         let config: BackboneConfig = serde_json::from_str(
-            r#"{"kind": "resnet", "widths": [18446744073709551615], "blocks": [1000000000000],
-                "block": "bottleneck"}"#,
+            r#"{"kind": "resnet", "stem_width": 64, "widths": [18446744073709551615],
+                "blocks": [1000000000000], "block": "bottleneck", "zero_init_residual": true,
+                "image_size": 224}"#,
         )
         .unwrap();
         let (size, _) = config.size(224);

@@ -51,7 +51,8 @@ impl NetworkSize {
         h: f64,
     ) -> f64 {
         let out = (h / stride).ceil();
-        self.layer(k * k * (cin / groups) * cout + 2.0 * cout, cout * out * out, 3.0);
+        // The batch norm holds γ, β and its running mean and variance: four per channel.
+        self.layer(k * k * (cin / groups) * cout + 4.0 * cout, cout * out * out, 3.0);
         out
     }
 

@@ -163,7 +163,12 @@ fn a_model_too_large_is_refused_with_its_numbers_before_anything_is_written() {
     };
     let train = |extra: &[&str]| {
         let mut args = vec!["train", "--dataset", arg(&fx.data), "--out", arg(&out)];
-        args.extend(["--backbone", "tiny", "--image-size", "16", "--epochs", "1"]);
+        // Defaults for the flags a case does not set itself.
+        for (flag, value) in [("--backbone", "tiny"), ("--image-size", "16"), ("--epochs", "1")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend(extra);
         let all = fails_fast(&args, 60);
         assert!(!out.exists(), "{extra:?}: the run folder was written");
@@ -179,7 +184,8 @@ fn a_model_too_large_is_refused_with_its_numbers_before_anything_is_written() {
     let net = tmp.path().join("net.json");
     std::fs::write(
         &net,
-        r#"{"kind": "resnet", "widths": [100000000], "blocks": [1000000], "block": "basic"}"#,
+        r#"{"kind": "resnet", "stem_width": 8, "widths": [100000000], "blocks": [1000000],
+            "block": "basic", "zero_init_residual": true, "image_size": 64}"#,
     )
     .unwrap();
     let backbone = format!("custom:{}", net.display());
@@ -324,7 +330,8 @@ fn explain_on_a_huge_image_stays_within_bounded_memory() {
     let tmp = tempfile::tempdir().unwrap();
     // 8000 × 8000 greyscale: 64 MB decoded; the old code held about twenty bytes per pixel
     // (copies of the image, a full-size f32 map and its normalised copy, the overlay).
-    let huge = tmp.path().join("huge.png");
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    let huge = tmp.path().join("in/huge.png");
     let img = image::GrayImage::from_fn(8000, 8000, |x, y| {
         image::Luma([((x / 64 + y / 64) % 256) as u8])
     });
