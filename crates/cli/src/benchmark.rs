@@ -19,18 +19,18 @@ pub struct BenchmarkArgs {
     /// Metadata embedding: none, ai-sanity, tags or both.
     #[arg(long, default_value = "none")]
     pub embedding: Embedding,
-    /// Input side in pixels [default: the backbone's].
-    #[arg(long)]
+    /// Input side in pixels, 8..=4096 [default: the backbone's].
+    #[arg(long, value_parser = crate::bounds::image_size)]
     pub image_size: Option<usize>,
-    /// Images per batch; a comma-separated list measures each in turn in this process
-    /// (GPU kernels compiled for the first are reused by the others).
-    #[arg(long, value_delimiter = ',', default_value = "32")]
+    /// Images per batch, 1..=65536; a comma-separated list measures each in turn in this
+    /// process (GPU kernels compiled for the first are reused by the others).
+    #[arg(long, value_delimiter = ',', default_value = "32", value_parser = crate::bounds::batch_size)]
     pub batch_size: Vec<usize>,
-    /// Timed steps.
-    #[arg(long, default_value_t = 20)]
+    /// Timed steps, 0..=100000.
+    #[arg(long, default_value_t = 20, value_parser = crate::bounds::bench_steps)]
     pub steps: usize,
-    /// Untimed steps first (kernel compilation and autotuning on GPUs).
-    #[arg(long, default_value_t = 3)]
+    /// Untimed steps first (kernel compilation and autotuning on GPUs), 0..=100000.
+    #[arg(long, default_value_t = 3, value_parser = crate::bounds::bench_steps)]
     pub warmup: usize,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
@@ -46,11 +46,11 @@ pub struct BenchmarkArgs {
     /// `--mode loader`: an indexed dataset folder whose images are read.
     #[arg(long)]
     pub dataset: Option<std::path::PathBuf>,
-    /// `--mode loader`: loading threads.
-    #[arg(long, default_value_t = 2)]
+    /// `--mode loader`: loading threads, 0..=256.
+    #[arg(long, default_value_t = 2, value_parser = crate::bounds::workers)]
     pub workers: usize,
-    /// `--mode loader`: timed passes over the images.
-    #[arg(long, default_value_t = 3)]
+    /// `--mode loader`: timed passes over the images, 0..=100000.
+    #[arg(long, default_value_t = 3, value_parser = crate::bounds::bench_steps)]
     pub passes: usize,
     #[command(flatten)]
     pub cache: crate::progress::CacheArgs,

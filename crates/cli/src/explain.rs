@@ -4,13 +4,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_backbones::load_image;
-use animescore_dataset::write_atomic;
 use animescore_explain::{Explainer, Explanation, Method, overlay};
+use animescore_fs::{OutputDir, Shown, Slot, lies_within};
 use animescore_inference::collect_images;
 use animescore_run::DeviceSpec;
 use anyhow::Context;
-use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -18,17 +17,22 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Output folder: NAME.png (overlay), NAME.heatmap.png (greyscale, the input's size) and
-    /// explanations.csv.
+    /// explanations.csv. Not an input folder. Files there that explain did not write are never
+    /// replaced: the output takes the next free name (NAME-2.png) and says so.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace regular files in --out that explain did not write (never links, FIFOs or
+    /// folders).
+    #[arg(long)]
+    pub overwrite: bool,
     /// auto (Grad-CAM), attention (rollout; `attention` variant only), gradcam or occlusion.
     #[arg(long, default_value = "auto")]
     pub method: String,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 16].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 16].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     /// Images or folders (searched recursively for PNG and JPEG files).
     #[arg(required = true)]
@@ -42,6 +46,7 @@ pub const CSV_HEADER: [&str; 8] =
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let method: Method = args.method.parse()?;
+    refuse_input_folder(&args.out, &args.inputs)?;
     let paths = collect_images(&args.inputs)?;
     anyhow::ensure!(!paths.is_empty(), "no PNG or JPEG image among the inputs");
     let mut explainer = Explainer::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
@@ -49,38 +54,35 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n > 0, "--batch-size must be positive");
         explainer.batch_size = n;
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = OutputDir::create(&args.out, args.overwrite)
+        .with_context(|| format!("output folder {}", Shown::path(&args.out)))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
-    let (mut done, mut failed) = (0usize, 0usize);
-    for chunk in paths.chunks(explainer.batch_size) {
-        let mut loaded: Vec<(&PathBuf, DynamicImage)> = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match load_image(path) {
-                Ok(image) => loaded.push((path, image)),
-                Err(e) => {
-                    eprintln!("skipped {}: {e}", path.display());
-                    failed += 1;
-                }
-            }
+    let mut done = 0usize;
+    // Batches are bounded by pixels as well as by count; each image's pictures are written as
+    // soon as it is explained.
+    let skipped = explainer.explain_files_with(&paths, method, |path, picture, e| {
+        let name = names.unique(&out, path);
+        write_pictures(&mut out, &name, picture, &e)?;
+        csv.write_record(csv_row(path, &e))?;
+        done += 1;
+        if done.is_multiple_of(explainer.batch_size.max(1)) {
+            eprintln!("explained {done}/{} images", paths.len());
         }
-        let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-        for ((path, image), e) in loaded.iter().zip(explainer.explain(&images, method)?) {
-            let name = names.unique(path);
-            write_pictures(&args.out, &name, &image.to_rgb8(), &e)?;
-            csv.write_record(csv_row(path, &e))?;
-            done += 1;
-        }
-        eprintln!("explained {done}/{} images", paths.len());
+        anyhow::Ok(())
+    })?;
+    for (path, e) in &skipped {
+        eprintln!("skipped {}: {}", Shown::path(path), Shown::message(&e.to_string()));
     }
-    let csv_path = args.out.join("explanations.csv");
-    let bytes = csv
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", csv_path.display(), e.error()))?;
-    write_atomic(&csv_path, &bytes)?;
-    println!("{}: {done} images explained, {failed} skipped", args.out.display());
+    let failed = skipped.len();
+    let bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("explanations.csv: {}", e.error()))?;
+    let table = out.free_stem("explanations", &[".csv"], |_| false);
+    if table != "explanations" {
+        eprintln!("{}", not_ours(&out, "explanations.csv", &format!("{table}.csv")));
+    }
+    out.write(&format!("{table}.csv"), &bytes)?;
+    println!("{}: {done} images explained, {failed} skipped", Shown::path(&args.out));
     Ok(if done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -88,7 +90,8 @@ fn csv_row(path: &Path, e: &Explanation) -> Vec<String> {
     let share = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
     let s = e.shares;
     vec![
-        path.display().to_string(),
+        // A name that is not UTF-8 is written with its foreign bytes as `\xNN`, not mangled.
+        path.to_str().map_or_else(|| Shown::path(path).to_string(), str::to_string),
         format!("{:.2}", e.score),
         e.tier.to_string(),
         e.method.name().to_string(),
@@ -99,37 +102,80 @@ fn csv_row(path: &Path, e: &Explanation) -> Vec<String> {
     ]
 }
 
+/// Refuses an output folder that is, or lies inside, a folder of the inputs (the folder of an
+/// image given directly counts): the overlays would replace or mix with the images.
+fn refuse_input_folder(out: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    for input in inputs {
+        let folder = if input.is_dir() {
+            input.as_path()
+        } else {
+            input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        };
+        anyhow::ensure!(
+            !lies_within(out, folder),
+            "--out {} is, or lies inside, the input folder {}: explain never writes among the \
+             images it reads; choose another --out",
+            Shown::path(out),
+            Shown::path(folder)
+        );
+    }
+    Ok(())
+}
+
+/// What is said when a wanted name is taken by a file explain did not write.
+fn not_ours(out: &OutputDir, wanted: &str, used: &str) -> String {
+    let why = match out.slot(wanted) {
+        Ok(Slot::Taken(why)) => why,
+        _ => "taken".into(),
+    };
+    format!(
+        "{} is {why}: left as it is, wrote {used} instead (--overwrite replaces regular files)",
+        Shown::path(&out.path().join(wanted))
+    )
+}
+
 /// `NAME.png` (overlay with score and tier) and `NAME.heatmap.png` (8-bit greyscale at the
 /// image's own size).
-fn write_pictures(dir: &Path, name: &str, image: &RgbImage, e: &Explanation) -> anyhow::Result<()> {
+fn write_pictures(
+    out: &mut OutputDir,
+    name: &str,
+    image: &RgbImage,
+    e: &Explanation,
+) -> anyhow::Result<()> {
     let label = format!("{:.1} {}", e.score, e.tier);
     let overlay = DynamicImage::ImageRgb8(overlay(image, &e.heat, &label));
-    write_png(&dir.join(format!("{name}.png")), &overlay)?;
-    let gray = GrayImage::from_raw(e.heat.width as u32, e.heat.height as u32, e.heat.to_gray8())
-        .context("heat map size does not match its values")?;
-    write_png(&dir.join(format!("{name}.heatmap.png")), &DynamicImage::ImageLuma8(gray))
+    write_png(out, &format!("{name}.png"), &overlay)?;
+    // Encoded row by row: a huge image's map is never held whole.
+    out.write(&format!("{name}.heatmap.png"), &e.heat.grey_png()?)?;
+    Ok(())
 }
 
-fn write_png(path: &Path, image: &DynamicImage) -> anyhow::Result<()> {
+fn write_png(out: &mut OutputDir, name: &str, image: &DynamicImage) -> anyhow::Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, ImageFormat::Png)?;
-    Ok(write_atomic(path, bytes.get_ref())?)
+    out.write(name, bytes.get_ref())?;
+    Ok(())
 }
 
-/// Output names from file stems; a stem seen before gets `-2`, `-3`, … so that two images
-/// of the same name in different folders do not overwrite each other.
+/// Output names from file stems; a stem used before in this run, or whose `.png` or
+/// `.heatmap.png` is taken by a file explain did not write, gets `-2`, `-3`, … (the latter is
+/// said on standard error).
 #[derive(Default)]
 struct OutputNames(HashSet<String>);
 
+const PICTURES: [&str; 2] = [".png", ".heatmap.png"];
+
 impl OutputNames {
-    fn unique(&mut self, path: &Path) -> String {
+    fn unique(&mut self, out: &OutputDir, path: &Path) -> String {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut name = stem.clone();
-        let mut n = 1;
-        while !self.0.insert(name.clone()) {
-            n += 1;
-            name = format!("{stem}-{n}");
+        let name = out.free_stem(&stem, &PICTURES, |n| self.0.contains(n));
+        if name != stem && !self.0.contains(&stem) {
+            let wanted = PICTURES.map(|ext| format!("{stem}{ext}"));
+            if let Some(taken) = wanted.iter().find(|w| !out.is_writable(w)) {
+                eprintln!("{}", not_ours(out, taken, &format!("{name}.png")));
+            }
         }
+        self.0.insert(name.clone());
         name
     }
 }

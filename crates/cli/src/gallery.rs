@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use animescore_fs::Shown;
 use animescore_gallery::{GalleryOptions, write_gallery};
 
 #[derive(clap::Args)]
@@ -32,14 +33,18 @@ pub fn run(args: &GalleryArgs) -> anyhow::Result<ExitCode> {
     };
     let report = write_gallery(&args.scores, &args.out, &options)?;
     for (record, reason) in &report.skipped_rows {
-        eprintln!("skipped record {record} of {}: {reason}", args.scores.display());
+        eprintln!(
+            "skipped record {record} of {}: {}",
+            Shown::path(&args.scores),
+            Shown::text(reason)
+        );
     }
     for (path, reason) in &report.missing_images {
-        eprintln!("no thumbnail for {}: {reason}", path.display());
+        eprintln!("no thumbnail for {}: {}", Shown::path(path), Shown::text(reason));
     }
     println!(
         "{}: {} cards ({} without thumbnail, {} with an explanation), {} records skipped",
-        args.out.display(),
+        Shown::path(&args.out),
         report.cards,
         report.missing_images.len(),
         report.explained,

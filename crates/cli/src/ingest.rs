@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use animescore_dataset::{IngestOptions, ingest};
 
 use crate::progress::Bar;
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -17,11 +18,11 @@ pub struct IngestArgs {
     /// Character-alias table (SQLite `character_tags`, CSV or JSON) for `tag_character`.
     #[arg(long)]
     pub character_aliases: Option<PathBuf>,
-    /// Parser threads [default: all cores].
-    #[arg(long, short)]
+    /// Parser threads, 1..=512 [default: all cores].
+    #[arg(long, short, value_parser = crate::bounds::jobs)]
     pub jobs: Option<usize>,
-    /// Rows per transaction.
-    #[arg(long, default_value_t = 1000)]
+    /// Rows per transaction, 1..=1000000.
+    #[arg(long, default_value_t = 1000, value_parser = crate::bounds::ingest_batch)]
     pub batch_size: usize,
 }
 
@@ -38,7 +39,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     bar.finish();
     println!(
         "{}: {} added, {} updated, {} unchanged, {} skipped ({} rows in the index{})",
-        report.db_path.display(),
+        Shown::path(&report.db_path),
         report.added,
         report.updated,
         report.unchanged,

@@ -1,6 +1,7 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
 mod benchmark;
+mod bounds;
 mod curate;
 mod embed;
 mod eval;
@@ -107,7 +108,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // `{:#}`: the error and each of its causes, `: `-separated. Library errors keep
             // their cause as `source()` and leave it out of their own message.
-            eprintln!("error: {e:#}");
+            // File names inside the message cannot reach the terminal raw (NUL, escape
+            // sequences, direction overrides).
+            eprintln!("error: {}", animescore_fs::Shown::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_inference::{Predictor, Shard, StreamOptions, predict_to};
-use animescore_run::DeviceSpec;
+use animescore_run::{DeviceSpec, Pass, check_model_size};
 use animescore_scorefile::{ScoreTarget, TierCuts};
 
 use crate::curate::{CurateArgs, apply};
 use crate::progress::Bar;
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
@@ -43,8 +44,8 @@ pub struct PredictArgs {
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 32].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 32].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     #[command(flatten)]
     pub curate: CurateArgs,
@@ -72,10 +73,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         );
     }
     args.curate.options()?; // checks the curation values before any scoring
-    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let device = args.device.parse::<DeviceSpec>()?;
+    let mut predictor = Predictor::load(&args.model, device)?;
     if let Some(n) = args.batch_size {
         predictor.batch_size = n;
     }
+    let (model, size) = (&predictor.config().model, predictor.config().preprocess.size);
+    check_model_size(model, size, predictor.batch_size, device, Pass::Infer)?;
     if let Some(t) = tiers {
         predictor.set_tiers(t);
     }
@@ -106,25 +110,32 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     if report.dropped_tail > 0 {
         eprintln!(
             "{}: dropped a truncated last line ({} bytes)",
-            out.display(),
+            Shown::path(&out),
             report.dropped_tail
         );
     }
     for bad in &report.bad_existing {
-        eprintln!("{}: unreadable row kept as it is: {bad}", out.display());
+        eprintln!("{}: unreadable row kept as it is: {}", Shown::path(&out), Shown::text(bad));
     }
     let todo = report.in_shard - report.already_done;
-    let mut summary =
-        format!("{}: {} images scored, {} skipped", out.display(), report.scored, report.failed);
+    let mut summary = format!(
+        "{}: {} images scored, {} skipped",
+        Shown::path(&out),
+        report.scored,
+        report.failed
+    );
     if report.already_done > 0 {
         summary += &format!(", {} already there", report.already_done);
     }
     if shard.is_some() {
         summary += &format!(" (shard: {} of {} images)", report.in_shard, report.found);
+        if report.in_shard == 0 && report.written {
+            summary += "; the shard selects no image, so the file holds the header only";
+        }
     }
     eprintln!("{summary}");
     if todo > 0 && report.scored == 0 {
-        eprintln!("no image could be read; {} left as it was", out.display());
+        eprintln!("no image could be read; {} left as it was", Shown::path(&out));
         return Ok(ExitCode::FAILURE);
     }
     match (&target, args.curate.acts()) {

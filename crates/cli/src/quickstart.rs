@@ -16,11 +16,11 @@ pub struct QuickstartArgs {
     /// Working folder for the synthetic dataset, the run and the predictions.
     #[arg(long, default_value = "quickstart")]
     pub dir: PathBuf,
-    /// Number of synthetic images.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of synthetic images, 1..=1000000.
+    #[arg(long, default_value_t = 1000, value_parser = crate::bounds::synth_count)]
     pub count: usize,
-    /// Maximum training epochs (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 40)]
+    /// Maximum training epochs, 1..=100000 (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 40, value_parser = crate::bounds::epochs)]
     pub epochs: usize,
     /// Seed of the training run (the synthetic data is always the same).
     #[arg(long, default_value_t = 42)]
@@ -78,16 +78,12 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<ExitCode> {
         &args.seed.to_string(),
         // Batch size and learning rate come from the recipe for a tiny backbone trained from
         // scratch (see `animescore_run::Recipe`).
-        // The demo folder's run is its own: a second quickstart replaces it.
+        // A finished run of an earlier quickstart is retrained from scratch (`--overwrite`
+        // replaces only a folder `train` made; anything else there is refused, not deleted).
         "--overwrite",
     ]
     .map(String::from)
     .to_vec();
-    // A finished run from an earlier quickstart is retrained from scratch.
-    if run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir)
-            .with_context(|| format!("removing {}", run_dir.display()))?;
-    }
     train::run(&parse::<train::TrainArgs>("train", &argv)?)?;
 
     println!("4/5 eval: held-out test split");

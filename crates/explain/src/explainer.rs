@@ -1,17 +1,24 @@
 //! A loaded run that explains its scores: images in, one [`Explanation`] each out.
+//!
+//! Memory is bounded by pixels, not by the number of images: an image is decoded, reduced to
+//! the model's input and a picture of at most [`MAX_PICTURE_SIDE`] a side
+//! ([`Explainer::load_image`]), and dropped; a batch closes at `batch_size` images or
+//! [`MAX_BATCH_PIXELS`] pixels of pictures; the heat map at the image's own size is computed
+//! row by row ([`ImageHeat`]). A 16000 × 16000 image costs its decode (the decoder's limits)
+//! and nothing more of that size.
 
 use std::path::{Path, PathBuf};
 
-use animescore_backbones::{Backbone, Preprocess, load_image};
+use animescore_backbones::{Backbone, BackboneError, Preprocess};
 use animescore_heads::{HeadsConfig, ScoringModel, Variant, unscale_score};
 use animescore_run::{DeviceSpec, Placement, TrainedRun};
 use animescore_scorefile::Tier;
 use burn::prelude::*;
-use image::DynamicImage;
+use image::{DynamicImage, RgbImage};
 
 use crate::error::{ExplainError, Result};
 use crate::gradcam::grad_cam;
-use crate::heatmap::{HeatMap, InputGeometry};
+use crate::heatmap::{HeatMap, ImageHeat, InputGeometry};
 use crate::method::Method;
 use crate::occlusion::{OcclusionConfig, occlusion};
 use crate::rollout::{attention_rollout, read};
@@ -31,8 +38,9 @@ pub struct Explanation {
     /// Raw influence over the model's grid: the feature map for rollout and Grad-CAM, the
     /// input square for occlusion.
     pub grid: HeatMap,
-    /// Influence at the original image's size, `0..=1`, letterbox or stretch undone.
-    pub heat: HeatMap,
+    /// Influence at the original image's size, `0..=1`, letterbox or stretch undone
+    /// (computed row by row when drawn).
+    pub heat: ImageHeat,
     /// Shares of the image and each metadata token (metadata-aware variants only).
     pub shares: Option<MetadataShares>,
 }
@@ -44,6 +52,42 @@ pub struct ExplainReport {
     pub explanations: Vec<(PathBuf, Explanation)>,
     /// Unreadable images and why.
     pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Longest side of the picture kept of each image for drawing its overlay: a larger image is
+/// drawn smaller (its heat map keeps the full size).
+pub const MAX_PICTURE_SIDE: u32 = 2048;
+/// Most pixels (pictures and model inputs) in one batch, sixteen images of 2048 × 2048: a
+/// batch closes at this or at the batch size, whichever comes first.
+pub const MAX_BATCH_PIXELS: u64 = 16 * 2048 * 2048;
+
+/// An image ready to explain: the model's input and the image's size; the full-size pixels
+/// are not kept.
+#[derive(Debug, Clone)]
+pub struct ExplainInput {
+    /// The preprocessed input square (`size × size` RGB).
+    input: RgbImage,
+    /// The image's width and height.
+    width: u32,
+    height: u32,
+}
+
+/// An image file loaded for explaining: the model's input and a picture of the image of at
+/// most [`MAX_PICTURE_SIDE`] a side, to draw the overlay on.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// What the model sees.
+    pub input: ExplainInput,
+    /// The image, reduced when larger than [`MAX_PICTURE_SIDE`].
+    pub picture: RgbImage,
+}
+
+impl LoadedImage {
+    /// Pixels held: the picture and the model's input square.
+    pub fn pixels(&self) -> u64 {
+        let area = |i: &RgbImage| u64::from(i.width()) * u64::from(i.height());
+        area(&self.picture) + area(&self.input.input)
+    }
 }
 
 /// A model with what it takes to explain its scores.
@@ -102,13 +146,52 @@ impl Explainer {
         self.variant
     }
 
+    /// The model's input for a decoded image.
+    pub fn prepare(&self, image: &DynamicImage) -> ExplainInput {
+        ExplainInput {
+            input: self.preprocess.resize(image),
+            width: image.width(),
+            height: image.height(),
+        }
+    }
+
+    /// Decodes an image file (at full size: its heat map has the file's size) into the
+    /// model's input and a picture of at most [`MAX_PICTURE_SIDE`] a side; the full-size
+    /// pixels are dropped before this returns.
+    pub fn load_image(&self, path: &Path) -> std::result::Result<LoadedImage, BackboneError> {
+        let rgb = animescore_backbones::load_rgb(path, |_, _| 1.0)?;
+        let (width, height) = rgb.dimensions();
+        let longer = width.max(height);
+        let picture = if longer > MAX_PICTURE_SIDE {
+            let scale = f64::from(MAX_PICTURE_SIDE) / f64::from(longer);
+            let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+            image::imageops::thumbnail(&rgb, side(width), side(height))
+        } else {
+            rgb.clone()
+        };
+        let input = ExplainInput { input: self.preprocess.fit(rgb), width, height };
+        Ok(LoadedImage { input, picture })
+    }
+
     /// Explains a batch of decoded images with `method`.
     pub fn explain(&self, images: &[DynamicImage], method: Method) -> Result<Vec<Explanation>> {
+        let inputs: Vec<ExplainInput> = images.iter().map(|i| self.prepare(i)).collect();
+        self.explain_inputs(&inputs, method)
+    }
+
+    /// Explains a batch of prepared images ([`prepare`](Self::prepare),
+    /// [`load_image`](Self::load_image)) with `method`.
+    pub fn explain_inputs(
+        &self,
+        images: &[ExplainInput],
+        method: Method,
+    ) -> Result<Vec<Explanation>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
         let method = method.resolve(self.variant)?;
-        let input = self.preprocess.batch(images, &self.device);
+        let chws = images.iter().map(|i| self.preprocess.normalize(i.input.as_raw())).collect();
+        let input = self.preprocess.stack(chws, &self.device);
         let features = self.model.backbone.feature_map(input.clone());
         let [_, _, h, w] = features.dims();
         let out = self.model.head.forward(features.clone(), None)?;
@@ -138,8 +221,8 @@ impl Explainer {
             .enumerate()
             .map(|(i, (grid, image))| {
                 let geometry = InputGeometry {
-                    image_width: image.width(),
-                    image_height: image.height(),
+                    image_width: image.width,
+                    image_height: image.height,
                     size: self.preprocess.size,
                     mode: self.preprocess.mode,
                 };
@@ -150,7 +233,7 @@ impl Explainer {
                     percentile: pct,
                     tier,
                     method,
-                    heat: grid.to_image(&geometry).normalized(),
+                    heat: ImageHeat::new(grid.clone(), geometry),
                     grid,
                     shares: shares.as_ref().map(|s| s[i]),
                 }
@@ -158,21 +241,51 @@ impl Explainer {
             .collect())
     }
 
-    /// Explains image files, `batch_size` at a time; unreadable files are reported, not fatal.
-    pub fn explain_files(&self, paths: &[PathBuf], method: Method) -> Result<ExplainReport> {
-        let mut report = ExplainReport::default();
-        for chunk in paths.chunks(self.batch_size.max(1)) {
-            let mut loaded = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                match load_image(path) {
-                    Ok(image) => loaded.push((path.clone(), image)),
-                    Err(e) => report.failed.push((path.clone(), e.to_string())),
-                }
+    /// Explains image files in batches of at most `batch_size` images and
+    /// [`MAX_BATCH_PIXELS`] pixels; `each` gets every explained file with its picture, in
+    /// input order; unreadable files are reported, not fatal.
+    pub fn explain_files_with<E: From<ExplainError>>(
+        &self,
+        paths: &[PathBuf],
+        method: Method,
+        mut each: impl FnMut(&Path, &RgbImage, Explanation) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<(PathBuf, String)>, E> {
+        let mut failed = Vec::new();
+        let mut batch: Vec<(&PathBuf, LoadedImage)> = Vec::new();
+        let mut flush = |batch: &mut Vec<(&PathBuf, LoadedImage)>| -> std::result::Result<(), E> {
+            let inputs: Vec<ExplainInput> = batch.iter().map(|(_, l)| l.input.clone()).collect();
+            let explained = self.explain_inputs(&inputs, method)?;
+            for ((path, loaded), e) in batch.drain(..).zip(explained) {
+                each(path, &loaded.picture, e)?;
             }
-            let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-            let explained = self.explain(&images, method)?;
-            report.explanations.extend(loaded.into_iter().map(|(p, _)| p).zip(explained));
+            Ok(())
+        };
+        let mut pixels = 0u64;
+        for path in paths {
+            match self.load_image(path) {
+                Ok(loaded) => {
+                    pixels += loaded.pixels();
+                    batch.push((path, loaded));
+                }
+                Err(e) => failed.push((path.clone(), e.to_string())),
+            }
+            if batch.len() >= self.batch_size.max(1) || pixels >= MAX_BATCH_PIXELS {
+                flush(&mut batch)?;
+                pixels = 0;
+            }
         }
-        Ok(report)
+        flush(&mut batch)?;
+        Ok(failed)
+    }
+
+    /// Explains image files (see [`explain_files_with`](Self::explain_files_with)), keeping
+    /// every explanation.
+    pub fn explain_files(&self, paths: &[PathBuf], method: Method) -> Result<ExplainReport> {
+        let mut explanations = Vec::new();
+        let failed = self.explain_files_with(paths, method, |path, _, e| {
+            explanations.push((path.to_path_buf(), e));
+            Ok::<(), ExplainError>(())
+        })?;
+        Ok(ExplainReport { explanations, failed })
     }
 }

@@ -6,7 +6,8 @@
 //! - [`metadata_shares`]: the share of a score due to the image and to each metadata token.
 //!
 //! [`Explainer`] loads a run and returns, per image, the score, tier, the raw map and the map
-//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]); [`overlay`]
+//! at the image's own size with the letterbox undone ([`ImageHeat`], computed row by row so
+//! that memory is bounded by pixels, not images); [`overlay`]
 //! draws a map over its image with a label. [`probe_image`] draws images with a known
 //! score-driving region for testing. Reading the maps and their limits: `docs/explain.md`.
 
@@ -22,9 +23,12 @@ mod rollout;
 mod shares;
 
 pub use error::{ExplainError, Result};
-pub use explainer::{ExplainReport, Explainer, Explanation};
+pub use explainer::{
+    ExplainInput, ExplainReport, Explainer, Explanation, LoadedImage, MAX_BATCH_PIXELS,
+    MAX_PICTURE_SIDE,
+};
 pub use gradcam::grad_cam;
-pub use heatmap::{HeatMap, InputGeometry};
+pub use heatmap::{HeatMap, ImageHeat, InputGeometry};
 pub use method::Method;
 pub use occlusion::{OcclusionConfig, occlusion};
 pub use probe::{ProbeImage, Region, probe_image};

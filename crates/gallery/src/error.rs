@@ -18,6 +18,10 @@ pub enum GalleryError {
     /// The scores file cannot be read at all (unreadable, no header, unknown format).
     #[error(transparent)]
     Scores(#[from] animescore_scorefile::ScoreFileError),
+    /// An output that is one of the files the page is made from (the score file, an image
+    /// listed in it, an explanation picture).
+    #[error("{0}")]
+    OutputIsInput(String),
     /// A setting out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),

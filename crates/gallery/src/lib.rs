@@ -4,7 +4,8 @@
 //! tags are shown per card; the page sorts by score and filters by tier and score range
 //! (also from the URL fragment, e.g. `page.html#tier=great,best&min=60`); a card opens the
 //! original image (and its explanation picture, if any) through `file://` links. No server,
-//! no network: a Content-Security-Policy forbids any fetch.
+//! no network: a Content-Security-Policy forbids any fetch, and allows the page's own script
+//! by its hash only (no other inline script can run).
 
 mod error;
 mod html;
@@ -49,7 +50,8 @@ pub struct GalleryReport {
 pub const MAX_THUMB_SIZE: u32 = 1024;
 
 /// Reads `scores` (CSV, JSON lines or JSON, with [`animescore_scorefile::read_scores`]) and
-/// writes the page to `out` atomically.
+/// writes the page to `out` atomically. `out` may not be the score file, an image listed in
+/// it or an explanation picture (compared by identity, so a link to one counts too).
 pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Result<GalleryReport> {
     if options.thumb_size == 0 || options.thumb_size > MAX_THUMB_SIZE {
         return Err(GalleryError::InvalidSetting(format!(
@@ -57,7 +59,20 @@ pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Res
             options.thumb_size
         )));
     }
+    let guard = animescore_fs::OutputGuard::new(out);
+    let refuse = |e: std::io::Error| GalleryError::OutputIsInput(e.to_string());
+    guard.check(scores, "the score file").map_err(refuse)?;
     let file = read_scores(scores)?;
+    if guard.is_active() {
+        for row in &file.rows {
+            guard
+                .check(Path::new(&row.path), "an image listed in the score file")
+                .map_err(refuse)?;
+        }
+        if let Some(dir) = options.explanations.as_deref().filter(|d| d.is_dir()) {
+            guard.check_folder(dir, "a file of the explanations folder").map_err(refuse)?;
+        }
+    }
     let (html, mut report) = render(&file.rows, options);
     report.skipped_rows = file.skipped;
     animescore_fs::write_atomic(out, html.as_bytes())

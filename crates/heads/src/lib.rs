@@ -15,6 +15,7 @@ mod loss;
 mod metadata;
 mod mlp;
 mod model;
+mod size;
 mod task_heads;
 mod torch_names;
 
@@ -31,5 +32,6 @@ pub use loss::{
 pub use metadata::{KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES};
 pub use mlp::{Mlp, MlpActivation, MlpConfig};
 pub use model::{Fusion, ModelOutput, ScoringHead, ScoringModel};
+pub use size::ModelSize;
 pub use task_heads::{MetadataHeads, MetadataHeadsConfig};
 pub use torch_names::TorchTensor;

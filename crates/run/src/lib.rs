@@ -27,8 +27,9 @@ mod weights_file;
 
 pub use calibration::{Calibration, MAX_QUANTILES, Placement, percentile};
 pub use config::{
-    AugmentConfig, FeatureCacheMode, Freeze, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_WORKERS, Recipe,
-    RunConfig, TagConfig, TagSource, TrainConfig, check_backbone_spec,
+    AugmentConfig, FeatureCacheMode, Freeze, HeadsTable, MAX_BATCH_SIZE, MAX_DEVICE_MEMORY,
+    MAX_EPOCHS, MAX_PARAMETERS, MAX_WORKERS, Pass, Recipe, RunConfig, TagConfig, TagSource,
+    TrainConfig, check_backbone_spec, check_model_size,
 };
 pub use device::DeviceSpec;
 pub use error::{Result, RunError};
@@ -38,11 +39,12 @@ pub use metrics::{
 };
 pub use precision::{CastFloats, Precision};
 pub use run_dir::{
-    EpochRecord, RunDir, RunSummary, metrics_csv, read_json, write_json, write_text,
+    EpochRecord, MAX_RUN_FILE_BYTES, RunDir, RunSummary, metrics_csv, read_json, write_json,
+    write_text,
 };
 pub use selection::Monitor;
 pub use trained::{TrainedRun, load_model};
 pub use weights_file::{
-    MAX_WEIGHTS_BYTES, checksum_path, ensure_finite, load_checked, load_now, load_optimizer,
-    save_checked,
+    MAX_WEIGHTS_BYTES, checksum_path, ensure_finite, load_checked, load_identified, load_now,
+    load_optimizer, save_checked,
 };

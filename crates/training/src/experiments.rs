@@ -60,7 +60,7 @@ fn default_scores() -> Vec<String> {
 impl GridConfig {
     /// Reads a TOML grid file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainingError::io(path, e))?;
+        let text = animescore_fs::read_config(path).map_err(|e| TrainingError::io(path, e))?;
         toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
     }
 
@@ -89,6 +89,16 @@ impl GridConfig {
                     }
                 }
             }
+        }
+        if out.is_empty() {
+            return Err(TrainingError::InvalidGrid(format!(
+                "it has no run: backbones ({}), variants ({}), embeddings ({}) and scores ({}) \
+                 must each list at least one value",
+                self.backbones.len(),
+                self.variants.len(),
+                self.embeddings.len(),
+                self.scores.len()
+            )));
         }
         Ok(out)
     }
@@ -120,7 +130,7 @@ fn cell_identity_path(out: &Path, name: &str) -> PathBuf {
 
 /// The identity recorded for a cell, if any is readable.
 fn recorded_identity(out: &Path, name: &str) -> Option<CellIdentity> {
-    let text = std::fs::read_to_string(cell_identity_path(out, name)).ok()?;
+    let text = animescore_fs::read_config(&cell_identity_path(out, name)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -163,8 +173,8 @@ pub fn run_grid(
     out: &Path,
     progress: &dyn GridProgress,
 ) -> Result<Vec<GridRow>> {
-    std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
     let runs = grid.runs()?;
+    std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
     let total = runs.len();
     let mut rows = Vec::with_capacity(total);
     for (i, (name, config)) in runs.into_iter().enumerate() {

@@ -36,5 +36,5 @@ pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
 pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
 pub use train::{
-    NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
+    NoTrainProgress, RUN_MARKER, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use animescore_fs::escape_markup;
 use animescore_run::EpochRecord;
 
 const W: f64 = 420.0;
@@ -18,10 +19,6 @@ pub struct Series {
     pub name: String,
     /// Points; non-finite `y` values are skipped.
     pub points: Vec<(f64, f64)>,
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// One line chart as an SVG `<g>` at `(x0, y0)`.
@@ -40,7 +37,7 @@ fn line_chart(out: &mut String, x0: f64, y0: f64, title: &str, series: &[Series]
         out,
         r##"<rect width="{W}" height="{H}" fill="white" stroke="#ccc"/><text x="{}" y="18" text-anchor="middle" font-size="13">{}</text>"##,
         W / 2.0,
-        escape(title)
+        escape_markup(title)
     );
     if !xmin.is_finite() {
         let _ = writeln!(out, "</g>");
@@ -93,7 +90,7 @@ fn line_chart(out: &mut String, x0: f64, y0: f64, title: &str, series: &[Series]
             r#"<text x="{}" y="{}" font-size="11" fill="{color}">{}</text>"#,
             PAD + 6.0,
             PAD + 12.0 * (i as f64 + 1.0),
-            escape(&s.name)
+            escape_markup(&s.name)
         );
     }
     let _ = writeln!(out, "</g>");
@@ -132,7 +129,7 @@ pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="13">{}</text>"#,
         label_w + 320.0,
-        escape(title)
+        escape_markup(title)
     );
     out.push('\n');
     for (i, (label, v)) in bars.iter().enumerate() {
@@ -143,7 +140,7 @@ pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
             r##"<text x="{}" y="{}" text-anchor="end" font-size="11">{}</text><rect x="{}" y="{y}" width="{w:.1}" height="{}" fill="#1f77b4"/><text x="{}" y="{}" font-size="11">{v:.3}</text>"##,
             label_w - 6.0,
             y + 12.0,
-            escape(label),
+            escape_markup(label),
             label_w,
             row - 4.0,
             label_w + w + 4.0,
@@ -171,7 +168,9 @@ mod tests {
         let svg = curves_svg(&[rec(1, 1.0), rec(2, 0.5)]);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 4);
-        let bars = bars_svg("a<b", &[("x".into(), 0.5), ("y".into(), f64::NAN)]);
+        let bars = bars_svg("a<b", &[("x\u{202e}\0".into(), 0.5), ("y".into(), f64::NAN)]);
         assert!(bars.contains("a&lt;b") && bars.matches("<rect").count() == 3);
+        // A grid cell named after a file: no raw NUL (invalid XML) or direction override.
+        assert!(bars.contains("x\\u{202e}\\0") && !bars.contains(['\0', '\u{202e}']), "{bars}");
     }
 }

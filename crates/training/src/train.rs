@@ -22,18 +22,18 @@ use animescore_dataset::{IllustRecord, Split, TagFilter, TagVocabulary};
 use animescore_fs::{RunLock, absolute_path, write_atomic};
 use animescore_heads::ScoringModel;
 use animescore_pipeline::{
-    BatchLoader, CacheChoice, CacheProgress, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
-    FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings, NoCacheProgress, Pending,
-    Sample, SplitRecords, StepValues, accumulate_samples, cache_root, evaluate_samples,
-    feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab, image_loader,
-    index_path, load_labelled_records, load_records, resolve_tag_source, samples,
+    BatchLoader, CacheChoice, CacheProgress, CacheRoot, CachedFeatures, CachedImages,
+    DEFAULT_READBACK_EVERY, FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings,
+    NoCacheProgress, Pending, Sample, SplitRecords, StepValues, accumulate_samples, cache_root,
+    evaluate_samples, feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab,
+    image_loader, index_path, load_labelled_records, load_records, resolve_tag_source, samples,
     warn_unusual_values,
 };
 use animescore_run::{
     AugmentConfig, Calibration, DeviceSpec, EpochRecord, FeatureCacheMode, Freeze,
-    MetricsAccumulator, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
-    TrainConfig, load_model, load_now, load_optimizer, metrics_csv, read_json, save_checked,
-    write_json, write_text,
+    MetricsAccumulator, Pass, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
+    TrainConfig, check_model_size, load_model, load_now, load_optimizer, metrics_csv, read_json,
+    save_checked, write_json, write_text,
 };
 use animescore_scoring::Scorer;
 use burn::module::Module;
@@ -48,6 +48,8 @@ use crate::schedule::LrSchedule;
 use crate::step::{NoObserver, StepObserver, optimizer, train_step};
 
 mod guard;
+
+pub use guard::RUN_MARKER;
 
 /// What to train, where.
 #[derive(Debug, Clone)]
@@ -339,8 +341,13 @@ impl<'a> Trainer<'a> {
         config.precision.check(&base_device, config.device)?;
         let train_device = base_device.clone().autodiff();
         train_device.seed(config.seed);
-        // Before anything is written: a missing or mismatched weights file or an unknown
-        // freeze stage must not leave a half-made run directory behind.
+        // Before anything is built or written: a model that cannot fit is refused with its
+        // numbers, and a missing or mismatched weights file or an unknown freeze stage must
+        // not leave a half-made run directory behind.
+        let c = &prepared.run_config;
+        let backbone_trains = !c.cached_features && !matches!(config.freeze, Freeze::All);
+        let pass = Pass::Train { backbone: backbone_trains };
+        check_model_size(&c.model, c.preprocess.size, config.batch_size(), config.device, pass)?;
         let mut model = build_model(&prepared.run_config, &train_device)?;
         let lock = guard::claim(opts, &prepared.run_config)?;
         write_run_files(&run, &prepared)?;
@@ -726,7 +733,7 @@ fn prepare_inputs(
 fn fill_features(
     opts: &TrainOptions,
     p: &Prepared,
-    root: &Path,
+    root: &CacheRoot,
     all: &[Sample],
     images: Option<&CachedImages>,
     model: &ScoringModel,
