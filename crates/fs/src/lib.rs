@@ -11,6 +11,7 @@
 //! - [`RunLock`]: one writer per run directory (advisory lock).
 //! - [`ErrorChain`]: an error and its causes as one line of text.
 //! - [`stable_hash`]: FNV-1a, for names that must not change between versions.
+//! - [`user_cache_dir`]: `${XDG_CACHE_HOME:-~/.cache}/animescore/...`.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.
@@ -20,6 +21,7 @@ mod hash;
 mod identity;
 mod lock;
 mod read;
+mod user_cache;
 mod walk;
 mod write;
 
@@ -30,5 +32,6 @@ pub use lock::{LOCK_FILE, RunLock};
 pub use read::{
     open_regular, open_regular_with_metadata, read_regular, read_regular_to_string, read_to_limit,
 };
+pub use user_cache::user_cache_dir;
 pub use walk::{EntryKind, VisitedDirs, entry_kind};
 pub use write::{is_stdout, write_atomic, write_output};

@@ -19,6 +19,7 @@ mod plot;
 mod report;
 mod schedule;
 mod train;
+mod warmup;
 
 pub use bench::{
     BenchOptions, BenchReport, LoaderBenchOptions, LoaderBenchReport, loader_throughput, throughput,
@@ -31,3 +32,4 @@ pub use schedule::LrSchedule;
 pub use train::{
     NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };
+pub use warmup::Warmup;
