@@ -110,15 +110,7 @@ fn list(cache: &Cache) {
         return;
     };
     let entries = cache.entries();
-    let bytes: u64 = entries.iter().map(|e| size_of(e)).sum();
-    println!(
-        "{:<9} {}  {} {}, {}",
-        cache.kind,
-        dir.display(),
-        entries.len(),
-        if entries.len() == 1 { "entry" } else { "entries" },
-        human(bytes)
-    );
+    println!("{:<9} {}  {}", cache.kind, dir.display(), entries_text(&entries));
     if cache.kind == "kernels"
         && !entries.is_empty()
         && let Some(records) = kernel_records()
@@ -151,7 +143,7 @@ fn clear(cache: &Cache, dry_run: bool) -> anyhow::Result<()> {
         anyhow::bail!("{} cache: {}", cache.kind, cache.why_none);
     };
     let entries = cache.entries();
-    let bytes: u64 = entries.iter().map(|e| size_of(e)).sum();
+    let what = entries_text(&entries);
     for entry in &entries {
         if dry_run {
             continue;
@@ -163,19 +155,19 @@ fn clear(cache: &Cache, dry_run: bool) -> anyhow::Result<()> {
         };
         removed.map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", entry.display()))?;
     }
-    println!(
-        "{} cache {}: {} {} ({}){}",
-        cache.kind,
-        dir.display(),
-        if dry_run { "would remove" } else { "removed" },
-        entries.len(),
-        if entries.len() == 1 { "entry" } else { "entries" },
-        if dry_run { format!(", {}", human(bytes)) } else { format!(", {} freed", human(bytes)) }
-    );
+    let done = if dry_run { "would remove" } else { "removed" };
+    println!("{} cache {}: {done} {what}", cache.kind, dir.display());
     Ok(())
 }
 
-/// `12 entries, 1.2 GiB` of a whole folder, for messages.
+/// `12 entries, 1.2 GiB`: how many entries and their size together.
+fn entries_text(entries: &[PathBuf]) -> String {
+    let bytes: u64 = entries.iter().map(|e| size_of(e)).sum();
+    let noun = if entries.len() == 1 { "entry" } else { "entries" };
+    format!("{} {noun}, {}", entries.len(), human(bytes))
+}
+
+/// `1.2 GiB`: the size of a whole folder, for messages.
 pub fn size_text(dir: &Path) -> String {
     human(size_of(dir))
 }
