@@ -136,7 +136,6 @@ pub fn report_error(opts: &BenchOptions, e: animescore_training::TrainingError) 
     eprintln!("error: batch {}, {}: {:#}", c.batch_size(), c.precision, anyhow::Error::new(e));
 }
 
-
 fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(report)?);

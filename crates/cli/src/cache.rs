@@ -46,9 +46,8 @@ struct Cache {
 
 impl Cache {
     fn of(kind: &'static str, args: &CacheCommandArgs, kernels: &KernelCache) -> Self {
-        let per_dataset = || {
-            args.cache_dir.clone().or_else(|| args.dataset.as_deref().map(default_cache_root))
-        };
+        let per_dataset =
+            || args.cache_dir.clone().or_else(|| args.dataset.as_deref().map(default_cache_root));
         let (dir, why_none) = match kind {
             "images" | "features" => (per_dataset(), "give --dataset DIR or --cache-dir DIR"),
             "kernels" => (kernels.dir().map(Path::to_path_buf), "off"),
@@ -81,7 +80,8 @@ fn is_ours(kind: &str, name: &str) -> bool {
         "features" => FeatureCache::is_cache_folder(name),
         "kernels" => name.starts_with(KERNEL_DATABASE) || name == CUDA_DRIVER_FOLDER,
         _ => PRETRAINED.iter().any(|w| {
-            name == w.file || (name.starts_with(&format!(".{}.", w.file)) && name.ends_with(".part"))
+            name == w.file
+                || (name.starts_with(&format!(".{}.", w.file)) && name.ends_with(".part"))
         }),
     }
 }

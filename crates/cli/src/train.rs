@@ -17,8 +17,8 @@ use animescore_training::{
 };
 
 use crate::progress::{Bar, CacheArgs};
-use crate::warmup_status::{self, WarmupStatus};
 use crate::score_args::ScoreParams;
+use crate::warmup_status::{self, WarmupStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]

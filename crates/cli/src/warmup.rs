@@ -30,7 +30,8 @@ pub fn run(args: &WarmupArgs) -> anyhow::Result<ExitCode> {
     }
     let mut failed = false;
     for config in args.model.configs(args.device)? {
-        let opts = BenchOptions { config, steps: 0, warmup: args.steps, train: true, predict: true };
+        let opts =
+            BenchOptions { config, steps: 0, warmup: args.steps, train: true, predict: true };
         match run_one(&opts) {
             Ok(report) => println!("{}: ready ({})", setting(&report), warmup_text(&report)),
             Err(e) => {

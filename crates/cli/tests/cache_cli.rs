@@ -38,9 +38,16 @@ fn list_shows_each_cache_and_clear_removes_only_ours() {
 
     let listing = cli(&home).ok(&["cache", "list", "--dataset", arg(&data)]);
     let line = |kind: &str| {
-        listing.lines().find(|l| l.starts_with(kind)).unwrap_or_else(|| panic!("{listing}")).to_string()
+        listing
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("{listing}"))
+            .to_string()
     };
-    assert!(line("kernels").contains(&format!("{}  2 entries, 5.0 KiB", kernels.display())), "{listing}");
+    assert!(
+        line("kernels").contains(&format!("{}  2 entries, 5.0 KiB", kernels.display())),
+        "{listing}"
+    );
     assert!(line("weights").contains("1 entry, 2.0 KiB"), "{listing}");
     assert!(line("images").contains("1 entry, 3.0 KiB"), "{listing}");
     assert!(line("features").contains("1 entry, 10 B"), "{listing}");
@@ -54,7 +61,10 @@ fn list_shows_each_cache_and_clear_removes_only_ours() {
         cli(&home).ok(&["cache", "clear", kind, "--dataset", arg(&data)]);
     }
     assert!(!kernels.join("default.db").exists() && !kernels.join("default.db-wal").exists());
-    assert!(!weights.join(pretrained).exists() && !cache.join("images-32px-letterbox-0123abcd").exists());
+    assert!(
+        !weights.join(pretrained).exists()
+            && !cache.join("images-32px-letterbox-0123abcd").exists()
+    );
     assert!(!cache.join("features-32px-89abcdef").exists());
     // What the tool did not make stays, byte for byte.
     assert_eq!(std::fs::read(kernels.join("notes.txt")).unwrap(), vec![7u8; 10]);

@@ -81,7 +81,10 @@ fn assert_close(what: &str, ours: &[f32], flex: &[f32]) {
     assert_eq!(ours.len(), flex.len());
     for (i, (a, b)) in ours.iter().zip(flex).enumerate() {
         let relative = (a - b).abs() / b.abs().max(1e-6);
-        assert!(relative < 1e-3, "{what} {i}: cubecl-cpu {a} vs flex {b} (relative {relative:.2e})");
+        assert!(
+            relative < 1e-3,
+            "{what} {i}: cubecl-cpu {a} vs flex {b} (relative {relative:.2e})"
+        );
     }
 }
 
@@ -139,8 +142,19 @@ fn the_kernel_cache_stays_in_its_folder_and_serves_a_second_process() {
     let before = files_under(&project);
     let home = tmp.path().join("cache-home");
     let warmup = [
-        "warmup", "--device", "cubecl-cpu", "--backbone", "tiny", "--image-size", "32",
-        "--batch-size", "4", "--variant", "attention", "--embedding", "both",
+        "warmup",
+        "--device",
+        "cubecl-cpu",
+        "--backbone",
+        "tiny",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--variant",
+        "attention",
+        "--embedding",
+        "both",
     ];
     let run = || {
         let out = cli(&home).command(&warmup).current_dir(&project).output().unwrap();
@@ -173,9 +187,19 @@ fn an_unusable_or_disabled_cache_warns_once_and_keeps_nothing() {
     std::fs::write(&file, b"x").unwrap();
     let args = |cache: &str| {
         vec![
-            "--kernel-cache".to_string(), cache.to_string(), "warmup".into(), "--device".into(),
-            "cubecl-cpu".into(), "--backbone".into(), "tiny".into(), "--image-size".into(),
-            "32".into(), "--batch-size".into(), "2".into(), "--steps".into(), "1".into(),
+            "--kernel-cache".to_string(),
+            cache.to_string(),
+            "warmup".into(),
+            "--device".into(),
+            "cubecl-cpu".into(),
+            "--backbone".into(),
+            "tiny".into(),
+            "--image-size".into(),
+            "32".into(),
+            "--batch-size".into(),
+            "2".into(),
+            "--steps".into(),
+            "1".into(),
         ]
     };
     for cache in [arg(&file).to_string(), "off".to_string()] {
@@ -190,8 +214,10 @@ fn an_unusable_or_disabled_cache_warns_once_and_keeps_nothing() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
     assert!(files_under(&home).is_empty(), "{:?}", files_under(&home));
-    let stray: Vec<PathBuf> =
-        files_under(tmp.path()).into_iter().filter(|f| f.extension().is_some_and(|e| e == "db")).collect();
+    let stray: Vec<PathBuf> = files_under(tmp.path())
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "db"))
+        .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
 
@@ -202,9 +228,23 @@ fn train_on_cubecl_cpu_records_its_first_step() {
     let run = tmp.path().join("run");
     let home = tmp.path().join("home");
     cli(&home).ok(&[
-        "train", "--dataset", arg(&data), "--out", arg(&run), "--device", "cubecl-cpu",
-        "--backbone", "tiny", "--image-size", "32", "--epochs", "1", "--batch-size", "8",
-        "--workers", "1",
+        "train",
+        "--dataset",
+        arg(&data),
+        "--out",
+        arg(&run),
+        "--device",
+        "cubecl-cpu",
+        "--backbone",
+        "tiny",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--workers",
+        "1",
     ]);
     let summary: RunSummary = read_json(&RunDir::new(&run).summary()).unwrap();
     assert!(summary.warmup_seconds.is_some_and(|s| s > 0.0), "{summary:?}");

@@ -11,7 +11,7 @@
 //! - [`RunLock`]: one writer per run directory (advisory lock).
 //! - [`ErrorChain`]: an error and its causes as one line of text.
 //! - [`stable_hash`]: FNV-1a, for names that must not change between versions.
-//! - [`user_cache_dir`]: `${XDG_CACHE_HOME:-~/.cache}/animescore/...`.
+//! - [`user_cache_dir`]: the user's cache folder, `${XDG_CACHE_HOME:-~/.cache}/animescore/<part>`.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.

@@ -54,10 +54,7 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    #[cfg_attr(
-        all(feature = "vulkan", feature = "cuda", feature = "cubecl-cpu"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(all(feature = "vulkan", feature = "cuda", feature = "cubecl-cpu"), allow(dead_code))]
     fn missing(self, feature: &str) -> RunError {
         RunError::Device {
             spec: self.to_string(),

@@ -180,7 +180,10 @@ impl KernelActivity {
     /// What was added since `earlier`.
     pub fn since(self, earlier: KernelActivity) -> KernelActivity {
         KernelActivity {
-            compiled: self.compiled.zip(earlier.compiled).map(|(now, then)| now.saturating_sub(then)),
+            compiled: self
+                .compiled
+                .zip(earlier.compiled)
+                .map(|(now, then)| now.saturating_sub(then)),
             tuned: self.tuned.saturating_sub(earlier.tuned),
         }
     }

@@ -35,8 +35,8 @@ pub use config::{
 pub use device::DeviceSpec;
 pub use error::{Result, RunError};
 pub use kernel_cache::{
-    KERNEL_CACHE_ENV, KERNEL_DATABASE, KernelActivity, KernelCache, KernelRecords,
-    kernel_activity, kernel_cache_in_use, kernel_records, set_kernel_cache,
+    KERNEL_CACHE_ENV, KERNEL_DATABASE, KernelActivity, KernelCache, KernelRecords, kernel_activity,
+    kernel_cache_in_use, kernel_records, set_kernel_cache,
 };
 pub use metrics::{
     BatchOutcome, BinaryCounts, MetricsAccumulator, SplitMetrics, StepLosses, average_precision,
