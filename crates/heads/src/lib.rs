@@ -16,6 +16,7 @@ mod metadata;
 mod mlp;
 mod model;
 mod task_heads;
+mod torch_names;
 
 pub use attention::{
     AttentionFusion, AttentionFusionConfig, FusionOutput, TransformerBlock, TransformerBlockConfig,
@@ -31,3 +32,4 @@ pub use metadata::{KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES}
 pub use mlp::{Mlp, MlpActivation, MlpConfig};
 pub use model::{Fusion, ModelOutput, ScoringHead, ScoringModel};
 pub use task_heads::{MetadataHeads, MetadataHeadsConfig};
+pub use torch_names::TorchTensor;

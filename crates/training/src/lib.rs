@@ -15,9 +15,11 @@
 mod bench;
 mod error;
 mod experiments;
+mod parity;
 mod plot;
 mod report;
 mod schedule;
+mod step;
 mod train;
 mod warmup;
 
@@ -26,9 +28,14 @@ pub use bench::{
 };
 pub use error::{Result, TrainingError};
 pub use experiments::{GridConfig, GridProgress, GridRow, results_csv, results_md, run_grid};
+pub use parity::{
+    ParityBatches, ParityEpoch, ParityLosses, ParityRecord, ParitySettings, ParityStep,
+    read_tensors, sample_tensors, write_tensors,
+};
 pub use plot::{Series, bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
+pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
 pub use train::{
     NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };

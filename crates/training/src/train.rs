@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary};
+use animescore_dataset::{IllustRecord, Split, TagFilter, TagVocabulary};
 use animescore_fs::{RunLock, absolute_path, write_atomic};
 use animescore_heads::ScoringModel;
 use animescore_pipeline::{
@@ -37,8 +37,7 @@ use animescore_run::{
 };
 use animescore_scoring::Scorer;
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +45,7 @@ use crate::error::{Result, TrainingError};
 use crate::plot;
 use crate::report;
 use crate::schedule::LrSchedule;
+use crate::step::{NoObserver, StepObserver, optimizer, train_step};
 use crate::warmup::{Warmup, WarmupClock};
 
 mod guard;
@@ -291,13 +291,6 @@ fn build_model(config: &RunConfig, device: &Device) -> Result<ScoringModel> {
     })
 }
 
-fn optimizer(c: &TrainConfig) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_weight_decay(c.weight_decay as f32)
-        .with_grad_clipping(c.grad_clip.map(|v| GradientClippingConfig::Norm(v as f32)))
-        .init()
-}
-
 /// Trains a model and fills its run directory: [`Trainer::prepare`], then for each epoch until
 /// the last or early stopping [`Trainer::train_epoch`], [`Trainer::validate`] and
 /// [`Trainer::checkpoint`], then [`Trainer::finish`].
@@ -433,6 +426,15 @@ impl<'a> Trainer<'a> {
     /// One pass over the shuffled, augmented training batches with an optimiser step each.
     /// Returns the epoch's training metrics and the last learning rate used.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
+        self.train_epoch_observed(epoch, &mut NoObserver)
+    }
+
+    /// [`train_epoch`](Self::train_epoch), showing every step to `observer`.
+    pub fn train_epoch_observed(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(SplitMetrics, f64)> {
         let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
         let c = &self.prepared.run_config.train;
         self.progress.epoch_start(epoch, c.epochs(), self.prepared.batches_per_epoch());
@@ -455,12 +457,18 @@ impl<'a> Trainer<'a> {
                 WarmupClock::start()
             });
             let labels = batch.labels();
-            let out = self.train_forward.run(&model, batch.images)?;
-            let loss = model.loss(&out, &batch.targets)?;
-            pending.push(self.state.step, &out, &loss, labels);
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = self.schedule.at(self.state.step);
-            model = self.optim.step(lr, model, grads);
+            let (next, out, loss) = train_step(
+                model,
+                &mut self.optim,
+                lr,
+                self.train_forward,
+                batch.images.clone(),
+                &batch.targets,
+            )?;
+            model = next;
+            pending.push(self.state.step, &out, &loss, labels);
+            observer.step(self.state.step, lr, &batch, &out, &loss, &model)?;
             self.state.step += 1;
             if let Some(clock) = clock {
                 let warmup = clock.finish(&self.train_device)?;
@@ -486,8 +494,33 @@ impl<'a> Trainer<'a> {
         &self.prepared.run_config.train
     }
 
-    fn model(&self) -> Result<&ScoringModel> {
+    /// The current weights (an error after an epoch of this session failed part-way).
+    pub fn model(&self) -> Result<&ScoringModel> {
         self.model.as_ref().ok_or_else(|| self.failed_before())
+    }
+
+    /// The run's resolved configuration: training settings, preprocessing and model.
+    pub fn run_config(&self) -> &RunConfig {
+        &self.prepared.run_config
+    }
+
+    /// The readable samples of a split, in the order its loaders index them.
+    pub fn samples(&self, split: Split) -> &[Sample] {
+        match split {
+            Split::Train => &self.inputs.train.samples,
+            Split::Validation => &self.inputs.validation.samples,
+            Split::Test => &self.inputs.test.samples,
+        }
+    }
+
+    /// The learning-rate schedule over the whole run.
+    pub fn schedule(&self) -> LrSchedule {
+        self.schedule
+    }
+
+    /// Optimiser steps in one epoch, as the schedule counts them.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.prepared.batches_per_epoch()
     }
 
     fn failed_before(&self) -> TrainingError {
