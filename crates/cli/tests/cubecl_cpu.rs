@@ -17,7 +17,7 @@ use animescore_heads::{Embedding, Label, ScoringModel, Targets, Variant};
 use animescore_run::{DeviceSpec, RunDir, RunSummary, TrainConfig, read_json};
 use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_dataset, text};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 
 const SIZE: usize = 32;
