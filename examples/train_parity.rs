@@ -28,7 +28,7 @@ use animescore::heads::{
     Embedding, HeadsConfig, LossOutput, ModelOutput, ScoringModel, TorchTensor, Variant,
 };
 use animescore::pipeline::{Batch, CacheChoice, LoaderSettings, image_loader};
-use animescore::run::{AugmentConfig, EpochRecord, TrainConfig};
+use animescore::run::{AugmentConfig, EpochRecord, HeadsTable, TrainConfig};
 use animescore::training::{
     ADAMW_EPSILON, NoTrainProgress, ParityEpoch, ParityLosses, ParityRecord, ParitySettings,
     ParityStep, StepObserver, TrainOptions, Trainer, TrainingError, sample_tensors, write_tensors,
@@ -114,14 +114,14 @@ fn dataset(args: &Args) -> Result<PathBuf, Error> {
     Ok(dataset)
 }
 
-fn train_config(args: &Args, epochs: usize) -> TrainConfig {
+fn train_config(args: &Args, epochs: usize) -> Result<TrainConfig, Error> {
     // Dropout-free heads: PyTorch cannot draw burn's dropout masks.
     let heads = HeadsConfig::tiny(args.variant, args.embedding, 0);
-    TrainConfig {
+    Ok(TrainConfig {
         backbone: args.backbone.clone(),
         variant: args.variant,
         embedding: args.embedding,
-        heads: Some(heads),
+        heads: Some(HeadsTable::of(&heads)?),
         image_size: Some(args.image_size),
         augment: AugmentConfig::none(),
         epochs: Some(epochs),
@@ -132,7 +132,7 @@ fn train_config(args: &Args, epochs: usize) -> TrainConfig {
         seed: args.seed,
         workers: 0,
         ..TrainConfig::default()
-    }
+    })
 }
 
 fn options(dataset: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
@@ -232,12 +232,12 @@ fn main() -> Result<(), Error> {
     let epochs = match args.epochs {
         Some(e) => e,
         None => {
-            let probe = options(&dataset, &run, train_config(&args, 1));
+            let probe = options(&dataset, &run, train_config(&args, 1)?);
             let per_epoch = Trainer::prepare(&probe, &NoTrainProgress)?.batches_per_epoch();
             args.steps.div_ceil(per_epoch.max(1))
         }
     };
-    let opts = options(&dataset, &run, train_config(&args, epochs));
+    let opts = options(&dataset, &run, train_config(&args, epochs)?);
     let mut trainer = Trainer::prepare(&opts, &NoTrainProgress)?;
 
     write_tensors(&args.out.join("initial.safetensors"), &trainer.model()?.torch_state()?)?;

@@ -46,11 +46,7 @@ pub fn weights_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(WEIGHTS_ENV).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(cache.join("animescore").join("weights"))
+    animescore_fs::user_cache_dir("weights")
 }
 
 /// Resolves a `--weights` argument with the settings of the environment ([`WeightsSource::

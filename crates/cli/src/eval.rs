@@ -19,7 +19,7 @@ pub struct EvalArgs {
     /// Which split to evaluate: test or validation.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Images per batch, 1..=65536.

@@ -28,7 +28,7 @@ pub struct ExplainArgs {
     /// auto (Grad-CAM), attention (rollout; `attention` variant only), gradcam or occlusion.
     #[arg(long, default_value = "auto")]
     pub method: String,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 16].

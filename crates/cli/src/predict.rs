@@ -41,7 +41,7 @@ pub struct PredictArgs {
     /// [default: the run's calibration.json, else 10,25,50,75,90,97].
     #[arg(long, value_name = "P,P,P,P,P,P")]
     pub tiers: Option<String>,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 32].

@@ -22,6 +22,7 @@
 //!   [`ContentDigest`]: length and xxh3 of a file, for "is it still the file we wrote?".
 //! - [`Shown`] / [`escape_markup`]: file names and untrusted text for a terminal or a page,
 //!   with control and direction-changing characters made visible.
+//! - [`user_cache_dir`]: the user's cache folder, `${XDG_CACHE_HOME:-~/.cache}/animescore/<part>`.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.
@@ -35,6 +36,7 @@ mod lock;
 mod output;
 mod read;
 mod text;
+mod user_cache;
 mod walk;
 mod write;
 
@@ -50,6 +52,7 @@ pub use read::{
     read_regular_to_string, read_to_limit,
 };
 pub use text::{Shown, escape_markup, is_unsafe_char};
+pub use user_cache::user_cache_dir;
 pub use walk::{EntryKind, VisitedDirs, entry_kind, file_type_name};
 pub use write::{
     copy_new, copy_replacing, is_stdout, replace_file, write_atomic, write_new, write_output,

@@ -27,12 +27,16 @@ use serde::Serialize;
 use animescore_run::TrainConfig;
 
 use crate::error::{PipelineError, Result};
+use crate::image_cache::{is_hash, is_size};
 use crate::readback::read_f32;
 use crate::slots::{CacheProgress, CacheRoot, FillStats, RecomputeSlot, SlotStore, Slots};
 
 /// Version of the feature format and of the image decoding under it; a change starts a new
 /// folder. 2: the decode path of the image cache's version 2.
 const FORMAT_VERSION: u32 = 2;
+
+/// The start of every feature cache folder's name.
+const FOLDER_PREFIX: &str = "features-";
 
 /// What decides the features.
 #[derive(Debug, Serialize)]
@@ -96,9 +100,15 @@ impl FeatureCache {
         let value = serde_json::to_value(&settings)
             .map_err(|e| PipelineError::format("feature cache settings", e))?;
         let hash = animescore_fs::stable_hash::<u64>(value.to_string().as_bytes()) as u32;
-        let name = format!("features-{}px-{hash:08x}", preprocess.size);
+        let name = format!("{FOLDER_PREFIX}{}px-{hash:08x}", preprocess.size);
         let slot_bytes = (dims.iter().product::<usize>() * 4) as u64;
         Ok(Self { store: SlotStore::new(root, name, value, slot_bytes), dims })
+    }
+
+    /// Whether a folder name is one of a feature cache (`features-<size>px-<hash>`).
+    pub fn is_cache_folder(name: &str) -> bool {
+        let Some(rest) = name.strip_prefix(FOLDER_PREFIX) else { return false };
+        matches!(rest.split_once('-'), Some((size, hash)) if is_size(size) && is_hash(hash))
     }
 
     /// The cache folder.
@@ -265,6 +275,8 @@ mod tests {
         let config = TrainConfig { freeze: Freeze::All, ..TrainConfig::default() };
         let root = CacheRoot::dir(dir.path());
         let cache = FeatureCache::new(&root, &config, &backbone_config, &preprocess, dims).unwrap();
+        let name = cache.dir().file_name().unwrap().to_str().unwrap();
+        assert!(FeatureCache::is_cache_folder(name) && !FeatureCache::is_cache_folder("features-"));
         let read = |i: usize| {
             preprocess.load_rgb(&paths[i]).map(|r| r.into_raw()).map_err(|e| e.to_string())
         };

@@ -77,6 +77,14 @@ impl ImageCache {
         format!("images-{}px-{mode}-{hash:08x}", preprocess.size)
     }
 
+    /// Whether a folder name is one [`folder_name`](Self::folder_name) makes.
+    pub fn is_cache_folder(name: &str) -> bool {
+        let Some(rest) = name.strip_prefix("images-") else { return false };
+        let parts: Vec<&str> = rest.split('-').collect();
+        matches!(parts.as_slice(), [size, "stretch" | "letterbox", hash]
+            if is_size(size) && is_hash(hash))
+    }
+
     /// The cache folder.
     pub fn dir(&self) -> &Path {
         self.store.dir()
@@ -100,6 +108,16 @@ impl ImageCache {
         };
         self.store.fill(paths, key, CHUNK, &decode, decode_one.clone(), progress)
     }
+}
+
+/// `<digits>px`.
+pub(crate) fn is_size(text: &str) -> bool {
+    text.strip_suffix("px").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Eight lower-case hexadecimal digits.
+pub(crate) fn is_hash(text: &str) -> bool {
+    text.len() == 8 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Whether and where `train` and `eval` keep decoded images.
@@ -189,6 +207,15 @@ mod tests {
 
     fn key(dir: &Path) -> impl Fn(&Path) -> String + '_ {
         move |p: &Path| p.strip_prefix(dir).unwrap_or(p).to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn cache_folder_names_are_recognised() {
+        let p = Preprocess::imagenet(8).with_mode(ResizeMode::Letterbox);
+        assert!(ImageCache::is_cache_folder(&ImageCache::folder_name(&p)));
+        for other in ["images-8px-letterbox", "images-xpx-letterbox-0123abcd", "photos", ""] {
+            assert!(!ImageCache::is_cache_folder(other), "{other}");
+        }
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct RunSummary {
     pub parameters: usize,
     /// Training wall time in seconds (all sessions of a resumed run).
     pub train_seconds: f64,
+    /// Seconds of the last session's first training step (on a GPU: compiling and tuning
+    /// its kernels); `None` when that session trained no step.
+    #[serde(default)]
+    pub warmup_seconds: Option<f64>,
     /// Images per split (train, validation, test).
     pub images: [usize; 3],
     /// Best weights on the validation split.

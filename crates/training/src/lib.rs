@@ -21,6 +21,7 @@ mod report;
 mod schedule;
 mod step;
 mod train;
+mod warmup;
 
 pub use bench::{
     BenchOptions, BenchReport, LoaderBenchOptions, LoaderBenchReport, loader_throughput, throughput,
@@ -38,3 +39,4 @@ pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
 pub use train::{
     NoTrainProgress, RUN_MARKER, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };
+pub use warmup::Warmup;

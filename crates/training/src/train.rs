@@ -46,6 +46,7 @@ use crate::plot;
 use crate::report;
 use crate::schedule::LrSchedule;
 use crate::step::{NoObserver, StepObserver, optimizer, train_step};
+use crate::warmup::{Warmup, WarmupClock};
 
 mod guard;
 
@@ -81,6 +82,11 @@ pub trait TrainProgress {
     fn epoch_end(&self, _record: &EpochRecord, _improved: bool) {}
     /// An image could not be read and was skipped.
     fn skipped(&self, _path: &Path, _reason: &str) {}
+    /// The session's first training step starts (on a GPU: kernels are compiled and tuned
+    /// until it ends).
+    fn warmup_start(&self) {}
+    /// The session's first training step is done.
+    fn warmup_end(&self, _warmup: &Warmup) {}
     /// Progress of decoding images into the image cache (before the first epoch).
     fn cache(&self) -> &dyn CacheProgress {
         &NoCacheProgress
@@ -326,6 +332,8 @@ pub struct Trainer<'a> {
     validation_loader: BatchLoader<LoadedSample, LoadedBatch>,
     parameters: usize,
     stopped_early: bool,
+    /// The first training step of this session, once it is done.
+    warmup: Option<Warmup>,
     _lock: RunLock,
 }
 
@@ -411,6 +419,7 @@ impl<'a> Trainer<'a> {
             validation_loader,
             parameters,
             stopped_early,
+            warmup: None,
             _lock: lock,
         })
     }
@@ -450,6 +459,10 @@ impl<'a> Trainer<'a> {
                 self.progress.skipped(path, reason);
             }
             let Some(batch) = batch else { continue };
+            let clock = self.warmup.is_none().then(|| {
+                self.progress.warmup_start();
+                WarmupClock::start()
+            });
             let labels = batch.labels();
             lr = self.schedule.at(self.state.step);
             let (next, out, loss) = train_step(
@@ -464,6 +477,11 @@ impl<'a> Trainer<'a> {
             pending.push(self.state.step, &out, &loss, labels);
             observer.step(self.state.step, lr, &batch, &out, &loss, &model)?;
             self.state.step += 1;
+            if let Some(clock) = clock {
+                let warmup = clock.finish(&self.train_device)?;
+                self.progress.warmup_end(&warmup);
+                self.warmup = Some(warmup);
+            }
             if pending.is_due() {
                 check_finite(epoch, &pending.flush(&mut acc)?, self.progress)?;
             }
@@ -595,6 +613,7 @@ impl<'a> Trainer<'a> {
             best_value: state.best,
             parameters: self.parameters,
             train_seconds: state.seconds,
+            warmup_seconds: self.warmup.map(|w| w.seconds),
             images,
             validation,
             test,
