@@ -14,7 +14,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use animescore_heads::{Embedding, Label, ScoringModel, Targets, Variant};
-use animescore_run::{DeviceSpec, RunDir, RunSummary, TrainConfig, read_json};
+use animescore_run::{
+    DeviceSpec, KernelCache, RunDir, RunSummary, TrainConfig, read_json, set_kernel_cache,
+};
 use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_dataset, text};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -90,6 +92,8 @@ fn assert_close(what: &str, ours: &[f32], flex: &[f32]) {
 
 #[test]
 fn a_training_step_and_a_prediction_match_flex() {
+    // In this process: nothing goes to the user's own kernel cache.
+    set_kernel_cache(KernelCache::Off).unwrap();
     let model_config = config().model_config(TAGS).unwrap();
     let flex = DeviceSpec::Flex.device().unwrap().autodiff();
     flex.seed(7);
