@@ -10,14 +10,14 @@
 //! - `train --device cubecl-cpu` records its first step's time in `summary.json`.
 #![cfg(feature = "cubecl-cpu")]
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use animescore_heads::{Embedding, Label, ScoringModel, Targets, Variant};
+use animescore_heads::{Embedding, HeadsConfig, Label, ScoringModel, Targets, Variant};
 use animescore_run::{
-    DeviceSpec, KernelCache, RunDir, RunSummary, TrainConfig, read_json, set_kernel_cache,
+    DeviceSpec, HeadsTable, KernelCache, RunDir, RunSummary, TrainConfig, read_json,
+    set_kernel_cache,
 };
-use animescore_testkit::{Cli, DatasetSpec, arg, synthetic_dataset, text};
+use animescore_testkit::{Cli, DatasetSpec, Snapshot, arg, synthetic_dataset, text};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -32,11 +32,14 @@ fn cli(cache_home: &Path) -> Cli {
         .with_env("XDG_CACHE_HOME", arg(cache_home))
 }
 
+/// `tiny` with dropout-free heads: flex and CubeCL draw different dropout masks.
 fn config() -> TrainConfig {
+    let heads = HeadsConfig::tiny(Variant::Attention, Embedding::Both, 0);
     TrainConfig {
         backbone: "tiny".into(),
         variant: Variant::Attention,
         embedding: Embedding::Both,
+        heads: Some(HeadsTable::of(&heads).unwrap()),
         image_size: Some(SIZE),
         ..TrainConfig::default()
     }
@@ -98,28 +101,13 @@ fn a_training_step_and_a_prediction_match_flex() {
     let flex = DeviceSpec::Flex.device().unwrap().autodiff();
     flex.seed(7);
     let cubecl = DeviceSpec::CubeclCpu.device().unwrap().autodiff();
-    // The same initial weights on both devices (their random generators differ).
+    // The same initial weights on both devices (their random generators differ), each copy
+    // with its own autodiff graph (`to_device` would share one tape between them).
     let model = model_config.init(&flex).unwrap();
-    let on_cubecl = model.clone().to_device(&cubecl);
-    assert_close("loss", &losses(on_cubecl.clone(), &cubecl), &losses(model.clone(), &flex));
-    assert_close("score", &scores(on_cubecl, &cubecl), &scores(model, &flex));
-}
-
-/// Every file under `dir`, relative to it.
-fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir) {
-                out.insert(rel.to_path_buf());
-            }
-        }
-    }
-    out
+    let on_cubecl = model.clone().fork(&cubecl);
+    let on_flex = model.fork(&flex);
+    assert_close("loss", &losses(on_cubecl.clone(), &cubecl), &losses(on_flex.clone(), &flex));
+    assert_close("score", &scores(on_cubecl, &cubecl), &scores(on_flex, &flex));
 }
 
 /// `… N operations tuned` of a `warmup` line.
@@ -143,7 +131,7 @@ fn the_kernel_cache_stays_in_its_folder_and_serves_a_second_process() {
     std::fs::create_dir_all(project.join("src")).unwrap();
     std::fs::write(project.join("Cargo.toml"), "[package]\nname = \"p\"\nversion = \"0.1.0\"\n")
         .unwrap();
-    let before = files_under(&project);
+    let before = Snapshot::of(&project);
     let home = tmp.path().join("cache-home");
     let warmup = [
         "warmup",
@@ -167,12 +155,14 @@ fn the_kernel_cache_stays_in_its_folder_and_serves_a_second_process() {
     };
     let first = run();
     let second = run();
-    assert_eq!(files_under(&project), before, "nothing may be written into the project");
+    let changes = before.changes(&Snapshot::of(&project));
+    assert!(changes.is_empty(), "nothing may be written into the project: {changes:?}");
+    let cached = Snapshot::of(&home).files();
     let kernels = home.join("animescore").join("kernels");
-    assert!(kernels.join("default.db").is_file(), "{:?}", files_under(&home));
+    assert!(kernels.join("default.db").is_file(), "{cached:?}");
     assert!(first.contains(&format!("kernel cache: {}", kernels.display())), "{first}");
     // Only the kernel folder under the cache home.
-    assert!(files_under(&home).iter().all(|f| f.starts_with("animescore/kernels")));
+    assert!(cached.iter().all(|f| f.starts_with("animescore/kernels/")), "{cached:?}");
     assert!(tuned(&first) > 0, "the first process tunes: {first}");
     assert_eq!(tuned(&second), 0, "the second finds every tuned operation: {second}");
     eprintln!(
@@ -217,11 +207,10 @@ fn an_unusable_or_disabled_cache_warns_once_and_keeps_nothing() {
         assert!(text(&out.stdout).contains("kernel cache: off"), "{}", text(&out.stdout));
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
-    assert!(files_under(&home).is_empty(), "{:?}", files_under(&home));
-    let stray: Vec<PathBuf> = files_under(tmp.path())
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "db"))
-        .collect();
+    let cached = Snapshot::of(&home).files();
+    assert!(cached.is_empty(), "{cached:?}");
+    let stray: Vec<String> =
+        Snapshot::of(tmp.path()).files().into_iter().filter(|f| f.ends_with(".db")).collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
 

@@ -4,12 +4,11 @@
 //! readable), calibrated tiers, and curation (selection, copy / move / link by tier with the
 //! metadata JSON, never overwriting, manifest and undo, captions).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use animescore_testkit::{Cli, DatasetSpec, RunFixture, arg, text};
+use animescore_testkit::{Cli, DatasetSpec, RunFixture, Snapshot, arg, text};
 
 const HEADER: &str =
     "path,filename,score,ai_probability,sanity_class,sanity_level,top_tags,percentile,tier";
@@ -189,7 +188,8 @@ fn resume_never_mixes_models_and_an_empty_shard_says_so() {
     // A shard that selects none of one image: a header-only file replaces the older one.
     let single = tmp.path().join("single");
     std::fs::create_dir(&single).unwrap();
-    let image = inbox.join(files_under(&inbox).into_iter().find(|f| f.ends_with(".png")).unwrap());
+    let image =
+        inbox.join(Snapshot::of(&inbox).files().into_iter().find(|f| f.ends_with(".png")).unwrap());
     std::fs::copy(&image, single.join("only.png")).unwrap();
     let empty_shard = (1..=2)
         .map(|k| format!("{k}/2"))
@@ -296,23 +296,6 @@ fn outputs_are_safe() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn files_under(dir: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if !dir.exists() {
-        return out;
-    }
-    for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
-        if e.is_dir() {
-            for f in files_under(&e) {
-                out.insert(format!("{}/{f}", e.file_name().unwrap().to_string_lossy()));
-            }
-        } else {
-            out.insert(e.file_name().unwrap().to_string_lossy().into_owned());
-        }
-    }
-    out
-}
-
 #[test]
 fn curation_moves_copies_links_and_undoes() {
     let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
@@ -321,7 +304,7 @@ fn curation_moves_copies_links_and_undoes() {
     let scores = tmp.path().join("scores.csv");
     cli.ok(&predict(&["--out", arg(&scores), arg(&inbox)]));
     let rows = data_lines(&std::fs::read_to_string(&scores).unwrap());
-    let before = files_under(&inbox);
+    let before = Snapshot::of(&inbox).files();
 
     // Dry run: a plan, nothing changed.
     let best = tmp.path().join("best");
@@ -338,7 +321,7 @@ fn curation_moves_copies_links_and_undoes() {
     ]);
     assert!(text(&out.stderr).matches("would move").count() >= 10, "{}", text(&out.stderr));
     assert!(!best.exists());
-    assert_eq!(files_under(&inbox), before);
+    assert_eq!(Snapshot::of(&inbox).files(), before);
 
     // Move the 5 best, by tier, with their metadata JSON; then undo.
     let manifest = tmp.path().join("manifest.csv");
@@ -354,7 +337,7 @@ fn curation_moves_copies_links_and_undoes() {
         "--manifest",
         arg(&manifest),
     ]);
-    let moved = files_under(&best);
+    let moved = Snapshot::of(&best).files();
     let images: Vec<&String> = moved.iter().filter(|f| !f.ends_with(".json")).collect();
     assert_eq!(images.len(), 5, "{moved:?}");
     for img in &images {
@@ -366,7 +349,7 @@ fn curation_moves_copies_links_and_undoes() {
             "metadata of {img} did not travel: {moved:?}"
         );
     }
-    assert_eq!(files_under(&inbox).len() + moved.len(), before.len());
+    assert_eq!(Snapshot::of(&inbox).files().len() + moved.len(), before.len());
     let log = std::fs::read_to_string(&manifest).unwrap();
     assert!(
         log.starts_with("action,source,destination,status,reason,size,xxh3,device,inode\n"),
@@ -403,20 +386,21 @@ fn curation_moves_copies_links_and_undoes() {
         arg(&again),
     ]);
     assert_eq!(text(&out.stderr).matches("skipped move").count(), 5, "{}", text(&out.stderr));
-    assert_eq!(files_under(&best), moved);
+    assert_eq!(Snapshot::of(&best).files(), moved);
     for (src, _) in &copy_back {
         std::fs::remove_file(src).unwrap();
     }
 
     cli.ok(&["curate", "--undo", arg(&manifest)]);
-    assert_eq!(files_under(&inbox), before);
-    assert!(files_under(&best).is_empty(), "{:?}", files_under(&best));
+    assert_eq!(Snapshot::of(&inbox).files(), before);
+    assert!(Snapshot::of(&best).files().is_empty(), "{:?}", Snapshot::of(&best).files());
 
     // Copy by threshold and symbolic links by tier: sources stay.
     let copies = tmp.path().join("copies");
     cli.ok(&["curate", "--scores", arg(&scores), "--min-score", "0", "--copy-to", arg(&copies)]);
     assert_eq!(
-        files_under(&copies)
+        Snapshot::of(&copies)
+            .files()
             .iter()
             .filter(|f| !f.ends_with(".json") && !f.starts_with("animescore-manifest"))
             .count(),
@@ -433,8 +417,8 @@ fn curation_moves_copies_links_and_undoes() {
         arg(&links),
         "--by-tier",
     ]);
-    assert_eq!(files_under(&inbox), before);
-    let linked = files_under(&links);
+    assert_eq!(Snapshot::of(&inbox).files(), before);
+    let linked = Snapshot::of(&links).files();
     assert!(linked.iter().any(|f| f.starts_with("animescore-manifest-")), "{linked:?}");
     let first = linked.iter().find(|f| f.contains('/') && !f.ends_with(".json")).unwrap();
     assert!(std::fs::symlink_metadata(links.join(first)).unwrap().file_type().is_symlink());
@@ -452,6 +436,6 @@ fn curation_moves_copies_links_and_undoes() {
         assert!(text(&out.stderr).contains(expect), "round {round}: {}", text(&out.stderr));
     }
     let caption_files: Vec<String> =
-        files_under(&inbox).into_iter().filter(|f| f.ends_with(".txt")).collect();
+        Snapshot::of(&inbox).files().into_iter().filter(|f| f.ends_with(".txt")).collect();
     assert_eq!(caption_files.len(), 36);
 }

@@ -15,7 +15,7 @@
 //!
 //! Not published: only the workspace's tests use it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -370,12 +370,16 @@ impl Cli {
 pub struct Snapshot(pub BTreeMap<PathBuf, Vec<u8>>);
 
 impl Snapshot {
-    /// Takes a snapshot of `dir` (links are recorded, never followed).
+    /// Takes a snapshot of `dir` (links are recorded, never followed); a folder that does not
+    /// exist has nothing under it.
     ///
     /// # Panics
     /// When the folder cannot be read.
     pub fn of(dir: &Path) -> Self {
         let mut entries = BTreeMap::new();
+        if !dir.exists() {
+            return Self(entries);
+        }
         let mut pending = vec![dir.to_path_buf()];
         while let Some(folder) = pending.pop() {
             for entry in std::fs::read_dir(&folder).expect("read a snapshot folder") {
@@ -397,6 +401,19 @@ impl Snapshot {
             }
         }
         Self(entries)
+    }
+
+    /// Every entry that is not a folder (files, links, special files), as its path relative to
+    /// the snapshot's folder with `/` between components.
+    pub fn files(&self) -> BTreeSet<String> {
+        self.0
+            .iter()
+            .filter(|(_, value)| value.as_slice() != b"folder")
+            .map(|(path, _)| {
+                let parts: Vec<_> = path.iter().map(|p| p.to_string_lossy()).collect();
+                parts.join("/")
+            })
+            .collect()
     }
 
     /// The entries of `self` that are missing or different in `later`, and the entries
