@@ -1,14 +1,15 @@
 //! `animescore explain`: heat maps of why each image got its score.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use animescore_backbones::load_image;
 use animescore_dataset::write_atomic;
-use animescore_explain::{Explainer, Explanation, Method, overlay};
+use animescore_explain::{Explainer, Explanation, MapState, Method, MethodChoice, overlay};
 use animescore_inference::collect_images;
-use animescore_run::DeviceSpec;
+use animescore_pipeline::{KnownLabels, known_from_index};
+use animescore_run::{DeviceSpec, TrainedRun};
 use anyhow::Context;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
 
@@ -17,13 +18,18 @@ pub struct ExplainArgs {
     /// A run directory written by `animescore train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Output folder: NAME.png (overlay), NAME.heatmap.png (greyscale, the input's size) and
-    /// explanations.csv.
+    /// Output folder: NAME.png (overlay), NAME.heatmap.png (greyscale, the input's size; not
+    /// written for a map with nothing to show) and explanations.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// auto (Grad-CAM), attention (rollout; `attention` variant only), gradcam or occlusion.
+    /// auto (Grad-CAM where the model's feature grid is at least 6x6 at its input size, else
+    /// occlusion), attention (rollout; `attention` variant only), gradcam or occlusion.
     #[arg(long, default_value = "auto")]
     pub method: String,
+    /// An index (metadata.sqlite3) whose known AI flag, sanity level and tags are fed to the
+    /// meta-embed / attention variants instead of their own predictions, as `predict` does.
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
     /// Device: flex (CPU), vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -35,26 +41,50 @@ pub struct ExplainArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-/// CSV header of `explanations.csv`; the shares are empty for `multitask` models and for
-/// tokens a model does not have.
-pub const CSV_HEADER: [&str; 8] =
-    ["path", "score", "tier", "method", "image_share", "ai_share", "sanity_share", "tags_share"];
+/// CSV header of `explanations.csv`: `method_reason` says why the method ran (`auto`'s
+/// choice, or a method asked for on a coarse feature grid); `map` is `ok`, `all-zero` or
+/// `flat` (nothing to show: no NAME.heatmap.png); `metadata` is `index` (known from
+/// `--metadata`) or `predicted`, empty for `multitask` models; the shares are empty for
+/// `multitask` models and for tokens a model does not have.
+pub const CSV_HEADER: [&str; 11] = [
+    "path",
+    "score",
+    "tier",
+    "method",
+    "method_reason",
+    "map",
+    "metadata",
+    "image_share",
+    "ai_share",
+    "sanity_share",
+    "tags_share",
+];
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let method: Method = args.method.parse()?;
     let paths = collect_images(&args.inputs)?;
     anyhow::ensure!(!paths.is_empty(), "no PNG or JPEG image among the inputs");
-    let mut explainer = Explainer::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let run = TrainedRun::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let known: HashMap<String, KnownLabels> = match &args.metadata {
+        Some(db) => known_from_index(&run, db)?,
+        None => HashMap::new(),
+    };
+    let mut explainer = Explainer::from_run(run);
     if let Some(n) = args.batch_size {
         anyhow::ensure!(n > 0, "--batch-size must be positive");
         explainer.batch_size = n;
+    }
+    let choice = explainer.choose(method)?;
+    if let Some(warning) = choice.warning() {
+        eprintln!("{warning}");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
-    let (mut done, mut failed) = (0usize, 0usize);
+    let (mut done, mut failed, mut with_known) = (0usize, 0usize, 0usize);
+    let mut empty: Vec<(PathBuf, MapState)> = Vec::new();
     for chunk in paths.chunks(explainer.batch_size) {
         let mut loaded: Vec<(&PathBuf, DynamicImage)> = Vec::with_capacity(chunk.len());
         for path in chunk {
@@ -67,10 +97,17 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-        for ((path, image), e) in loaded.iter().zip(explainer.explain(&images, method)?) {
+        let rows: Vec<Option<&KnownLabels>> =
+            loaded.iter().map(|(path, _)| known.get(&file_stem(path))).collect();
+        let explained = explainer.explain_known(&images, choice.method, &rows)?;
+        for ((path, image), e) in loaded.iter().zip(explained) {
             let name = names.unique(path);
             write_pictures(&args.out, &name, &image.to_rgb8(), &e)?;
-            csv.write_record(csv_row(path, &e))?;
+            csv.write_record(csv_row(path, &choice, &e))?;
+            if e.state != MapState::Ok {
+                empty.push((path.to_path_buf(), e.state));
+            }
+            with_known += usize::from(e.known_metadata);
             done += 1;
         }
         eprintln!("explained {done}/{} images", paths.len());
@@ -80,18 +117,51 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         .into_inner()
         .map_err(|e| anyhow::anyhow!("writing {}: {}", csv_path.display(), e.error()))?;
     write_atomic(&csv_path, &bytes)?;
-    println!("{}: {done} images explained, {failed} skipped", args.out.display());
+    for (path, state) in &empty {
+        eprintln!(
+            "{}: the {} map is {} (nothing to show; no heatmap.png written)",
+            path.display(),
+            choice.method,
+            state.name()
+        );
+    }
+    let mut summary = format!(
+        "{}: {done} images explained with {} ({}), {failed} skipped",
+        args.out.display(),
+        choice.method,
+        choice.reason()
+    );
+    if !empty.is_empty() {
+        summary += &format!(", {} with an empty map (see the `map` column)", empty.len());
+    }
+    if args.metadata.is_some() {
+        summary += &format!(", {with_known} with metadata from the index");
+    }
+    println!("{summary}");
     Ok(if done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn csv_row(path: &Path, e: &Explanation) -> Vec<String> {
+/// A file's name without extension: the record name an index knows it by.
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn csv_row(path: &Path, choice: &MethodChoice, e: &Explanation) -> Vec<String> {
     let share = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
     let s = e.shares;
+    let metadata = match (s.is_some(), e.known_metadata) {
+        (false, _) => "",
+        (true, true) => "index",
+        (true, false) => "predicted",
+    };
     vec![
         path.display().to_string(),
         format!("{:.2}", e.score),
         e.tier.to_string(),
         e.method.name().to_string(),
+        choice.reason(),
+        e.state.name().to_string(),
+        metadata.to_string(),
         share(s.map(|s| s.image)),
         share(s.and_then(|s| s.ai)),
         share(s.and_then(|s| s.sanity)),
@@ -100,14 +170,28 @@ fn csv_row(path: &Path, e: &Explanation) -> Vec<String> {
 }
 
 /// `NAME.png` (overlay with score and tier) and `NAME.heatmap.png` (8-bit greyscale at the
-/// image's own size).
+/// image's own size). A map with nothing to show gets no heatmap.png (it would be black) and
+/// says so in the overlay's label.
 fn write_pictures(dir: &Path, name: &str, image: &RgbImage, e: &Explanation) -> anyhow::Result<()> {
-    let label = format!("{:.1} {}", e.score, e.tier);
+    let mut label = format!("{:.1} {}", e.score, e.tier);
+    if e.state != MapState::Ok {
+        label += &format!(" - {} map", e.state.name());
+    }
     let overlay = DynamicImage::ImageRgb8(overlay(image, &e.heat, &label));
     write_png(&dir.join(format!("{name}.png")), &overlay)?;
+    let heatmap = dir.join(format!("{name}.heatmap.png"));
+    if e.state != MapState::Ok {
+        // A stale map of an earlier run would contradict the CSV.
+        return match std::fs::remove_file(&heatmap) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(anyhow::Error::new(err).context(format!("removing {}", heatmap.display())))
+            }
+            _ => Ok(()),
+        };
+    }
     let gray = GrayImage::from_raw(e.heat.width as u32, e.heat.height as u32, e.heat.to_gray8())
         .context("heat map size does not match its values")?;
-    write_png(&dir.join(format!("{name}.heatmap.png")), &DynamicImage::ImageLuma8(gray))
+    write_png(&heatmap, &DynamicImage::ImageLuma8(gray))
 }
 
 fn write_png(path: &Path, image: &DynamicImage) -> anyhow::Result<()> {

@@ -6,7 +6,11 @@
 //! - [`metadata_shares`]: the share of a score due to the image and to each metadata token.
 //!
 //! [`Explainer`] loads a run and returns, per image, the score, tier, the raw map and the map
-//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]); [`overlay`]
+//! at the image's own size with the letterbox undone ([`HeatMap::to_image`]). `auto`
+//! ([`Method::choose`]) takes Grad-CAM where the model's feature grid is fine enough to
+//! localise and occlusion where it is not; a map with nothing to show is flagged
+//! ([`MapState`]). Known metadata from an index can replace the model's own predictions
+//! ([`Explainer::explain_known`]). [`overlay`]
 //! draws a map over its image with a label. [`probe_image`] draws images with a known
 //! score-driving region for testing. Reading the maps and their limits: `docs/explain.md`.
 
@@ -24,10 +28,10 @@ mod shares;
 pub use error::{ExplainError, Result};
 pub use explainer::{ExplainReport, Explainer, Explanation};
 pub use gradcam::grad_cam;
-pub use heatmap::{HeatMap, InputGeometry};
-pub use method::Method;
+pub use heatmap::{HeatMap, InputGeometry, MapState};
+pub use method::{MIN_GRID_SIDE, Method, MethodChoice};
 pub use occlusion::{OcclusionConfig, occlusion};
-pub use probe::{ProbeImage, Region, probe_image};
+pub use probe::{ProbeImage, Region, centred_probe_image, probe_image};
 pub use render::{colormap, draw_label, overlay};
 pub use rollout::{attention_rollout, rollout_importance};
 pub use shares::{MetadataFields, MetadataShares, metadata_shares};

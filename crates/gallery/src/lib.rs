@@ -1,11 +1,19 @@
-//! One self-contained HTML page of scored images, from `animescore predict`'s output.
+//! HTML pages of scored images from `animescore predict`'s output, at any size.
 //!
-//! Thumbnails are embedded as downscaled `data:` URIs; score, tier, AI probability and top
-//! tags are shown per card; the page sorts by score and filters by tier and score range
-//! (also from the URL fragment, e.g. `page.html#tier=great,best&min=60`); a card opens the
-//! original image (and its explanation picture, if any) through `file://` links. No server,
-//! no network: a Content-Security-Policy forbids any fetch.
+//! The page holds compact card data (a JSON data block, [`MAX_PAGE_BYTES_PER_CARD`] at most
+//! per card with the page's own markup) and a script that builds only the cards on screen,
+//! so 100,000 cards open in seconds. It sorts by score or name and filters by tier and score
+//! range over all cards, also from the URL fragment (e.g.
+//! `page.html#tier=great,best&min=60`); a card opens the original image (and its explanation
+//! picture, if any) through `file://` links.
+//!
+//! Thumbnails (downscaled JPEG, made in parallel) are embedded as `data:` URIs up to
+//! [`EMBED_LIMIT`] cards, one self-contained file; above it they go into a sibling folder,
+//! `PAGE-thumbs/` ([`thumbs_dir`]), which travels with the page. No server, no network: the
+//! Content-Security-Policy forbids every fetch, and only the page's own script and style
+//! (allowed by their SHA-256 hashes) run, so text from a score file cannot become code.
 
+mod cards;
 mod error;
 mod html;
 mod thumbs;
@@ -15,20 +23,46 @@ use std::path::{Path, PathBuf};
 use animescore_scorefile::{ScoreRow, read_scores};
 pub use error::{GalleryError, Result};
 
+/// Where thumbnails go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Embed {
+    /// Embedded up to [`EMBED_LIMIT`] cards, a folder above.
+    #[default]
+    Auto,
+    /// Always embedded: one file, however large.
+    Always,
+    /// Always in the folder beside the page.
+    Never,
+}
+
+/// Cards up to which `Embed::Auto` embeds the thumbnails (about 10 KB each: a 20 MB page).
+pub const EMBED_LIMIT: usize = 2000;
+
+/// What the page's own markup and card data may take per card, thumbnails apart (checked by
+/// the tests at 20,000 cards).
+pub const MAX_PAGE_BYTES_PER_CARD: usize = 400;
+
 /// Settings of [`write_gallery`].
 #[derive(Debug, Clone)]
 pub struct GalleryOptions {
-    /// Longer side of the embedded thumbnails in pixels.
+    /// Longer side of the thumbnails in pixels (smaller images are not enlarged).
     pub thumb_size: u32,
     /// A folder of `animescore explain` output: a card links to `DIR/<name>.png` if present.
     pub explanations: Option<PathBuf>,
     /// Page title.
     pub title: String,
+    /// Embedded thumbnails or a folder of them.
+    pub embed: Embed,
 }
 
 impl Default for GalleryOptions {
     fn default() -> Self {
-        Self { thumb_size: 256, explanations: None, title: "animescore gallery".into() }
+        Self {
+            thumb_size: 256,
+            explanations: None,
+            title: "animescore gallery".into(),
+            embed: Embed::Auto,
+        }
     }
 }
 
@@ -43,14 +77,43 @@ pub struct GalleryReport {
     pub skipped_rows: Vec<(usize, String)>,
     /// Cards linked to an explanation picture.
     pub explained: usize,
+    /// The thumbnail folder, when the thumbnails are not embedded.
+    pub thumbs_dir: Option<PathBuf>,
+    /// Size of the page in bytes.
+    pub page_bytes: usize,
 }
+
+/// Progress of the thumbnails, called from several threads.
+pub trait GalleryProgress: Sync {
+    /// `total` thumbnails are about to be made.
+    fn start(&self, _total: usize) {}
+    /// One more is done (or failed).
+    fn advance(&self) {}
+}
+
+/// No progress display.
+pub struct NoGalleryProgress;
+
+impl GalleryProgress for NoGalleryProgress {}
 
 /// Largest thumbnail side accepted.
 pub const MAX_THUMB_SIZE: u32 = 1024;
 
+/// The thumbnail folder of a page: `PAGE-thumbs` beside `PAGE.html`.
+pub fn thumbs_dir(page: &Path) -> PathBuf {
+    let stem = page.file_stem().map_or_else(|| "gallery".into(), |s| s.to_string_lossy());
+    page.with_file_name(format!("{stem}-thumbs"))
+}
+
 /// Reads `scores` (CSV, JSON lines or JSON, with [`animescore_scorefile::read_scores`]) and
-/// writes the page to `out` atomically.
-pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Result<GalleryReport> {
+/// writes the page to `out` atomically, its thumbnails embedded or into [`thumbs_dir`] as
+/// `options.embed` says.
+pub fn write_gallery(
+    scores: &Path,
+    out: &Path,
+    options: &GalleryOptions,
+    progress: &dyn GalleryProgress,
+) -> Result<GalleryReport> {
     if options.thumb_size == 0 || options.thumb_size > MAX_THUMB_SIZE {
         return Err(GalleryError::InvalidSetting(format!(
             "thumbnail size {} is not in 1..={MAX_THUMB_SIZE}",
@@ -58,40 +121,49 @@ pub fn write_gallery(scores: &Path, out: &Path, options: &GalleryOptions) -> Res
         )));
     }
     let file = read_scores(scores)?;
-    let (html, mut report) = render(&file.rows, options);
-    report.skipped_rows = file.skipped;
-    animescore_fs::write_atomic(out, html.as_bytes())
+    let mut rows: Vec<&ScoreRow> = file.rows.iter().collect();
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let embed = match options.embed {
+        Embed::Auto => rows.len() <= EMBED_LIMIT,
+        Embed::Always => true,
+        Embed::Never => false,
+    };
+    let paths: Vec<&Path> = rows.iter().map(|r| Path::new(&r.path)).collect();
+    let (thumbnails, folder) = if embed {
+        (thumbs::embedded(&paths, options.thumb_size, progress), None)
+    } else {
+        let dir = thumbs_dir(out);
+        (thumbs::folder(&paths, options.thumb_size, &dir, progress)?, Some(dir))
+    };
+    let explanations: Vec<Option<PathBuf>> =
+        rows.iter().map(|r| explanation(options.explanations.as_deref(), r)).collect();
+    let mut report = GalleryReport {
+        cards: rows.len(),
+        skipped_rows: file.skipped,
+        explained: explanations.iter().flatten().count(),
+        thumbs_dir: folder.clone(),
+        ..GalleryReport::default()
+    };
+    for (path, thumbnail) in paths.iter().zip(&thumbnails) {
+        if let cards::Thumb::Missing(reason) = thumbnail {
+            tracing::warn!("{}: {reason}", path.display());
+            report.missing_images.push((path.to_path_buf(), reason.clone()));
+        }
+    }
+    let prefix = folder.as_deref().map(|dir| {
+        let name = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        format!("{}/", html::percent_encode(&name))
+    });
+    let data = cards::card_data(&rows, &thumbnails, &explanations, prefix.as_deref(), options);
+    let page = html::page(&options.title, &cards::tiers_present(&rows), &data);
+    report.page_bytes = page.len();
+    animescore_fs::write_atomic(out, page.as_bytes())
         .map_err(|source| GalleryError::Io { path: out.to_path_buf(), source })?;
     Ok(report)
 }
 
-/// The page for `rows`, best score first, and what it holds.
-pub fn render(rows: &[ScoreRow], options: &GalleryOptions) -> (String, GalleryReport) {
-    let mut sorted: Vec<&ScoreRow> = rows.iter().collect();
-    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let explanations: Vec<Option<PathBuf>> = sorted
-        .iter()
-        .map(|r| {
-            let dir = options.explanations.as_ref()?;
-            let stem = Path::new(&r.path).file_stem().map(|s| s.to_string_lossy().into_owned())?;
-            Some(dir.join(format!("{stem}.png"))).filter(|p| p.is_file())
-        })
-        .collect();
-    let mut report = GalleryReport::default();
-    let cards: Vec<html::Card<'_>> = sorted
-        .iter()
-        .zip(&explanations)
-        .map(|(row, explanation)| {
-            let path = Path::new(&row.path);
-            let thumbnail = thumbs::thumbnail_uri(path, options.thumb_size);
-            if let Err(reason) = &thumbnail {
-                tracing::warn!("{}: {reason}", path.display());
-                report.missing_images.push((path.to_path_buf(), reason.clone()));
-            }
-            html::Card { row, thumbnail, explanation: explanation.as_deref() }
-        })
-        .collect();
-    report.cards = cards.len();
-    report.explained = explanations.iter().flatten().count();
-    (html::page(&options.title, options.thumb_size, &cards), report)
+/// The explanation picture of a row in `dir`, if there is one.
+fn explanation(dir: Option<&Path>, row: &ScoreRow) -> Option<PathBuf> {
+    let stem = Path::new(&row.path).file_stem()?.to_string_lossy().into_owned();
+    Some(dir?.join(format!("{stem}.png"))).filter(|p| p.is_file())
 }

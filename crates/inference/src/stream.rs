@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{InferenceError, Result};
 use crate::inputs::{FoundImage, ImageWalk, Shard};
 use crate::output_guard::OutputGuard;
-use crate::predict::{KnownLabels, Predictor};
+use crate::predict::Predictor;
+use animescore_pipeline::KnownLabels;
 use animescore_scorefile::{
     ExistingRows, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, path_key, read_rows,
     sort_best_first, sort_file,

@@ -25,7 +25,7 @@ pub use bench::{
 };
 pub use error::{Result, TrainingError};
 pub use experiments::{GridConfig, GridProgress, GridRow, results_csv, results_md, run_grid};
-pub use plot::{Series, bars_svg, curves_svg};
+pub use plot::{bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
 pub use train::{
