@@ -210,9 +210,10 @@ impl WeightsSource {
             .timeout_connect(Some(self.connect_timeout))
             .timeout_recv_response(Some(self.stall_timeout))
             .timeout_per_read(Some(self.stall_timeout))
+            .max_redirects(0)
             .build()
             .into();
-        let response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+        let response = get_following_redirects(&agent, url).map_err(fail)?;
         let announced = response.body().content_length();
         progress.start(url, announced);
         let copied = copy_hashing(response.into_body().into_reader(), part.as_file_mut(), progress);
@@ -331,6 +332,92 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
+/// Redirects followed at most (what ureq follows by itself).
+#[cfg(feature = "download")]
+const MAX_REDIRECTS: usize = 10;
+
+/// GETs `url`, following up to [`MAX_REDIRECTS`] redirects to http and https URLs only. (ureq
+/// would read `Location: file:///x` as a path on the same server and loop until "too many
+/// redirects"; a redirect elsewhere than the web is said to be what it is.)
+#[cfg(feature = "download")]
+fn get_following_redirects(
+    agent: &ureq::Agent,
+    url: &str,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let response = agent.get(&current).call().map_err(|e| e.to_string())?;
+        if !response.status().is_redirection() {
+            return Ok(response);
+        }
+        let location =
+            response.headers().get("location").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                format!("{current} redirected ({}) without a Location", response.status())
+            })?;
+        current = redirect_target(&current, location)?;
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects (last to {current})"))
+}
+
+/// Where a redirect from `current` to `location` leads: an absolute http(s) URL, or one
+/// relative to `current`. Any other scheme (`file:`, `ftp:`, `data:`) is refused.
+#[cfg(feature = "download")]
+fn redirect_target(current: &str, location: &str) -> Result<String, String> {
+    let location = location.trim();
+    let shown = animescore_fs::Shown::text(location);
+    let scheme_end = location.find(':').filter(|&i| {
+        let scheme = &location[..i];
+        !scheme.is_empty()
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    let (scheme, rest) = current.split_once("://").unwrap_or(("http", current));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if let Some(end) = scheme_end {
+        let target = location[..end].to_ascii_lowercase();
+        return if target == "http" || target == "https" {
+            Ok(location.to_string())
+        } else {
+            Err(format!(
+                "the server redirected to `{shown}`, a {target}: URL; only redirects to http and \
+                 https are followed"
+            ))
+        };
+    }
+    Ok(if location.starts_with("//") {
+        format!("{scheme}:{location}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        let folder = path.rfind('/').map_or(path, |i| &path[..=i]);
+        let folder = if folder.contains('/') { folder.to_string() } else { format!("{folder}/") };
+        format!("{scheme}://{folder}{location}")
+    })
+}
+
 fn file_error(path: &Path, e: impl std::fmt::Display) -> BackboneError {
     BackboneError::File { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+#[cfg(all(test, feature = "download"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_lead_to_the_web_only() {
+        let from = "http://127.0.0.1:8/models/a.pth?x=1";
+        for (location, to) in [
+            ("https://mirror.example/b.pth", "https://mirror.example/b.pth"),
+            ("//cdn.example/c.pth", "http://cdn.example/c.pth"),
+            ("/d.pth", "http://127.0.0.1:8/d.pth"),
+            ("e.pth", "http://127.0.0.1:8/models/e.pth"),
+        ] {
+            assert_eq!(redirect_target(from, location).unwrap(), to, "{location}");
+        }
+        for location in ["file:///etc/passwd", "FILE:/x", "ftp://h/x", "data:,x"] {
+            let err = redirect_target(from, location).unwrap_err();
+            assert!(err.contains("only redirects to http and https"), "{err}");
+            assert!(!err.contains("too many"), "{err}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ use animescore_curate::{
     CaptionMode, CaptionOptions, CurateOptions, CurateReport, ManifestRow, Selection, Status,
     Transfer, TransferKind, curate, undo,
 };
+use animescore_fs::Shown;
 use animescore_scorefile::Tier;
 
 /// Selection, transfer and caption flags (`predict` applies them to its output file).
@@ -76,24 +77,25 @@ impl CurateArgs {
             anyhow::ensure!(x.is_finite(), "--min-score must be a number");
         }
         let transfer = self.transfer();
+        // Time and process id: two runs started in the same second never share a manifest
+        // (and an existing file is never replaced in any case).
         let manifest = match (&self.manifest, &transfer) {
             (Some(m), _) => Some(m.clone()),
             (None, Some(t)) => Some(t.dest.join(format!(
-                "animescore-manifest-{}.csv",
-                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                "animescore-manifest-{}-{}.csv",
+                chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+                std::process::id()
             ))),
             (None, None) => None,
         };
         let caption = match &self.caption_ext {
             Some(ext) => {
-                anyhow::ensure!(
-                    !ext.trim_start_matches('.').is_empty(),
-                    "--caption-ext needs an extension such as .txt"
-                );
-                Some(CaptionOptions {
+                let caption = CaptionOptions {
                     ext: ext.clone(),
                     mode: self.caption_mode.parse::<CaptionMode>()?,
-                })
+                };
+                caption.validate()?;
+                Some(caption)
             }
             None => None,
         };
@@ -126,18 +128,23 @@ pub struct CurateCommandArgs {
 pub fn run(args: &CurateCommandArgs) -> anyhow::Result<ExitCode> {
     if let Some(manifest) = &args.undo {
         let report = undo(manifest, args.curate.dry_run)?;
+        for (path, why) in &report.kept {
+            eprintln!("kept {}: {why}", Shown::path(path));
+        }
         for f in &report.failed {
             eprintln!("failed {f}");
         }
         eprintln!(
-            "{}: {} actions {}, {} left as they are, {} failed",
-            manifest.display(),
+            "{}: {} actions {}, {} with nothing to revert, {} kept, {} failed",
+            Shown::path(manifest),
             report.reverted,
             if args.curate.dry_run { "would be reverted" } else { "reverted" },
             report.skipped,
+            report.kept.len(),
             report.failed.len()
         );
-        return Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        let complete = report.failed.is_empty() && report.kept.is_empty();
+        return Ok(if complete { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let Some(scores) = &args.scores else { anyhow::bail!("--scores FILE is required") };
     anyhow::ensure!(
@@ -152,36 +159,41 @@ pub fn apply(scores: &Path, args: &CurateArgs) -> anyhow::Result<ExitCode> {
     let opts = args.options()?;
     let report = curate(scores, &opts, &mut |row| print_action(row))?;
     print_report(scores, &opts, &report);
-    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    // An unreadable row (a `tier` that is not a tier, say) is an image not acted on.
+    let clean = report.failed == 0 && report.bad_rows.is_empty();
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn print_action(row: &ManifestRow) {
-    let verb = format!("{:?}", row.action).to_lowercase();
+    let verb = row.action.name();
+    let (source, destination) = (Shown::path(&row.source), Shown::path(&row.destination));
     match row.status {
-        Status::Planned => {
-            eprintln!("would {verb} {} -> {}", row.source.display(), row.destination.display())
-        }
+        Status::Planned => eprintln!("would {verb} {source} -> {destination}"),
         Status::Skipped | Status::Failed => eprintln!(
-            "{} {verb} {} -> {}: {}",
+            "{} {verb} {source} -> {destination}: {}",
             if row.status == Status::Skipped { "skipped" } else { "failed" },
-            row.source.display(),
-            row.destination.display(),
-            row.reason
+            Shown::text(&row.reason)
         ),
         Status::Done => {}
     }
 }
 
 fn print_report(scores: &Path, opts: &CurateOptions, r: &CurateReport) {
+    let scores_shown = Shown::path(scores);
     for bad in &r.bad_rows {
-        eprintln!("unreadable row of {}: {bad}", scores.display());
+        eprintln!("unreadable row of {scores_shown} (left alone): {}", Shown::text(bad));
+    }
+    for (path, why) in &r.captions_skipped {
+        eprintln!("skipped caption {}: {}", Shown::path(path), Shown::text(why));
     }
     let dry = if opts.dry_run { " (dry run: nothing changed)" } else { "" };
-    let mut line = format!("{}: {} of {} images selected", scores.display(), r.selected, r.rows);
+    let mut line = format!("{scores_shown}: {} of {} images selected", r.selected, r.rows);
     if opts.caption.is_some() {
         line += &format!(
-            ", {} captions written, {} unchanged",
-            r.captions_written, r.captions_unchanged
+            ", {} captions written, {} unchanged, {} skipped",
+            r.captions_written,
+            r.captions_unchanged,
+            r.captions_skipped.len()
         );
     }
     if let Some(t) = &opts.transfer {
@@ -189,12 +201,12 @@ fn print_report(scores: &Path, opts: &CurateOptions, r: &CurateReport) {
             ", {} files {} to {}, {} skipped, {} failed",
             r.transferred,
             if opts.dry_run { "planned" } else { "transferred" },
-            t.dest.display(),
+            Shown::path(&t.dest),
             r.skipped,
             r.failed
         );
         if let (Some(m), false) = (&opts.manifest, opts.dry_run) {
-            line += &format!("; manifest {} (undo: animescore curate --undo FILE)", m.display());
+            line += &format!("; manifest {} (undo: animescore curate --undo FILE)", Shown::path(m));
         }
     }
     eprintln!("{line}{dry}");

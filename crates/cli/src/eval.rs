@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_dataset::Split;
+use animescore_fs::Shown;
 use animescore_inference::{EvalOptions, evaluate_run};
 use animescore_run::DeviceSpec;
 
@@ -47,16 +48,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         cache: args.cache.choice(),
     })?;
     for (path, reason) in &report.unreadable {
-        eprintln!("skipped {}: {reason}", path.display());
+        eprintln!("skipped {}: {}", Shown::path(&path), Shown::text(&reason));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
             "{} on the {} split of {} ({} images{})",
-            report.run.display(),
+            Shown::path(&report.run),
             report.split,
-            report.dataset.display(),
+            Shown::path(&report.dataset),
             report.metrics.n,
             if report.missing_images > 0 {
                 format!(", {} records without image", report.missing_images)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use animescore_training::{GridConfig, GridProgress, TrainProgress, run_grid};
 
 use crate::train::EpochDisplay;
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct ExperimentsArgs {
@@ -37,6 +38,6 @@ pub fn run(args: &ExperimentsArgs) -> anyhow::Result<ExitCode> {
     let grid = GridConfig::from_file(&args.grid)?;
     let rows = run_grid(&grid, &args.dataset, &args.out, &Display(EpochDisplay::new()))?;
     print!("{}", animescore_training::results_md(&rows));
-    println!("\nresults in {}", args.out.join("results.md").display());
+    println!("\nresults in {}", Shown::path(&args.out.join("results.md")));
     Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use animescore_backbones::load_image;
-use animescore_dataset::write_atomic;
 use animescore_explain::{Explainer, Explanation, MapState, Method, MethodChoice, overlay};
+use animescore_fs::{OutputDir, Shown, Slot, lies_within};
 use animescore_inference::collect_images;
 use animescore_pipeline::{KnownLabels, known_from_index};
 use animescore_run::{DeviceSpec, TrainedRun};
@@ -19,9 +19,15 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Output folder: NAME.png (overlay), NAME.heatmap.png (greyscale, the input's size; not
-    /// written for a map with nothing to show) and explanations.csv.
+    /// written for a map with nothing to show) and explanations.csv. Not an input folder.
+    /// Files there that explain did not write are never replaced: the output takes the next
+    /// free name (NAME-2.png) and says so.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace regular files in --out that explain did not write (never links, FIFOs or
+    /// folders).
+    #[arg(long)]
+    pub overwrite: bool,
     /// auto (Grad-CAM where the model's feature grid is at least 6x6 at its input size, else
     /// occlusion), attention (rollout; `attention` variant only), gradcam or occlusion.
     #[arg(long, default_value = "auto")]
@@ -62,6 +68,7 @@ pub const CSV_HEADER: [&str; 11] = [
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let method: Method = args.method.parse()?;
+    refuse_input_folder(&args.out, &args.inputs)?;
     let paths = collect_images(&args.inputs)?;
     anyhow::ensure!(!paths.is_empty(), "no PNG or JPEG image among the inputs");
     let run = TrainedRun::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
@@ -78,8 +85,8 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     if let Some(warning) = choice.warning() {
         eprintln!("{warning}");
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = OutputDir::create(&args.out, args.overwrite)
+        .with_context(|| format!("output folder {}", Shown::path(&args.out)))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
@@ -91,7 +98,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             match load_image(path) {
                 Ok(image) => loaded.push((path, image)),
                 Err(e) => {
-                    eprintln!("skipped {}: {e}", path.display());
+                    eprintln!("skipped {}: {}", Shown::path(path), Shown::message(&e.to_string()));
                     failed += 1;
                 }
             }
@@ -101,8 +108,8 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             loaded.iter().map(|(path, _)| known.get(&file_stem(path))).collect();
         let explained = explainer.explain_known(&images, choice.method, &rows)?;
         for ((path, image), e) in loaded.iter().zip(explained) {
-            let name = names.unique(path);
-            write_pictures(&args.out, &name, &image.to_rgb8(), &e)?;
+            let name = names.unique(&out, path);
+            write_pictures(&mut out, &name, &image.to_rgb8(), &e)?;
             csv.write_record(csv_row(path, &choice, &e))?;
             if e.state != MapState::Ok {
                 empty.push((path.to_path_buf(), e.state));
@@ -112,22 +119,23 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!("explained {done}/{} images", paths.len());
     }
-    let csv_path = args.out.join("explanations.csv");
-    let bytes = csv
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {}", csv_path.display(), e.error()))?;
-    write_atomic(&csv_path, &bytes)?;
+    let bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("explanations.csv: {}", e.error()))?;
+    let table = out.free_stem("explanations", &[".csv"], |_| false);
+    if table != "explanations" {
+        eprintln!("{}", not_ours(&out, "explanations.csv", &format!("{table}.csv")));
+    }
+    out.write(&format!("{table}.csv"), &bytes)?;
     for (path, state) in &empty {
         eprintln!(
             "{}: the {} map is {} (nothing to show; no heatmap.png written)",
-            path.display(),
+            Shown::path(path),
             choice.method,
             state.name()
         );
     }
     let mut summary = format!(
         "{}: {done} images explained with {} ({}), {failed} skipped",
-        args.out.display(),
+        Shown::path(&args.out),
         choice.method,
         choice.reason()
     );
@@ -155,7 +163,8 @@ fn csv_row(path: &Path, choice: &MethodChoice, e: &Explanation) -> Vec<String> {
         (true, false) => "predicted",
     };
     vec![
-        path.display().to_string(),
+        // A name that is not UTF-8 is written with its foreign bytes as `\xNN`, not mangled.
+        path.to_str().map_or_else(|| Shown::path(path).to_string(), str::to_string),
         format!("{:.2}", e.score),
         e.tier.to_string(),
         e.method.name().to_string(),
@@ -169,51 +178,92 @@ fn csv_row(path: &Path, choice: &MethodChoice, e: &Explanation) -> Vec<String> {
     ]
 }
 
+/// Refuses an output folder that is, or lies inside, a folder of the inputs (the folder of an
+/// image given directly counts): the overlays would replace or mix with the images.
+fn refuse_input_folder(out: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    for input in inputs {
+        let folder = if input.is_dir() {
+            input.as_path()
+        } else {
+            input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        };
+        anyhow::ensure!(
+            !lies_within(out, folder),
+            "--out {} is, or lies inside, the input folder {}: explain never writes among the \
+             images it reads; choose another --out",
+            Shown::path(out),
+            Shown::path(folder)
+        );
+    }
+    Ok(())
+}
+
+/// What is said when a wanted name is taken by a file explain did not write.
+fn not_ours(out: &OutputDir, wanted: &str, used: &str) -> String {
+    let why = match out.slot(wanted) {
+        Ok(Slot::Taken(why)) => why,
+        _ => "taken".into(),
+    };
+    format!(
+        "{} is {why}: left as it is, wrote {used} instead (--overwrite replaces regular files)",
+        Shown::path(&out.path().join(wanted))
+    )
+}
+
 /// `NAME.png` (overlay with score and tier) and `NAME.heatmap.png` (8-bit greyscale at the
 /// image's own size). A map with nothing to show gets no heatmap.png (it would be black) and
 /// says so in the overlay's label.
-fn write_pictures(dir: &Path, name: &str, image: &RgbImage, e: &Explanation) -> anyhow::Result<()> {
+fn write_pictures(
+    out: &mut OutputDir,
+    name: &str,
+    image: &RgbImage,
+    e: &Explanation,
+) -> anyhow::Result<()> {
     let mut label = format!("{:.1} {}", e.score, e.tier);
     if e.state != MapState::Ok {
         label += &format!(" - {} map", e.state.name());
     }
     let overlay = DynamicImage::ImageRgb8(overlay(image, &e.heat, &label));
-    write_png(&dir.join(format!("{name}.png")), &overlay)?;
-    let heatmap = dir.join(format!("{name}.heatmap.png"));
+    write_png(out, &format!("{name}.png"), &overlay)?;
+    let heatmap = format!("{name}.heatmap.png");
     if e.state != MapState::Ok {
-        // A stale map of an earlier run would contradict the CSV.
-        return match std::fs::remove_file(&heatmap) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(anyhow::Error::new(err).context(format!("removing {}", heatmap.display())))
-            }
-            _ => Ok(()),
-        };
+        // A stale map of an earlier run would contradict the CSV; only explain's own,
+        // unchanged file is removed.
+        out.remove_own(&heatmap)
+            .with_context(|| format!("removing {}", Shown::path(&out.path().join(&heatmap))))?;
+        return Ok(());
     }
     let gray = GrayImage::from_raw(e.heat.width as u32, e.heat.height as u32, e.heat.to_gray8())
         .context("heat map size does not match its values")?;
-    write_png(&heatmap, &DynamicImage::ImageLuma8(gray))
+    write_png(out, &heatmap, &DynamicImage::ImageLuma8(gray))
 }
 
-fn write_png(path: &Path, image: &DynamicImage) -> anyhow::Result<()> {
+fn write_png(out: &mut OutputDir, name: &str, image: &DynamicImage) -> anyhow::Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, ImageFormat::Png)?;
-    Ok(write_atomic(path, bytes.get_ref())?)
+    out.write(name, bytes.get_ref())?;
+    Ok(())
 }
 
-/// Output names from file stems; a stem seen before gets `-2`, `-3`, … so that two images
-/// of the same name in different folders do not overwrite each other.
+/// Output names from file stems; a stem used before in this run, or whose `.png` or
+/// `.heatmap.png` is taken by a file explain did not write, gets `-2`, `-3`, … (the latter is
+/// said on standard error).
 #[derive(Default)]
 struct OutputNames(HashSet<String>);
 
+const PICTURES: [&str; 2] = [".png", ".heatmap.png"];
+
 impl OutputNames {
-    fn unique(&mut self, path: &Path) -> String {
+    fn unique(&mut self, out: &OutputDir, path: &Path) -> String {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut name = stem.clone();
-        let mut n = 1;
-        while !self.0.insert(name.clone()) {
-            n += 1;
-            name = format!("{stem}-{n}");
+        let name = out.free_stem(&stem, &PICTURES, |n| self.0.contains(n));
+        if name != stem && !self.0.contains(&stem) {
+            let wanted = PICTURES.map(|ext| format!("{stem}{ext}"));
+            if let Some(taken) = wanted.iter().find(|w| !out.is_writable(w)) {
+                eprintln!("{}", not_ours(out, taken, &format!("{name}.png")));
+            }
         }
+        self.0.insert(name.clone());
         name
     }
 }

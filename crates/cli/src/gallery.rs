@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use animescore_fs::Shown;
 use animescore_gallery::{EMBED_LIMIT, Embed, GalleryOptions, write_gallery};
 
 use crate::progress::Bar;
@@ -51,20 +52,24 @@ pub fn run(args: &GalleryArgs) -> anyhow::Result<ExitCode> {
     bar.finish();
     let report = result?;
     for (record, reason) in &report.skipped_rows {
-        eprintln!("skipped record {record} of {}: {reason}", args.scores.display());
+        eprintln!(
+            "skipped record {record} of {}: {}",
+            Shown::path(&args.scores),
+            Shown::text(reason)
+        );
     }
     for (path, reason) in &report.missing_images {
-        eprintln!("no thumbnail for {}: {reason}", path.display());
+        eprintln!("no thumbnail for {}: {}", Shown::path(path), Shown::text(reason));
     }
     let thumbs = match &report.thumbs_dir {
-        Some(dir) => format!("thumbnails in {}", dir.display()),
+        Some(dir) => format!("thumbnails in {}", Shown::path(dir)),
         None if embed == Embed::Auto => format!("thumbnails embedded (up to {EMBED_LIMIT} cards)"),
         None => "thumbnails embedded".into(),
     };
     println!(
         "{}: {} cards, {} KB, {thumbs} ({} without thumbnail, {} with an explanation), {} \
          records skipped",
-        args.out.display(),
+        Shown::path(&args.out),
         report.cards,
         report.page_bytes.div_ceil(1024),
         report.missing_images.len(),

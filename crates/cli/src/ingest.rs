@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use animescore_dataset::{IngestOptions, ingest};
 
 use crate::progress::Bar;
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -38,7 +39,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     bar.finish();
     println!(
         "{}: {} added, {} updated, {} unchanged, {} skipped ({} rows in the index{})",
-        report.db_path.display(),
+        Shown::path(&report.db_path),
         report.added,
         report.updated,
         report.unchanged,

@@ -107,7 +107,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // `{:#}`: the error and each of its causes, `: `-separated. Library errors keep
             // their cause as `source()` and leave it out of their own message.
-            eprintln!("error: {e:#}");
+            // File names inside the message cannot reach the terminal raw (NUL, escape
+            // sequences, direction overrides).
+            eprintln!("error: {}", animescore_fs::Shown::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

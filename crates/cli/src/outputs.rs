@@ -2,19 +2,15 @@
 
 use std::path::Path;
 
+use animescore_fs::OutputGuard;
+
 /// Fails when writing `output` would overwrite one of `inputs` (by file identity: a link, a
 /// hard link or another spelling of an input counts). A non-regular output (`/dev/null`, a
 /// FIFO) and `-` (standard output) are never an input.
 pub fn refuse_clobbering(output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
-    if animescore_fs::is_stdout(output) {
-        return Ok(());
-    }
-    if let Some(input) = animescore_fs::clobbered_input(output, inputs.iter().copied()) {
-        anyhow::bail!(
-            "refusing to write {}: it is the input {} (choose another output)",
-            output.display(),
-            input.display()
-        );
+    let guard = OutputGuard::new(output);
+    for input in inputs {
+        guard.check(input, "the input")?;
     }
     Ok(())
 }

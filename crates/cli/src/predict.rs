@@ -11,6 +11,7 @@ use animescore_scorefile::{ScoreTarget, TierCuts};
 
 use crate::curate::{CurateArgs, apply};
 use crate::progress::Bar;
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
@@ -106,25 +107,32 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     if report.dropped_tail > 0 {
         eprintln!(
             "{}: dropped a truncated last line ({} bytes)",
-            out.display(),
+            Shown::path(&out),
             report.dropped_tail
         );
     }
     for bad in &report.bad_existing {
-        eprintln!("{}: unreadable row kept as it is: {bad}", out.display());
+        eprintln!("{}: unreadable row kept as it is: {}", Shown::path(&out), Shown::text(bad));
     }
     let todo = report.in_shard - report.already_done;
-    let mut summary =
-        format!("{}: {} images scored, {} skipped", out.display(), report.scored, report.failed);
+    let mut summary = format!(
+        "{}: {} images scored, {} skipped",
+        Shown::path(&out),
+        report.scored,
+        report.failed
+    );
     if report.already_done > 0 {
         summary += &format!(", {} already there", report.already_done);
     }
     if shard.is_some() {
         summary += &format!(" (shard: {} of {} images)", report.in_shard, report.found);
+        if report.in_shard == 0 && report.written {
+            summary += "; the shard selects no image, so the file holds the header only";
+        }
     }
     eprintln!("{summary}");
     if todo > 0 && report.scored == 0 {
-        eprintln!("no image could be read; {} left as it was", out.display());
+        eprintln!("no image could be read; {} left as it was", Shown::path(&out));
         return Ok(ExitCode::FAILURE);
     }
     match (&target, args.curate.acts()) {

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use animescore_dataset::{IngestProgress, Problem};
+use animescore_fs::Shown;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Draws ingest progress and prints each skipped input as it happens.
@@ -58,7 +59,7 @@ impl IngestProgress for Bar {
     }
 
     fn problem(&self, p: &Problem) {
-        self.println(format!("skipped {}: {}", p.path.display(), p.reason));
+        self.println(format!("skipped {}: {}", Shown::path(&p.path), Shown::text(&p.reason)));
     }
 }
 
@@ -83,7 +84,7 @@ impl animescore_pipeline::CacheProgress for Bar {
     }
 
     fn failed(&self, path: &std::path::Path, reason: &str) {
-        self.println(format!("skipped {}: {reason}", path.display()));
+        self.println(format!("skipped {}: {}", Shown::path(path), Shown::text(reason)));
     }
 }
 
@@ -120,7 +121,7 @@ impl animescore_inference::PredictProgress for Bar {
     }
 
     fn failed(&self, path: &std::path::Path, reason: &str) {
-        self.println(format!("skipped {}: {reason}", path.display()));
+        self.println(format!("skipped {}: {}", Shown::path(path), Shown::text(reason)));
     }
 }
 

@@ -78,16 +78,12 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<ExitCode> {
         &args.seed.to_string(),
         // Batch size and learning rate come from the recipe for a tiny backbone trained from
         // scratch (see `animescore_run::Recipe`).
-        // The demo folder's run is its own: a second quickstart replaces it.
+        // A finished run of an earlier quickstart is retrained from scratch (`--overwrite`
+        // replaces only a folder `train` made; anything else there is refused, not deleted).
         "--overwrite",
     ]
     .map(String::from)
     .to_vec();
-    // A finished run from an earlier quickstart is retrained from scratch.
-    if run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir)
-            .with_context(|| format!("removing {}", run_dir.display()))?;
-    }
     train::run(&parse::<train::TrainArgs>("train", &argv)?)?;
 
     println!("4/5 eval: held-out test split");

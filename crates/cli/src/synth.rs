@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_dataset::{SynthOptions, synthesize};
+use animescore_fs::Shown;
 
 #[derive(clap::Args)]
 pub struct SynthArgs {
@@ -27,10 +28,10 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     )?;
     println!(
         "{}: {} images of {} artworks; character aliases in {}",
-        args.dir.display(),
+        Shown::path(&args.dir),
         report.images,
         report.artworks,
-        report.aliases.display()
+        Shown::path(&report.aliases)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ use animescore_training::{
 
 use crate::progress::{Bar, CacheArgs};
 use crate::score_args::ScoreParams;
+use animescore_fs::Shown;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(clap::Args)]
@@ -100,7 +101,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last complete epoch.
     #[arg(long)]
     pub resume: bool,
-    /// Replace the run already in --out (without it, a non-empty --out is refused).
+    /// Replace the run already in --out: only a folder `train` made (it holds a
+    /// `.animescore-run` marker), never other files or one inside the dataset. Without it, a
+    /// non-empty --out is refused.
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
 }
@@ -168,7 +171,7 @@ fn parse_score(name: &str) -> Result<ScoreMethod, String> {
 fn settings_summary(info: &RunInfo) -> String {
     let c = &info.config;
     let weights = match &c.weights {
-        Some(w) => format!("weights {}", w.display()),
+        Some(w) => format!("weights {}", Shown::path(&w)),
         None => "from scratch".into(),
     };
     let size = c.image_size.map(|s| format!(", {s} px")).unwrap_or_default();
@@ -292,7 +295,7 @@ impl TrainProgress for EpochDisplay {
     }
 
     fn skipped(&self, path: &Path, reason: &str) {
-        self.line(&format!("skipped {}: {reason}", path.display()));
+        self.line(&format!("skipped {}: {}", Shown::path(path), Shown::text(reason)));
     }
 
     fn cache(&self) -> &dyn CacheProgress {
@@ -321,7 +324,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let s = &report.summary;
     println!(
         "{}: {} epochs{}, best epoch {}, {:.0} s",
-        report.run.display(),
+        Shown::path(&report.run),
         s.epochs,
         if s.stopped_early { " (early stopping)" } else { "" },
         s.best_epoch,

@@ -3,9 +3,15 @@
 //! `explanations.csv` with the method, why it ran, the map's state and metadata shares;
 //! unreadable images are skipped, not fatal. The run's `tiny` backbone at 32 px has a 1×1
 //! feature grid: `auto` takes occlusion, and Grad-CAM and rollout warn once. `--metadata`
-//! feeds the index's known metadata.
+//! feeds the index's known metadata. The output folder is never an input folder, and what
+//! explain did not write there (the user's files, a link, a FIFO) is never replaced, written
+//! through or opened (issue 23).
 
-use animescore_testkit::{Cli, DatasetSpec, arg, images_of, index_of, synthetic_dataset, text};
+use std::time::Duration;
+
+use animescore_testkit::{
+    Cli, DatasetSpec, Snapshot, arg, images_of, index_of, synthetic_dataset, text,
+};
 
 #[test]
 fn explain_writes_maps_and_csv_for_every_method() {
@@ -112,4 +118,59 @@ fn explain_writes_maps_and_csv_for_every_method() {
         arg(&inputs),
     ]);
     assert!(stderr.contains("saliency"));
+
+    #[cfg(unix)]
+    output_folder_keeps_what_explain_did_not_write(&cli, &run, &inputs);
+}
+
+#[cfg(unix)]
+fn output_folder_keeps_what_explain_did_not_write(
+    cli: &Cli,
+    run: &std::path::Path,
+    inputs: &std::path::Path,
+) {
+    let inputs_before = Snapshot::of(inputs);
+    let stderr = cli.fails(&["explain", "--model", arg(run), "--out", arg(inputs), arg(inputs)]);
+    assert!(stderr.contains("the input folder"), "{stderr}");
+    let inside = inputs.join("maps");
+    let stderr = cli.fails(&["explain", "--model", arg(run), "--out", arg(&inside), arg(inputs)]);
+    assert!(stderr.contains("the input folder"), "{stderr}");
+    assert_eq!(inputs_before.changes(&Snapshot::of(inputs)), Vec::<String>::new());
+
+    let root = inputs.parent().unwrap();
+    let mine = root.join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("wide.png"), b"my own picture").unwrap();
+    std::fs::write(mine.join("explanations.csv"), b"my own table\n").unwrap();
+    let outside = root.join("outside.png");
+    std::fs::write(&outside, b"not to be written through").unwrap();
+    std::os::unix::fs::symlink(&outside, mine.join("wide-2.png")).unwrap();
+    let fifo = mine.join("wide-3.heatmap.png");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let before = Snapshot::of(&mine);
+    let args = ["explain", "--model", arg(run), "--out", arg(&mine), arg(inputs)];
+    let out = cli.run_within(&args, Duration::from_secs(300));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("wrote wide-4.png instead"), "{stderr}");
+    assert!(stderr.contains("wrote explanations-2.csv instead"), "{stderr}");
+    let after = Snapshot::of(&mine);
+    let mut changes = before.changes(&after);
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            "added .animescore-outputs",
+            "added explanations-2.csv",
+            "added wide-4.heatmap.png",
+            "added wide-4.png"
+        ],
+    );
+    assert_eq!(std::fs::read(&outside).unwrap(), b"not to be written through");
+    // A second run replaces its own files (same bytes), and still none of the user's.
+    let out = cli.run_within(&args, Duration::from_secs(300));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = Snapshot::of(&mine);
+    assert_eq!(again.0.keys().collect::<Vec<_>>(), after.0.keys().collect::<Vec<_>>());
+    assert_eq!(again.0[std::path::Path::new("wide.png")], b"my own picture");
 }

@@ -103,7 +103,9 @@ fn train_refuses_a_non_empty_out_and_synth_a_users_folder() {
         "1",
     ]);
     assert!(!out.status.success());
-    assert!(all_output(&out).contains("--overwrite"), "{}", all_output(&out));
+    // Issue 23: no hint at a flag that would delete the user's files.
+    assert!(all_output(&out).contains("choose another --out"), "{}", all_output(&out));
+    assert!(!all_output(&out).contains("--overwrite to"), "{}", all_output(&out));
     assert_eq!(std::fs::read(out_dir.join("model.bpk")).unwrap(), b"someone's model");
 
     let out = cli.run(&["synth", arg(&out_dir), "--count", "2", "--size", "16"]);

@@ -142,6 +142,79 @@ fn formats_shards_and_resume() {
     assert!(!out.status.success() && text(&out.stderr).contains("--tiers"));
 }
 
+/// Issue 23: `--resume` never appends one model's scores to another's (the model is recorded
+/// in `OUT.model`), a shard that selects no image writes a header-only file (never leaving an
+/// older file as its result), and a file name that is not UTF-8 is reported, not mangled.
+#[cfg(unix)]
+#[test]
+fn resume_never_mixes_models_and_an_empty_shard_says_so() {
+    let cli = Cli::new(env!("CARGO_BIN_EXE_animescore"));
+    let tmp = tempfile::tempdir().unwrap();
+    let inbox = inbox(tmp.path());
+    let csv = tmp.path().join("s.csv");
+    cli.ok(&predict(&["--out", arg(&csv), arg(&inbox)]));
+    let record_path = tmp.path().join("s.csv.model");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    let sum = std::fs::read_to_string(fixture().run.join("model.bpk.xxh3")).unwrap();
+    assert_eq!(record["weights_xxh3"].as_str(), Some(sum.trim()), "{record}");
+    assert_eq!(record["format"], "animescore-model");
+
+    // Another model's file (its record says so), and a file without a record: refused, and
+    // both files stay byte for byte.
+    let full = std::fs::read(&csv).unwrap();
+    let cut = &full[..full.len() / 2];
+    std::fs::write(&csv, cut).unwrap();
+    let other = serde_json::json!({
+        "format": "animescore-model", "weights_xxh3": "0123456789abcdef", "run": "/elsewhere/run"
+    });
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let record_before = std::fs::read(&record_path).unwrap();
+    let err = cli.fails(&predict(&["--out", arg(&csv), "--resume", arg(&inbox)]));
+    assert!(err.contains("another model") && err.contains("0123456789abcdef"), "{err}");
+    assert_eq!(std::fs::read(&csv).unwrap(), cut);
+    assert_eq!(std::fs::read(&record_path).unwrap(), record_before);
+    std::fs::remove_file(&record_path).unwrap();
+    let err = cli.fails(&predict(&["--out", arg(&csv), "--resume", arg(&inbox)]));
+    assert!(err.contains("s.csv.model") && err.contains("refusing"), "{err}");
+    assert_eq!(std::fs::read(&csv).unwrap(), cut);
+    // A fresh run writes the record again, and then resumes.
+    cli.ok(&predict(&["--out", arg(&csv), arg(&inbox)]));
+    std::fs::write(&csv, cut).unwrap();
+    cli.ok(&predict(&["--out", arg(&csv), "--resume", arg(&inbox)]));
+    assert_eq!(std::fs::read(&csv).unwrap(), full);
+
+    // A shard that selects none of one image: a header-only file replaces the older one.
+    let single = tmp.path().join("single");
+    std::fs::create_dir(&single).unwrap();
+    let image = inbox.join(files_under(&inbox).into_iter().find(|f| f.ends_with(".png")).unwrap());
+    std::fs::copy(&image, single.join("only.png")).unwrap();
+    let empty_shard = (1..=2)
+        .map(|k| format!("{k}/2"))
+        .find(|s| {
+            let out = cli.ok(&predict(&["--shard", s, arg(&single)]));
+            data_lines(&out).is_empty()
+        })
+        .unwrap();
+    let part = tmp.path().join("part.csv");
+    std::fs::write(&part, "an older, unrelated file\n").unwrap();
+    let out = cli.succeeds(&predict(&["--shard", &empty_shard, "--out", arg(&part), arg(&single)]));
+    assert!(text(&out.stderr).contains("header only"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), format!("{HEADER}\n"));
+    assert!(tmp.path().join("part.csv.model").is_file());
+
+    // A name that is not UTF-8: reported with its bytes escaped, no row with a mangled path.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = single.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    std::fs::copy(&image, &odd).unwrap();
+    let out = cli.run(&predict(&["--out", arg(&part), arg(&single)]));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("caf\\xe9.png") && stderr.contains("not valid UTF-8"), "{stderr}");
+    let written = std::fs::read_to_string(&part).unwrap();
+    assert_eq!(data_lines(&written).len(), 1, "{written}");
+    assert!(!written.contains('\u{fffd}'), "{written}");
+}
+
 #[cfg(unix)]
 #[test]
 fn outputs_are_safe() {
@@ -293,7 +366,10 @@ fn curation_moves_copies_links_and_undoes() {
     }
     assert_eq!(files_under(&inbox).len() + moved.len(), before.len());
     let log = std::fs::read_to_string(&manifest).unwrap();
-    assert!(log.starts_with("action,source,destination,status,reason\n"), "{log}");
+    assert!(
+        log.starts_with("action,source,destination,status,reason,size,xxh3,device,inode\n"),
+        "{log}"
+    );
     assert_eq!(
         log.lines().filter(|l| l.starts_with("move,") && l.contains(",done,")).count(),
         moved.len()

@@ -21,6 +21,15 @@ fn animescore(weights: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     env.iter().fold(cli, |cli, (key, value)| cli.with_env(key, value)).run(args)
 }
 
+/// Reads a request up to the blank line after its headers.
+fn read_request_head(stream: &mut std::net::TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        head.push(byte[0]);
+    }
+}
+
 /// Answers every request with the same 200 body (not torchvision's file); counts requests.
 fn fake_mirror() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -29,11 +38,7 @@ fn fake_mirror() -> (String, Arc<AtomicUsize>) {
     let counter = hits.clone();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
+            read_request_head(&mut stream);
             counter.fetch_add(1, Ordering::SeqCst);
             let body = b"not a torchvision file";
             let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
@@ -137,4 +142,39 @@ fn a_name_for_another_backbone_is_refused_before_any_download() {
     assert!(stderr.contains("imagenet (= imagenet-v2), imagenet-v1, imagenet-v2"), "{stderr}");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
     assert!(is_empty(&weights));
+}
+
+/// Answers every request with a redirect to `location`.
+fn redirecting_mirror(location: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            read_request_head(&mut stream);
+            let reply =
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    base
+}
+
+/// Issue 23: a mirror that redirects to a local file is reported as that, not as "too many
+/// redirects", and nothing is read from the file or kept.
+#[test]
+fn a_redirect_to_a_local_file_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let weights = dir.path().join("weights");
+    let img = image(dir.path());
+    let mirror = redirecting_mirror("file:///etc/passwd");
+    let out = animescore(
+        &weights,
+        &[("ANIMESCORE_WEIGHTS_MIRROR", &mirror)],
+        &["embed", "--backbone", "resnet18", "--weights", "resnet18:imagenet", &img],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("redirected to `file:///etc/passwd`, a file: URL"), "{stderr}");
+    assert!(!stderr.contains("too many redirects"), "{stderr}");
+    assert!(is_empty(&weights), "nothing kept: {:?}", std::fs::read_dir(&weights).ok());
 }

@@ -4,20 +4,24 @@
 //! gallery-dl style) and caption file travel with it.
 //!
 //! Nothing is ever overwritten: an existing destination is skipped and reported (and the
-//! image's companions stay with it). Every action is appended to a manifest CSV
-//! (`action,source,destination,status,reason`) and flushed at once, so even an interrupted
-//! move can be undone with [`undo`]. Rows are streamed; only `--top N` keeps N rows.
+//! image's companions stay with it). Every action is appended to a manifest (see
+//! [`undo`](crate::undo)) and flushed at once, so even an interrupted move can be undone. Rows
+//! are streamed; only `--top N` keeps N rows.
+//!
+//! A score file is untrusted input: a row is acted on only when its path is an image file (by
+//! its first bytes), `--by-tier` folders are named only after calibrated [`Tier`]s (a `tier`
+//! cell that is not one makes the row unreadable), and a tier folder that is a link is not
+//! entered.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::captions::{CaptionChange, CaptionOptions, caption_path, write_caption};
 use crate::error::{CurateError, Result};
+use crate::manifest::{Manifest, ManifestRow, Status};
+use crate::transfer::{TransferKind, absolute, refusal, transfer_file};
+use animescore_fs::Shown;
 use animescore_scorefile::{ScoreRow, Tier, read_rows};
 
 /// Which rows are acted on.
@@ -35,42 +39,6 @@ impl Selection {
     fn accepts(&self, row: &ScoreRow) -> bool {
         self.min_score.is_none_or(|m| row.score >= m)
             && self.min_tier.is_none_or(|m| row.tier.is_some_and(|t| t >= m))
-    }
-}
-
-/// How a file gets to its destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransferKind {
-    /// A copy.
-    Copy,
-    /// Moved (renamed; copied and removed across file systems).
-    Move,
-    /// A hard link (same file system only).
-    Hardlink,
-    /// A symbolic link to the source's absolute path.
-    Symlink,
-}
-
-impl TransferKind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Copy => "copy",
-            Self::Move => "move",
-            Self::Hardlink => "hardlink",
-            Self::Symlink => "symlink",
-        }
-    }
-}
-
-impl FromStr for TransferKind {
-    type Err = CurateError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        [Self::Copy, Self::Move, Self::Hardlink, Self::Symlink]
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| CurateError::InvalidInput(format!("unknown action `{s}`")))
     }
 }
 
@@ -100,35 +68,6 @@ pub struct CurateOptions {
     pub manifest: Option<PathBuf>,
 }
 
-/// Outcome of one action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Done.
-    Done,
-    /// What a dry run would do.
-    Planned,
-    /// Left alone (destination exists).
-    Skipped,
-    /// Failed (source missing, I/O error).
-    Failed,
-}
-
-/// One line of the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManifestRow {
-    /// `copy`, `move`, `hardlink`, `symlink`.
-    pub action: TransferKind,
-    /// The file acted on.
-    pub source: PathBuf,
-    /// Where it went.
-    pub destination: PathBuf,
-    /// Outcome.
-    pub status: Status,
-    /// Why it was skipped or failed.
-    pub reason: String,
-}
-
 /// Counts of a [`curate`] run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CurateReport {
@@ -142,6 +81,8 @@ pub struct CurateReport {
     pub captions_written: usize,
     /// Captions already up to date or left alone.
     pub captions_unchanged: usize,
+    /// Captions not touched, and why (a link, a FIFO, too large, no tier).
+    pub captions_skipped: Vec<(PathBuf, String)>,
     /// Files transferred (or planned).
     pub transferred: usize,
     /// Files skipped.
@@ -177,6 +118,9 @@ pub fn curate(
     opts: &CurateOptions,
     each: &mut dyn FnMut(&ManifestRow),
 ) -> Result<CurateReport> {
+    if let Some(caption) = &opts.caption {
+        caption.validate()?;
+    }
     let mut manifest = match (&opts.transfer, opts.dry_run, &opts.manifest) {
         (Some(_), false, Some(path)) => Some(Manifest::create(path)?),
         (Some(_), false, None) => {
@@ -224,12 +168,40 @@ fn act_on(
     each: &mut dyn FnMut(&ManifestRow),
 ) -> Result<()> {
     let image = PathBuf::from(&row.path);
+    let kind = opts.transfer.as_ref().map(|t| t.kind);
+    if let Some(why) = refusal(&image, kind) {
+        // Not an image: no caption beside it, no transfer.
+        if let Some(transfer) = &opts.transfer {
+            let mut destination = transfer.dest.clone();
+            if let (true, Some(tier)) = (transfer.by_tier, row.tier) {
+                destination.push(tier.name());
+            }
+            destination.extend(image.file_name());
+            let (source, destination) = (absolute(&image), absolute(&destination));
+            let entry = ManifestRow::new(transfer.kind, source, destination, Status::Failed, why);
+            if let Some(m) = manifest.as_mut() {
+                m.push(&entry)?;
+            }
+            each(&entry);
+        } else {
+            report.captions_skipped.push((image, why));
+        }
+        report.failed += 1;
+        return Ok(());
+    }
     if let Some(caption) = &opts.caption {
         match write_caption(row, caption, opts.dry_run) {
             Ok(CaptionChange::Written) => report.captions_written += 1,
             Ok(CaptionChange::Unchanged) => report.captions_unchanged += 1,
+            Ok(CaptionChange::Skipped(why)) => {
+                report.captions_skipped.push((caption_path(&image, &caption.ext), why));
+            }
             Err(e) => {
-                tracing::warn!("caption of {}: {}", image.display(), animescore_fs::ErrorChain(&e));
+                tracing::warn!(
+                    "caption of {}: {}",
+                    Shown::path(&image),
+                    animescore_fs::ErrorChain(&e)
+                );
                 report.failed += 1;
             }
         }
@@ -238,45 +210,64 @@ fn act_on(
     let dir = match (transfer.by_tier, row.tier) {
         (true, Some(tier)) => transfer.dest.join(tier.name()),
         (true, None) => {
-            tracing::warn!("{}: no tier in the score file; left where it is", image.display());
+            tracing::warn!("{}: no tier in the score file; left where it is", Shown::path(&image));
             report.failed += 1;
             return Ok(());
         }
         (false, _) => transfer.dest.clone(),
     };
+    // A tier folder someone replaced by a link would lead the files elsewhere.
+    let linked_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink());
     let mut files = vec![image.clone()];
     files.extend(companions(&image, opts.caption.as_ref().map(|c| c.ext.as_str())));
     for (i, source) in files.into_iter().enumerate() {
         let Some(name) = source.file_name() else { continue };
         let destination = dir.join(name);
-        let (status, reason) = if opts.dry_run {
+        let (source, destination) = (absolute(&source), absolute(&destination));
+        let planned = |status, reason: &str| {
+            ManifestRow::new(
+                transfer.kind,
+                source.clone(),
+                destination.clone(),
+                status,
+                reason.into(),
+            )
+        };
+        let entry = if transfer.by_tier && linked_dir {
+            planned(Status::Failed, "the tier folder is a link; not entered")
+        } else if opts.dry_run {
             match destination.symlink_metadata() {
-                Ok(_) => (Status::Skipped, "destination exists".to_string()),
-                Err(_) if !source.exists() => (Status::Failed, "source missing".to_string()),
-                Err(_) => (Status::Planned, String::new()),
+                Ok(_) => planned(Status::Skipped, "destination exists"),
+                Err(_) if source.symlink_metadata().is_err() => {
+                    planned(Status::Failed, "source missing")
+                }
+                Err(_) => planned(Status::Planned, ""),
             }
         } else {
             match transfer_file(transfer.kind, &source, &destination) {
-                Ok(()) => (Status::Done, String::new()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    (Status::Skipped, "destination exists".to_string())
+                Ok(created) => {
+                    ManifestRow::done(transfer.kind, source.clone(), destination.clone(), created)
                 }
-                Err(e) if !source.exists() => (Status::Failed, format!("source missing ({e})")),
-                Err(e) => (Status::Failed, e.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    planned(Status::Skipped, "destination exists")
+                }
+                Err(e) if source.symlink_metadata().is_err() => {
+                    planned(Status::Failed, &format!("source missing ({e})"))
+                }
+                Err(e) => planned(Status::Failed, &e.to_string()),
             }
         };
-        let entry = ManifestRow { action: transfer.kind, source, destination, status, reason };
         if let Some(m) = manifest.as_mut() {
             m.push(&entry)?;
         }
         each(&entry);
-        match status {
+        match entry.status {
             Status::Done | Status::Planned => report.transferred += 1,
             Status::Skipped => report.skipped += 1,
             Status::Failed => report.failed += 1,
         }
         // An image that stays keeps its metadata and caption beside it.
-        if i == 0 && !matches!(status, Status::Done | Status::Planned) {
+        if i == 0 && !matches!(entry.status, Status::Done | Status::Planned) {
             break;
         }
     }
@@ -306,126 +297,4 @@ pub fn companions(image: &Path, caption_ext: Option<&str>) -> Vec<PathBuf> {
         out.push(caption);
     }
     out
-}
-
-/// One file to its destination, never replacing an existing one (`AlreadyExists`).
-fn transfer_file(kind: TransferKind, source: &Path, destination: &Path) -> std::io::Result<()> {
-    if let Some(parent) = destination.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match kind {
-        TransferKind::Copy => copy_new(source, destination),
-        TransferKind::Hardlink => std::fs::hard_link(source, destination),
-        TransferKind::Symlink => symlink(&std::path::absolute(source)?, destination),
-        TransferKind::Move => move_new(source, destination),
-    }
-}
-
-/// Copies into a file that must not exist yet.
-fn copy_new(source: &Path, destination: &Path) -> std::io::Result<()> {
-    let mut from = File::open(source)?;
-    let mut to = OpenOptions::new().write(true).create_new(true).open(destination)?;
-    let copied = std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all());
-    if copied.is_err() {
-        let _ = std::fs::remove_file(destination);
-    }
-    copied
-}
-
-/// Moves without replacing: a hard link then removal of the source (atomic "no replace" on
-/// one file system); a copy then removal across file systems.
-fn move_new(source: &Path, destination: &Path) -> std::io::Result<()> {
-    if !source.exists() {
-        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"));
-    }
-    match std::fs::hard_link(source, destination) {
-        Ok(()) => std::fs::remove_file(source),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            copy_new(source, destination)?;
-            std::fs::remove_file(source)
-        }
-    }
-}
-
-#[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::windows::fs::symlink_file(target, link)
-}
-
-/// The manifest CSV, one flushed line per action.
-struct Manifest {
-    path: PathBuf,
-    writer: csv::Writer<File>,
-}
-
-impl Manifest {
-    fn create(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| CurateError::io(parent, e))?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| CurateError::io(path, e))?;
-        Ok(Self { path: path.to_path_buf(), writer: csv::Writer::from_writer(file) })
-    }
-
-    fn push(&mut self, row: &ManifestRow) -> Result<()> {
-        let fail = |e: &dyn std::fmt::Display| CurateError::format(&self.path, e);
-        self.writer.serialize(row).map_err(|e| fail(&e))?;
-        self.writer.flush().map_err(|e| fail(&e))
-    }
-}
-
-/// Counts of an [`undo`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UndoReport {
-    /// Actions reverted.
-    pub reverted: usize,
-    /// Actions left as they are (not done, or reverting would overwrite a file).
-    pub skipped: usize,
-    /// Reverts that failed, with the reason.
-    pub failed: Vec<String>,
-}
-
-/// Reverts the `done` actions of a manifest, last first: moved files go back to their
-/// source (never over an existing file), copies and links are removed.
-pub fn undo(manifest: &Path, dry_run: bool) -> Result<UndoReport> {
-    let mut reader =
-        csv::Reader::from_path(manifest).map_err(|e| CurateError::format(manifest, e))?;
-    let mut rows = Vec::new();
-    let mut report = UndoReport::default();
-    for (i, row) in reader.deserialize::<ManifestRow>().enumerate() {
-        match row {
-            Ok(r) => rows.push(r),
-            Err(e) => report.failed.push(format!("{} row {}: {e}", manifest.display(), i + 1)),
-        }
-    }
-    for row in rows.into_iter().rev() {
-        if row.status != Status::Done {
-            report.skipped += 1;
-            continue;
-        }
-        if dry_run {
-            report.reverted += 1;
-            continue;
-        }
-        let result = match row.action {
-            TransferKind::Move => transfer_file(TransferKind::Move, &row.destination, &row.source),
-            _ => std::fs::remove_file(&row.destination),
-        };
-        match result {
-            Ok(()) => report.reverted += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => report.skipped += 1,
-            Err(e) => report.failed.push(format!("{}: {e}", row.destination.display())),
-        }
-    }
-    Ok(report)
 }

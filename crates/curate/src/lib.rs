@@ -1,8 +1,13 @@
 //! Acting on an animescore score file, with no deep-learning dependency: select rows by
 //! score, tier or rank ([`Selection`]); copy, move or link the selected images with their
 //! metadata and captions ([`Transfer`]), never overwriting, every action recorded in a
-//! manifest that [`undo`] reverts; write caption files with the tier and score
-//! ([`CaptionOptions`]).
+//! manifest ([`ManifestRow`]: what was created, with its identity and content hash) that
+//! [`undo`] reverts only while the files still match; write caption files with the tier and
+//! score ([`CaptionOptions`]).
+//!
+//! Score files, manifests and captions are untrusted input: only image files are acted on,
+//! tier folders come from the calibrated [`Tier`](animescore_scorefile::Tier) names, captions
+//! are never written through links, and undo never removes the last copy of a file.
 //!
 //! ```no_run
 //! use animescore_curate::{CurateOptions, Selection, curate};
@@ -20,13 +25,14 @@
 mod captions;
 mod curation;
 mod error;
+mod manifest;
+mod transfer;
 
 pub use captions::{
-    CaptionChange, CaptionMode, CaptionOptions, caption_path, caption_tags, updated_caption,
-    write_caption,
+    CaptionChange, CaptionMode, CaptionOptions, MAX_CAPTION_BYTES, caption_path, caption_tags,
+    updated_caption, write_caption,
 };
-pub use curation::{
-    CurateOptions, CurateReport, ManifestRow, Selection, Status, Transfer, TransferKind,
-    UndoReport, companions, curate, undo,
-};
+pub use curation::{CurateOptions, CurateReport, Selection, Transfer, companions, curate};
 pub use error::{CurateError, Result};
+pub use manifest::{MANIFEST_COLUMNS, MAX_MANIFEST_BYTES, ManifestRow, Status, UndoReport, undo};
+pub use transfer::TransferKind;

@@ -55,6 +55,15 @@ pub enum DatasetError {
         /// The database file.
         path: PathBuf,
     },
+    /// The database cannot be written: the file, its folder or the file system is read-only.
+    #[error(
+        "{path}: cannot write the index: the file, its folder or the file system is read-only; \
+         give the user write permission there, or write the index elsewhere with --db"
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The database was written by a newer animescore.
     #[error(
         "{path}: schema version {found} is newer than this animescore understands ({supported})"
@@ -115,12 +124,15 @@ impl DatasetError {
 
     /// Wraps a SQLite error, recognising a damaged or foreign file.
     pub(crate) fn sqlite(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseCorrupt, DatabaseLocked, NotADatabase};
+        use rusqlite::ErrorCode::{
+            DatabaseBusy, DatabaseCorrupt, DatabaseLocked, NotADatabase, ReadOnly,
+        };
         match source.sqlite_error_code() {
             Some(DatabaseCorrupt | NotADatabase) => {
                 Self::CorruptDatabase { path: path.into(), reason: source.to_string() }
             }
             Some(DatabaseBusy | DatabaseLocked) => Self::Locked { path: path.into() },
+            Some(ReadOnly) => Self::ReadOnly { path: path.into() },
             _ => Self::Sqlite { path: path.into(), source },
         }
     }
@@ -128,3 +140,22 @@ impl DatasetError {
 
 /// Shorthand for this crate's results.
 pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_index_is_a_sentence_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.sqlite3");
+        rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(&path, flags).unwrap();
+        let raw = conn.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+        assert!(raw.to_string().contains("readonly database"), "{raw}");
+        let text = DatasetError::sqlite(&path, raw).to_string();
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+        assert!(text.contains("read-only") && !text.contains("readonly database"), "{text}");
+    }
+}

@@ -7,10 +7,17 @@
 //! - [`read_regular`] / [`open_regular`]: only regular files are read (after following links),
 //!   a FIFO never blocks the opener, and the bytes actually read are capped.
 //! - [`VisitedDirs`]: directory walks that follow linked folders and stop at cycles.
-//! - [`FileId`] / [`clobbered_input`]: "is this output one of my inputs?" by identity, not name.
+//! - [`FileId`]: a file's identity (device, inode), whatever its name.
+//! - [`OutputGuard`] / [`OutputDir`] / [`lies_within`]: the one output guard of every command
+//!   that writes: no output is one of its inputs (by identity, not name), and an output folder
+//!   never loses a file the tool did not write ([`write_new`], [`replace_file`]: never through
+//!   a link).
 //! - [`RunLock`]: one writer per run directory (advisory lock).
 //! - [`ErrorChain`]: an error and its causes as one line of text.
-//! - [`stable_hash`]: FNV-1a, for names that must not change between versions.
+//! - [`stable_hash`]: FNV-1a, for names that must not change between versions;
+//!   [`ContentDigest`]: length and xxh3 of a file, for "is it still the file we wrote?".
+//! - [`Shown`] / [`escape_markup`]: file names and untrusted text for a terminal or a page,
+//!   with control and direction-changing characters made visible.
 //!
 //! Errors are `std::io::Error`s with a message that says what was refused; callers add the
 //! path in their own error type.
@@ -19,16 +26,22 @@ mod chain;
 mod hash;
 mod identity;
 mod lock;
+mod output;
 mod read;
+mod text;
 mod walk;
 mod write;
 
 pub use chain::ErrorChain;
-pub use hash::{FnvWidth, stable_hash};
-pub use identity::{FileId, absolute_path, clobbered_input};
+pub use hash::{ContentDigest, FnvWidth, stable_hash};
+pub use identity::{FileId, absolute_path};
 pub use lock::{LOCK_FILE, RunLock};
+pub use output::{OUTPUTS_RECORD, OutputDir, OutputGuard, Slot, lies_within};
 pub use read::{
     open_regular, open_regular_with_metadata, read_regular, read_regular_to_string, read_to_limit,
 };
-pub use walk::{EntryKind, VisitedDirs, entry_kind};
-pub use write::{is_stdout, write_atomic, write_output};
+pub use text::{Shown, escape_markup, is_unsafe_char};
+pub use walk::{EntryKind, VisitedDirs, entry_kind, file_type_name};
+pub use write::{
+    copy_new, copy_replacing, is_stdout, replace_file, write_atomic, write_new, write_output,
+};

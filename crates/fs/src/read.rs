@@ -8,7 +8,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::walk::describe;
+use crate::walk::file_type_name;
 
 /// Opens `path` for reading if, after following links, it is a regular file. A FIFO, device,
 /// socket or folder is an `InvalidInput` error naming what it is; opening never blocks.
@@ -32,7 +32,7 @@ pub fn open_regular_with_metadata(path: &Path) -> io::Result<(File, Metadata)> {
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("not a regular file ({})", describe(&meta.file_type())),
+            format!("not a regular file ({})", file_type_name(&meta.file_type())),
         ));
     }
     Ok((file, meta))

@@ -30,13 +30,13 @@ pub fn entry_kind(path: &Path) -> io::Result<(EntryKind, Metadata)> {
     } else if meta.is_dir() {
         EntryKind::Dir
     } else {
-        EntryKind::Other(describe(&meta.file_type()))
+        EntryKind::Other(file_type_name(&meta.file_type()))
     };
     Ok((kind, meta))
 }
 
 /// A human name for a file type, for messages.
-pub(crate) fn describe(file_type: &FileType) -> &'static str {
+pub fn file_type_name(file_type: &FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

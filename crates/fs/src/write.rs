@@ -6,9 +6,16 @@
 //! removed. A symlink is written through (its target is replaced, the link kept), and a target
 //! that is not a regular file (`/dev/null`, a FIFO, a terminal) is written to directly: renaming
 //! over it would replace the system's `/dev/null` with a regular file.
+//!
+//! Inside a folder whose file names the tool chooses itself (an output folder, captions beside
+//! images), [`write_new`] and [`replace_file`] never follow a link: the name itself gets the
+//! new file.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+
+use crate::hash::ContentDigest;
+use crate::read::open_regular_with_metadata;
 
 /// The conventional name for standard output in an `--out` argument.
 pub fn is_stdout(path: &Path) -> bool {
@@ -20,7 +27,70 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let target = resolve_links(path)?;
     match std::fs::metadata(&target) {
         Ok(meta) if !meta.is_file() && !meta.is_dir() => write_through(&target, bytes),
-        _ => replace(&target, bytes),
+        _ => persist(&target, bytes, Clobber::Replace),
+    }
+}
+
+/// Writes `bytes` to a new file `path` atomically: `AlreadyExists` when anything (a file, a
+/// link, a FIFO) is there, even when it appears between the check and the rename.
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    persist(path, bytes, Clobber::Never)
+}
+
+/// Replaces `path` atomically with a file holding `bytes`. A link at `path` is replaced by the
+/// file, never written through; nothing is ever opened at `path` (a FIFO cannot block).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    persist(path, bytes, Clobber::Replace)
+}
+
+/// Copies the regular file `source` (links followed; a FIFO is refused without blocking) to a
+/// new file `dest`, atomically: `AlreadyExists` when anything is at `dest`, and a process killed
+/// part-way leaves at most a hidden temporary file, never a partial `dest`. Returns the digest
+/// of the bytes copied.
+pub fn copy_new(source: &Path, dest: &Path) -> io::Result<ContentDigest> {
+    copy_persist(source, dest, Clobber::Never)
+}
+
+/// [`copy_new`], replacing what is at `dest` (a link there is replaced, never followed).
+pub fn copy_replacing(source: &Path, dest: &Path) -> io::Result<ContentDigest> {
+    copy_persist(source, dest, Clobber::Replace)
+}
+
+fn copy_persist(source: &Path, dest: &Path, clobber: Clobber) -> io::Result<ContentDigest> {
+    let (from, meta) = open_regular_with_metadata(source)?;
+    let mut digest = None;
+    persist_with(dest, clobber, meta_mode(&meta), |tmp| {
+        digest = Some(ContentDigest::of_reader(Tee { from, to: tmp })?);
+        Ok(())
+    })?;
+    digest.ok_or_else(|| io::Error::other("copy did not run"))
+}
+
+/// A reader that writes everything it reads to `to` as well.
+struct Tee<R, W> {
+    from: R,
+    to: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.from.read(buf)?;
+        self.to.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The permission bits a copy of a file with `meta` gets.
+fn meta_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
     }
 }
 
@@ -59,7 +129,25 @@ fn write_through(target: &Path, bytes: &[u8]) -> io::Result<()> {
     file.flush()
 }
 
-fn replace(target: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Whether a rename may replace what is at the target.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Clobber {
+    Replace,
+    Never,
+}
+
+fn persist(target: &Path, bytes: &[u8], clobber: Clobber) -> io::Result<()> {
+    persist_with(target, clobber, None, |tmp| tmp.write_all(bytes))
+}
+
+/// A temporary file beside `target`, filled by `fill`, fsync'ed and renamed to `target`; the
+/// mode is `mode`, else that of the regular file replaced, else 0666 less the umask.
+fn persist_with(
+    target: &Path,
+    clobber: Clobber,
+    mode: Option<u32>,
+    fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -73,14 +161,24 @@ fn replace(target: &Path, bytes: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         // tempfile creates 0600; an output should get the usual mode (0666 less the umask),
         // or keep the mode of the file it replaces.
-        let mode = std::fs::metadata(target).map(|m| m.permissions().mode()).unwrap_or(0o666);
+        let mode = mode.unwrap_or_else(|| {
+            std::fs::symlink_metadata(target)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map_or(0o666, |m| m.permissions().mode())
+        });
         builder.permissions(std::fs::Permissions::from_mode(mode & 0o7777));
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     // Dropping the temporary file on any error below removes it.
     let mut tmp = builder.tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    fill(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
-    tmp.persist(target).map_err(|e| e.error)?;
+    match clobber {
+        Clobber::Replace => tmp.persist(target).map_err(|e| e.error)?,
+        Clobber::Never => tmp.persist_noclobber(target).map_err(|e| e.error)?,
+    };
     sync_dir(dir)
 }
 
@@ -146,6 +244,44 @@ mod tests {
         write_atomic(&null, b"gone").unwrap();
         assert!(std::fs::symlink_metadata(&null).unwrap().file_type().is_symlink());
         assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    }
+
+    #[test]
+    fn new_files_never_replace_and_replacing_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        std::fs::write(&real, b"user's").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        for taken in [&real, &link] {
+            let err = write_new(taken, b"ours").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        }
+        replace_file(&link, b"ours").unwrap();
+        assert_eq!(std::fs::read(&real).unwrap(), b"user's");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+        assert_eq!(std::fs::read(&link).unwrap(), b"ours");
+        let new = dir.path().join("new.txt");
+        write_new(&new, b"x").unwrap();
+        assert_eq!(std::fs::read(&new).unwrap(), b"x");
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn copies_are_new_files_with_their_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("a.png");
+        std::fs::write(&source, vec![3u8; 100_000]).unwrap();
+        let copy = dir.path().join("b.png");
+        let digest = copy_new(&source, &copy).unwrap();
+        assert_eq!(digest, ContentDigest::of_bytes(&std::fs::read(&source).unwrap()));
+        assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&source).unwrap());
+        assert_eq!(copy_new(&source, &copy).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        std::fs::write(&copy, b"").unwrap();
+        copy_replacing(&source, &copy).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap().len(), 100_000);
+        assert!(copy_new(Path::new("/dev/zero"), &dir.path().join("z")).is_err());
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]

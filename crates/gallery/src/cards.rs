@@ -12,12 +12,15 @@
 //! file's name without extension; `file` is percent-encoded, so `dirs[dir] + file` is the
 //! image's URL; `explanation` is `0` or `[dir, file]`; `thumbnail` is `null` (the file of
 //! this card in the thumbnail folder), a `data:` URI, or the index of the reason there is
-//! none. Every `<`, `>` and `&` is written as a `\u` escape, so the data cannot end the
+//! none. Names, tags and reasons hold their control and direction-changing characters as
+//! visible escapes ([`Shown`]; the page's script does the same for names it takes from file
+//! names). Every `<`, `>` and `&` is written as a `\u` escape, so the data cannot end the
 //! `<script type="application/json">` block that holds it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use animescore_fs::Shown;
 use animescore_scorefile::{ScoreRow, Tier};
 use serde_json::{Value, json};
 
@@ -93,17 +96,19 @@ pub fn card_data(
         .map(|((row, thumb), explanation)| {
             let (dir, file, plain) = split(&mut dirs, Path::new(&row.path));
             let stem = Path::new(&plain).file_stem().map(|s| s.to_string_lossy());
-            let name = if stem.as_deref() == Some(row.filename.as_str()) {
-                json!(0)
-            } else {
-                json!(row.filename)
-            };
+            // Shown: a control character or a direction override in a name is made visible.
+            let shown = Shown::text(&row.filename).to_string();
+            let name =
+                if stem.as_deref() == Some(shown.as_str()) { json!(0) } else { json!(shown) };
             let tier = row.tier.map_or(NO_TIER, Tier::name);
             let tier = tiers.iter().position(|t| *t == tier).unwrap_or(0);
             let top: Vec<Value> = row
                 .top_tags
                 .iter()
-                .flat_map(|(t, p)| [json!(tags.cite(t)), json!((p * 100.0).round() as i64)])
+                .flat_map(|(t, p)| {
+                    let tag = tags.cite(&Shown::text(t).to_string());
+                    [json!(tag), json!((p * 100.0).round() as i64)]
+                })
                 .collect();
             let why = explanation.as_deref().map_or(json!(0), |p| {
                 let (d, f, _) = split(&mut dirs, p);
@@ -112,7 +117,7 @@ pub fn card_data(
             let thumb = match thumb {
                 Thumb::File => Value::Null,
                 Thumb::Embedded(uri) => json!(uri),
-                Thumb::Missing(reason) => json!(reasons.cite(reason)),
+                Thumb::Missing(reason) => json!(reasons.cite(&Shown::text(reason).to_string())),
             };
             json!([
                 name,
@@ -170,10 +175,12 @@ mod tests {
         let rows = [
             row("/pics/a b/1.png", "1", 80.456, Some(Tier::Best)),
             row("/pics/a b/2.png", "other", 20.0, None),
+            row("/pics/x\u{202e}gpj.exe", "x\u{202e}gpj", 10.0, None),
         ];
         let rows: Vec<&ScoreRow> = rows.iter().collect();
-        let thumbs = [Thumb::File, Thumb::Missing("gone".into())];
-        let json = card_data(&rows, &thumbs, &[None, None], Some("p-thumbs/"), &Default::default());
+        let thumbs = [Thumb::File, Thumb::Missing("gone".into()), Thumb::File];
+        let none = [None, None, None];
+        let json = card_data(&rows, &thumbs, &none, Some("p-thumbs/"), &Default::default());
         assert!(!json.contains('<') && !json.contains('>'), "{json}");
         let data: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(data["tiers"], json!(["best", "unknown"]));
@@ -187,5 +194,8 @@ mod tests {
         assert_eq!(data["cards"][1][2], json!(1));
         assert_eq!(data["cards"][1][10], json!(0));
         assert_eq!(data["reasons"], json!(["gone"]));
+        // A direction override in a name is shown, never applied.
+        assert_eq!(data["cards"][2][0], json!("x\\u{202e}gpj"));
+        assert!(!json.contains('\u{202e}'), "{json}");
     }
 }

@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum GalleryError {
     /// Writing the page or a thumbnail failed.
-    #[error("{path}", path = .path.display())]
+    #[error("{path}", path = animescore_fs::Shown::path(.path))]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -19,7 +19,7 @@ pub enum GalleryError {
     #[error(
         "{path}: not a thumbnail folder written by `animescore gallery` (it has no {marker} \
          file); move it away or choose another --out",
-        path = .path.display(),
+        path = animescore_fs::Shown::path(.path),
         marker = crate::thumbs::MARKER
     )]
     NotOurs {
@@ -29,6 +29,10 @@ pub enum GalleryError {
     /// The scores file cannot be read at all (unreadable, no header, unknown format).
     #[error(transparent)]
     Scores(#[from] animescore_scorefile::ScoreFileError),
+    /// An output that is one of the files the page is made from (the score file, an image
+    /// listed in it, an explanation picture).
+    #[error("{0}")]
+    OutputIsInput(String),
     /// A setting out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),

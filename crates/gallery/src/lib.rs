@@ -18,8 +18,10 @@ mod error;
 mod html;
 mod thumbs;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use animescore_fs::{OutputGuard, Shown, lies_within};
 use animescore_scorefile::{ScoreRow, read_scores};
 pub use error::{GalleryError, Result};
 
@@ -107,7 +109,9 @@ pub fn thumbs_dir(page: &Path) -> PathBuf {
 
 /// Reads `scores` (CSV, JSON lines or JSON, with [`animescore_scorefile::read_scores`]) and
 /// writes the page to `out` atomically, its thumbnails embedded or into [`thumbs_dir`] as
-/// `options.embed` says.
+/// `options.embed` says. `out` may not be the score file, an image listed in it or an
+/// explanation picture (compared by identity, so a link to one counts too), and no input may
+/// lie in the thumbnail folder, which is replaced.
 pub fn write_gallery(
     scores: &Path,
     out: &Path,
@@ -120,6 +124,10 @@ pub fn write_gallery(
             options.thumb_size
         )));
     }
+    // Before reading: a page that is the score file would not parse as one.
+    OutputGuard::new(out)
+        .check(scores, "the score file")
+        .map_err(|e| GalleryError::OutputIsInput(e.to_string()))?;
     let file = read_scores(scores)?;
     let mut rows: Vec<&ScoreRow> = file.rows.iter().collect();
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -129,6 +137,7 @@ pub fn write_gallery(
         Embed::Never => false,
     };
     let paths: Vec<&Path> = rows.iter().map(|r| Path::new(&r.path)).collect();
+    refuse_inputs_as_outputs(out, scores, &paths, options, !embed)?;
     let (thumbnails, folder) = if embed {
         (thumbs::embedded(&paths, options.thumb_size, progress), None)
     } else {
@@ -146,7 +155,7 @@ pub fn write_gallery(
     };
     for (path, thumbnail) in paths.iter().zip(&thumbnails) {
         if let cards::Thumb::Missing(reason) = thumbnail {
-            tracing::warn!("{}: {reason}", path.display());
+            tracing::warn!("{}: {}", Shown::path(path), Shown::text(reason));
             report.missing_images.push((path.to_path_buf(), reason.clone()));
         }
     }
@@ -160,6 +169,54 @@ pub fn write_gallery(
     animescore_fs::write_atomic(out, page.as_bytes())
         .map_err(|source| GalleryError::Io { path: out.to_path_buf(), source })?;
     Ok(report)
+}
+
+/// Refuses a page that is one of its inputs (a listed image, an explanation picture: by
+/// identity) and, when the thumbnails go into a folder, any of those that lies in
+/// the thumbnail folder or its `.partial` twin, which are replaced.
+fn refuse_inputs_as_outputs(
+    out: &Path,
+    scores: &Path,
+    images: &[&Path],
+    options: &GalleryOptions,
+    thumbs_folder: bool,
+) -> Result<()> {
+    let guard = OutputGuard::new(out);
+    let refuse = |e: std::io::Error| GalleryError::OutputIsInput(e.to_string());
+    let explanations = options.explanations.as_deref().filter(|d| d.is_dir());
+    if guard.is_active() {
+        for image in images {
+            guard.check(image, "an image listed in the score file").map_err(refuse)?;
+        }
+        if let Some(dir) = explanations {
+            guard.check_folder(dir, "a file of the explanations folder").map_err(refuse)?;
+        }
+    }
+    if !thumbs_folder {
+        return Ok(());
+    }
+    // Folders, not files: one check per distinct folder (100,000 images sit in a few).
+    let folders: BTreeSet<&Path> = images
+        .iter()
+        .map(|p| p.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+        .chain(scores.parent().filter(|p| !p.as_os_str().is_empty()))
+        .chain(explanations)
+        .collect();
+    let dir = thumbs_dir(out);
+    let partial = thumbs::partial_dir(&dir);
+    for folder in folders {
+        for replaced in [&dir, &partial] {
+            if lies_within(folder, replaced) {
+                return Err(GalleryError::OutputIsInput(format!(
+                    "refusing to write {}: the thumbnail folder is replaced, and the input \
+                     folder {} lies in it (choose another --out)",
+                    Shown::path(replaced),
+                    Shown::path(folder)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The explanation picture of a row in `dir`, if there is one.

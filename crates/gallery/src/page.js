@@ -28,9 +28,15 @@
     return e;
   }
   function url(dir, file) { return data.dirs[dir] + file; }
+  // Controls and direction-changing characters of a file name made visible, as the card
+  // data's names already are (a right-to-left override must not make "gpj.exe" read ".exe").
+  const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+  function shown(text) {
+    return text.replace(UNSAFE, (c) => "\\u{" + c.charCodeAt(0).toString(16) + "}");
+  }
   function nameOf(i) {
     const c = cards[i];
-    return c[0] === 0 ? decodeURIComponent(c[8]).replace(/\.[^.]*$/, "") : c[0];
+    return c[0] === 0 ? shown(decodeURIComponent(c[8]).replace(/\.[^.]*$/, "")) : c[0];
   }
   function missing(reason) {
     const m = el("div", "missing", "no preview");
@@ -67,7 +73,7 @@
     top.append(el("span", "score", c[1].toFixed(1)), el("span", "tier t-" + tier, tier));
     const name = el("a", "name", nameOf(i));
     name.href = href;
-    name.title = decodeURIComponent(href.slice("file://".length));
+    name.title = shown(decodeURIComponent(href.slice("file://".length)));
     const meta = [];
     if (c[3] !== null) meta.push("AI " + c[3] + "%");
     if (c[4] !== null) meta.push("sanity " + c[4]);

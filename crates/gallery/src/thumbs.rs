@@ -78,8 +78,7 @@ pub fn folder(
     dir: &Path,
     progress: &dyn GalleryProgress,
 ) -> Result<Vec<Thumb>> {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = dir.with_file_name(format!("{name}.partial"));
+    let partial = partial_dir(dir);
     remove_ours(&partial)?;
     fn io(path: &Path) -> impl Fn(std::io::Error) -> GalleryError + '_ {
         move |source| GalleryError::Io { path: path.to_path_buf(), source }
@@ -111,6 +110,12 @@ pub fn folder(
     remove_ours(dir)?;
     std::fs::rename(&partial, dir).map_err(io(dir))?;
     Ok(thumbs)
+}
+
+/// Where the folder `dir` is built before it replaces the old one.
+pub fn partial_dir(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.with_file_name(format!("{name}.partial"))
 }
 
 /// Removes `dir` if it is a thumbnail folder of ours; nothing there is fine; anything else

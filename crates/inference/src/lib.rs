@@ -12,7 +12,7 @@
 mod error;
 mod eval;
 mod inputs;
-mod output_guard;
+mod model_record;
 mod predict;
 mod stream;
 

@@ -58,6 +58,11 @@ impl Predictor {
         &self.run.config
     }
 
+    /// The run directory and the checksum of its best weights: which model this is.
+    pub fn identity(&self) -> (&Path, &str) {
+        (&self.run.dir.dir, &self.run.weights_checksum)
+    }
+
     /// How percentiles and tiers are placed.
     pub fn placement(&self) -> &Placement {
         &self.run.placement

@@ -5,19 +5,28 @@
 //!
 //! Two walks over the inputs: the first only counts (for the progress bar's total) and
 //! checks that the output is none of the input images; the second feeds the model.
+//!
+//! A score file written to a regular file gets `OUT.model` beside it, naming the model (see
+//! `model_record`): `--resume` continues only a file of the same model. A shard that selects
+//! no image still writes a file (a header only), so an older file never passes for its result.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{InferenceError, Result};
 use crate::inputs::{FoundImage, ImageWalk, Shard};
-use crate::output_guard::OutputGuard;
+use crate::model_record::ModelRecord;
 use crate::predict::Predictor;
+use animescore_fs::OutputGuard;
 use animescore_pipeline::KnownLabels;
 use animescore_scorefile::{
-    ExistingRows, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, path_key, read_rows,
+    ExistingRows, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, encode_all, path_key, read_rows,
     sort_best_first, sort_file,
 };
+
+/// Why an image whose name is not UTF-8 is skipped.
+pub(crate) const NOT_UTF8: &str = "the file name is not valid UTF-8, and a score file holds \
+     UTF-8 text (its path could not be matched again by --resume or curate); rename the file";
 
 /// Batches per window of paths handed to the loader at once.
 const WINDOW_BATCHES: usize = 64;
@@ -81,15 +90,26 @@ pub fn predict_to(
     opts: &StreamOptions,
     progress: &dyn PredictProgress,
 ) -> Result<StreamReport> {
-    let guard = OutputGuard::new(&opts.target);
+    let regular = match &opts.target {
+        ScoreTarget::File(p) if !opts.target.is_special_file() => Some(p.as_path()),
+        _ => None,
+    };
+    let guard = OutputGuard::new(regular.unwrap_or(Path::new("-")));
+    let refuse = |e: std::io::Error| InferenceError::InvalidInput(e.to_string());
     for (path, what) in &opts.protected {
         if path.is_dir() {
-            guard.check_folder(path, what)?;
+            guard.check_folder(path, what).map_err(refuse)?;
         } else {
-            guard.check(path, what)?;
+            guard.check(path, what).map_err(refuse)?;
         }
     }
     let existing = existing_rows(opts)?;
+    let (run, checksum) = predictor.identity();
+    let model = ModelRecord::new(run, checksum);
+    let continued = opts.resume && existing.rows + existing.bad.len() > 0;
+    if let (true, Some(path)) = (continued, regular) {
+        model.check_resumable(path)?;
+    }
     let mut report = StreamReport {
         dropped_tail: existing.truncated_tail,
         bad_existing: existing.bad.clone(),
@@ -104,7 +124,7 @@ pub fn predict_to(
     for found in ImageWalk::new(&opts.inputs) {
         let found = found?;
         if guard.is_active() {
-            guard.check(&found.path, "the input image")?;
+            guard.check(&found.path, "the input image").map_err(refuse)?;
         }
         report.found += 1;
         if opts.shard.is_none_or(|s| s.contains(&found.relative)) {
@@ -116,15 +136,27 @@ pub fn predict_to(
     }
     progress.start(report.in_shard - report.already_done);
 
-    let mode = match (opts.resume, opts.target.format().is_line_based()) {
+    let line_based = opts.target.format().is_line_based();
+    let mode = match (opts.resume, line_based) {
         (false, _) => WriteMode::Fresh,
         (true, true) => WriteMode::Append { keep: existing.complete_len },
         (true, false) if existing.rows > 0 => WriteMode::CarryJson,
         (true, false) => WriteMode::Fresh,
     };
+    // The model record of a line-based file is written once the old rows are gone (the file
+    // emptied to its header) and before any new row is in, so that at no moment does a record
+    // name another model than the rows'. (A JSON array replaces its file at the end.)
+    let mut record_pending = regular.filter(|_| !continued);
+    let mut record_first_rows = |writer: &mut ScoreWriter, rows: &[ScoreRow]| -> Result<()> {
+        if let Some(path) = record_pending.filter(|_| line_based && !rows.is_empty()) {
+            writer.begin()?;
+            model.write(path)?;
+            record_pending = None;
+        }
+        Ok(writer.write(rows)?)
+    };
     // Sorting a stream that cannot be read back (stdout, a FIFO) needs every row in memory.
-    let sort_in_memory = opts.sort
-        && !matches!(&opts.target, ScoreTarget::File(_) if !opts.target.is_special_file());
+    let sort_in_memory = opts.sort && regular.is_none();
     let mut held: Vec<ScoreRow> = Vec::new();
     let mut writer = ScoreWriter::new(opts.target.clone(), mode);
     let window = predictor.batch_size.max(1) * WINDOW_BATCHES;
@@ -132,10 +164,19 @@ pub fn predict_to(
     let mut walk = ImageWalk::new(&opts.inputs).filter(|f| f.as_ref().map_or(true, todo));
     loop {
         paths.clear();
+        let mut seen = 0usize;
         for found in walk.by_ref().take(window) {
-            paths.push(found?.path);
+            let path = found?.path;
+            seen += 1;
+            if path.to_str().is_none() {
+                progress.failed(&path, NOT_UTF8);
+                report.failed += 1;
+                progress.advance(1);
+            } else {
+                paths.push(path);
+            }
         }
-        if paths.is_empty() {
+        if seen == 0 {
             break;
         }
         predictor.predict_each(&paths, known, |part| {
@@ -146,7 +187,7 @@ pub fn predict_to(
             if sort_in_memory {
                 held.extend(rows.iter().cloned());
             } else {
-                writer.write(&rows)?;
+                record_first_rows(&mut writer, &rows)?;
             }
             report.scored += rows.len();
             report.failed += part.failed.len();
@@ -158,10 +199,26 @@ pub fn predict_to(
         sort_best_first(&mut held);
         writer.write(&held)?;
     }
+    let json_record = record_pending.filter(|_| !line_based && writer.rows() > 0);
+    if let Some(path) = json_record {
+        ModelRecord::remove(path)?;
+    }
     report.written = writer.finish()?;
-    if let (true, true, false, ScoreTarget::File(path)) =
-        (opts.sort, report.written, sort_in_memory, &opts.target)
+    if let Some(path) = json_record {
+        model.write(path)?;
+    }
+    if let (Some(path), false, 0) = (regular, report.written, report.in_shard)
+        && report.found > 0
+        && !continued
     {
+        // Nothing selected: a file with the header only, so that no older file stands in for
+        // this shard's result.
+        let empty = encode_all(opts.target.format(), &[])?;
+        animescore_fs::write_atomic(path, &empty).map_err(|e| InferenceError::io(path, e))?;
+        model.write(path)?;
+        report.written = true;
+    }
+    if let (true, true, false, Some(path)) = (opts.sort, report.written, sort_in_memory, regular) {
         sort_file(path)?;
     }
     Ok(report)

@@ -43,6 +43,6 @@ pub use run_dir::{
 pub use selection::Monitor;
 pub use trained::{TrainedRun, load_model};
 pub use weights_file::{
-    MAX_WEIGHTS_BYTES, checksum_path, ensure_finite, load_checked, load_now, load_optimizer,
-    save_checked,
+    MAX_WEIGHTS_BYTES, checksum_path, ensure_finite, load_checked, load_identified, load_now,
+    load_optimizer, save_checked,
 };

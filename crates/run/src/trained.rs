@@ -14,7 +14,7 @@ use crate::config::RunConfig;
 use crate::device::DeviceSpec;
 use crate::error::Result;
 use crate::run_dir::RunDir;
-use crate::weights_file::load_checked;
+use crate::weights_file::{load_checked, load_identified};
 
 /// A run directory's model, ready to score images.
 pub struct TrainedRun {
@@ -30,6 +30,9 @@ pub struct TrainedRun {
     pub placement: Placement,
     /// The device the model lives on.
     pub device: Device,
+    /// The xxh3-64 of the best weights' bytes (16 hex digits): which model this is, recorded
+    /// beside score files so that one model's scores are never mixed with another's.
+    pub weights_checksum: String,
 }
 
 impl TrainedRun {
@@ -38,9 +41,10 @@ impl TrainedRun {
         let dir = RunDir::new(run_dir);
         let config = dir.read_config()?;
         let device = device.device()?;
-        let model = load_model(&dir, &config, &device)?;
+        let (model, weights_checksum) = load_identified(config.model.init(&device)?, &dir.model())?;
         Ok(Self {
-            model,
+            model: model.valid(),
+            weights_checksum,
             vocab: dir.read_vocab()?,
             placement: Placement::of_run(&dir)?,
             config,

@@ -61,6 +61,13 @@ pub fn save_checked<M: Module>(module: M, path: &Path) -> Result<()> {
 /// Loads `path` into `module`. The file is read whole first; when a checksum file exists, the
 /// bytes must match it (a run from before checksums has none and loads with a warning).
 pub fn load_checked<M: Module>(module: M, path: &Path) -> Result<M> {
+    load_identified(module, path).map(|(module, _)| module)
+}
+
+/// [`load_checked`], with the checksum of the bytes loaded (xxh3-64, 16 lowercase hex digits,
+/// as in the checksum file): the identity of these weights, which `predict` records beside a
+/// score file.
+pub fn load_identified<M: Module>(module: M, path: &Path) -> Result<(M, String)> {
     let bytes = read_bytes("loading weights", path)?;
     let sum = checksum_path(path);
     let actual = checksum(&bytes);
@@ -84,7 +91,7 @@ pub fn load_checked<M: Module>(module: M, path: &Path) -> Result<M> {
         }
         Err(e) => return Err(RunError::io(&sum, e)),
     }
-    load_bytes(module, path, bytes)
+    Ok((load_bytes(module, path, bytes)?, actual))
 }
 
 /// Loads `path` into `module`, reading the whole file now (no checksum).

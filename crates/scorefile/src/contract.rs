@@ -427,15 +427,24 @@ impl ScoreWriter {
         Ok(open)
     }
 
+    /// Opens the output now rather than at the first row: a fresh line-based file is emptied
+    /// and gets its header (and is flushed). Lets a caller record what is about to be written
+    /// after the old content is gone and before any new row is in.
+    pub fn begin(&mut self) -> Result<()> {
+        if self.open.is_none() {
+            let mut open = self.open()?;
+            open.sink.flush().map_err(|e| self.io(e))?;
+            self.open = Some(open);
+        }
+        Ok(())
+    }
+
     /// Appends rows and flushes them to the file.
     pub fn write(&mut self, rows: &[ScoreRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        if self.open.is_none() {
-            let open = self.open()?;
-            self.open = Some(open);
-        }
+        self.begin()?;
         let bytes = encode(self.format, rows, self.rows == 0)?;
         let target = self.target.display();
         let open =

@@ -8,12 +8,17 @@
 //! - [`tiny_config`]: a `tiny` backbone trained for a couple of epochs at a small size;
 //! - [`trained_run`]: such a run, trained;
 //! - [`RunFixture`]: a dataset and a run trained on it, for a test file to share;
-//! - [`Cli`]: the `animescore` binary run with arguments, its output as text.
+//! - [`Cli`]: the `animescore` binary run with arguments (within a time box, if asked), its
+//!   output as text;
+//! - [`Snapshot`]: every file under a folder, byte for byte, to show that a command left its
+//!   inputs as they were.
 //!
 //! Not published: only the workspace's tests use it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use animescore_dataset::{
     IngestOptions, IngestReport, NoProgress, SynthOptions, ingest, synthesize,
@@ -238,6 +243,50 @@ impl Cli {
         self.command(args).output().expect("the animescore binary runs")
     }
 
+    /// Runs `args` like [`run`](Self::run), but kills the command and fails the test when it
+    /// has not ended after `limit` (a command that blocks on a FIFO, say). Standard input is
+    /// closed.
+    ///
+    /// # Panics
+    /// When the binary cannot be started, or the command outlives `limit`.
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the animescore binary runs");
+        let started = Instant::now();
+        // Read both pipes on threads so that a chatty command cannot block on a full pipe.
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut v);
+            v
+        });
+        let err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stderr, &mut v);
+            v
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for the binary") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("animescore {args:?} did not end within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        Output { status, stdout, stderr }
+    }
+
     /// Runs `args`, which must succeed; returns standard output.
     ///
     /// # Panics
@@ -278,6 +327,60 @@ impl Cli {
         let out = self.run(args);
         assert!(!out.status.success(), "animescore {args:?} succeeded:\n{}", text(&out.stdout));
         text(&out.stderr)
+    }
+}
+
+/// Every entry under a folder, byte for byte: regular files by content, links by target,
+/// anything else (a FIFO, a folder) by its kind. Two snapshots compare equal when nothing
+/// under the folder changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot(pub BTreeMap<PathBuf, Vec<u8>>);
+
+impl Snapshot {
+    /// Takes a snapshot of `dir` (links are recorded, never followed).
+    ///
+    /// # Panics
+    /// When the folder cannot be read.
+    pub fn of(dir: &Path) -> Self {
+        let mut entries = BTreeMap::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            for entry in std::fs::read_dir(&folder).expect("read a snapshot folder") {
+                let path = entry.expect("read a snapshot folder").path();
+                let meta = std::fs::symlink_metadata(&path).expect("stat a snapshot entry");
+                let relative = path.strip_prefix(dir).expect("under the folder").to_path_buf();
+                let value = if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path).expect("read a link");
+                    [b"link -> ".as_slice(), target.as_os_str().as_encoded_bytes()].concat()
+                } else if meta.is_file() {
+                    std::fs::read(&path).expect("read a snapshot file")
+                } else if meta.is_dir() {
+                    pending.push(path);
+                    b"folder".to_vec()
+                } else {
+                    b"special file".to_vec()
+                };
+                entries.insert(relative, value);
+            }
+        }
+        Self(entries)
+    }
+
+    /// The entries of `self` that are missing or different in `later`, and the entries
+    /// `later` added, each with a word saying which (for an assertion's message).
+    pub fn changes(&self, later: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, bytes) in &self.0 {
+            match later.0.get(path) {
+                None => out.push(format!("removed {}", path.display())),
+                Some(b) if b != bytes => out.push(format!("changed {}", path.display())),
+                _ => {}
+            }
+        }
+        for path in later.0.keys().filter(|p| !self.0.contains_key(*p)) {
+            out.push(format!("added {}", path.display()));
+        }
+        out
     }
 }
 

@@ -36,6 +36,11 @@ pub enum TrainingError {
         reason: String,
     },
 
+    /// An experiment grid that names no run (an empty list of backbones, variants, embeddings
+    /// or scores).
+    #[error("invalid experiment grid: {0}")]
+    InvalidGrid(String),
+
     /// The device failed while training or measuring.
     #[error("device: {0}")]
     Device(String),

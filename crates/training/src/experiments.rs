@@ -90,6 +90,16 @@ impl GridConfig {
                 }
             }
         }
+        if out.is_empty() {
+            return Err(TrainingError::InvalidGrid(format!(
+                "it has no run: backbones ({}), variants ({}), embeddings ({}) and scores ({}) \
+                 must each list at least one value",
+                self.backbones.len(),
+                self.variants.len(),
+                self.embeddings.len(),
+                self.scores.len()
+            )));
+        }
         Ok(out)
     }
 }
@@ -163,8 +173,8 @@ pub fn run_grid(
     out: &Path,
     progress: &dyn GridProgress,
 ) -> Result<Vec<GridRow>> {
-    std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
     let runs = grid.runs()?;
+    std::fs::create_dir_all(out).map_err(|e| TrainingError::io(out, e))?;
     let total = runs.len();
     let mut rows = Vec::with_capacity(total);
     for (i, (name, config)) in runs.into_iter().enumerate() {

@@ -29,5 +29,5 @@ pub use plot::{bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
 pub use train::{
-    NoTrainProgress, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
+    NoTrainProgress, RUN_MARKER, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };

@@ -49,6 +49,8 @@ use crate::schedule::LrSchedule;
 
 mod guard;
 
+pub use guard::RUN_MARKER;
+
 /// What to train, where.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {

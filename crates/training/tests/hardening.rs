@@ -66,16 +66,21 @@ fn a_finished_run_is_replaced_only_when_asked() {
     assert_eq!(std::fs::read(fx.run.join("model.bpk")).unwrap(), before, "model replaced");
     assert!(fx.run.join("checkpoint").is_dir(), "checkpoints deleted");
 
-    // --overwrite deletes only run directories.
+    // --overwrite deletes only run directories `train` made (issue 23: a folder that merely
+    // looks like one, with `config.toml` and `checkpoint/`, is the user's).
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    std::fs::create_dir(&home).unwrap();
+    std::fs::create_dir_all(home.join("checkpoint")).unwrap();
     std::fs::write(home.join("thesis.tex"), b"years of work").unwrap();
+    std::fs::write(home.join("config.toml"), b"[train]\n").unwrap();
+    assert!(fx.run.join(animescore_training::RUN_MARKER).is_file());
     let mut opts = options(&fx.data, &home);
     opts.overwrite = true;
     let text = err_text(train(&opts, &animescore_training::NoTrainProgress));
-    assert!(text.contains("not a run directory"), "{text}");
+    assert!(text.contains("was not made by `animescore train`"), "{text}");
+    assert!(!text.contains("--overwrite to"), "{text}");
     assert_eq!(std::fs::read(home.join("thesis.tex")).unwrap(), b"years of work");
+    assert_eq!(std::fs::read(home.join("config.toml")).unwrap(), b"[train]\n");
 
     // On a run, --overwrite trains afresh.
     let copy = tmp.path().join("run");

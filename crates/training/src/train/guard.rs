@@ -4,12 +4,16 @@
 //!   training session; a second `train` into the same `--out` fails at once.
 //! - A finished or half-finished run is never replaced by accident: a non-empty directory is
 //!   refused unless the run is resumed or `overwrite` is asked for; `overwrite` only deletes a
-//!   directory that looks like a run (it has a `config.toml` or a `checkpoint/`).
+//!   directory that `train` made itself, recognised by the marker file [`RUN_MARKER`] it
+//!   writes when it claims a directory. A folder without it (the user's files, a dataset, a run
+//!   of a version before markers) is never emptied, and no message suggests `--overwrite` for it.
+//! - A run directory never shares a folder with its dataset: one that is the dataset, lies
+//!   inside it or holds it is refused, whatever the flags.
 //! - A run resumes only on the dataset it was trained on (by folder identity).
 
 use std::path::{Path, PathBuf};
 
-use animescore_fs::{FileId, LOCK_FILE, RunLock, absolute_path};
+use animescore_fs::{FileId, LOCK_FILE, RunLock, Shown, absolute_path, lies_within};
 use animescore_run::{RunConfig, RunDir};
 
 use super::TrainOptions;
@@ -19,6 +23,12 @@ fn refuse(dir: &Path, reason: impl Into<String>) -> TrainingError {
     TrainingError::Run { dir: dir.to_path_buf(), reason: reason.into() }
 }
 
+/// The file that marks a directory as made by `train` (the only kind `--overwrite` empties).
+pub const RUN_MARKER: &str = ".animescore-run";
+
+const MARKER_TEXT: &str = "This folder is a run directory made by `animescore train`.\n\
+    `train --overwrite` replaces only folders holding this file.\n";
+
 /// Locks `opts.out` (creating it) and checks that this session may write into it. `config` is
 /// the configuration the session trains with (a resumed run's saved one).
 pub(super) fn claim(opts: &TrainOptions, config: &RunConfig) -> Result<RunLock> {
@@ -26,13 +36,14 @@ pub(super) fn claim(opts: &TrainOptions, config: &RunConfig) -> Result<RunLock> 
     if opts.resume && opts.overwrite {
         return Err(refuse(dir, "--resume and --overwrite exclude each other"));
     }
+    check_apart_from_dataset(dir, &opts.dataset)?;
     std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
     let created_lock = !dir.join(LOCK_FILE).exists();
     let lock = RunLock::try_acquire(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock => refuse(dir, e.to_string()),
         _ => TrainingError::io(dir.join(LOCK_FILE), e),
     })?;
-    let checked = check_claim(opts, config, dir);
+    let checked = check_claim(opts, config, dir).and_then(|()| mark(dir));
     if checked.is_err() && created_lock {
         // A refused folder keeps exactly what it had: no lock file left behind.
         let _ = std::fs::remove_file(lock.path());
@@ -40,26 +51,76 @@ pub(super) fn claim(opts: &TrainOptions, config: &RunConfig) -> Result<RunLock> 
     checked.map(|()| lock)
 }
 
+/// Refuses a run directory that is the dataset, lies inside it, or holds it.
+fn check_apart_from_dataset(dir: &Path, dataset: &Path) -> Result<()> {
+    let relation = if lies_within(dir, dataset) && lies_within(dataset, dir) {
+        "is the dataset folder"
+    } else if lies_within(dir, dataset) {
+        "lies inside the dataset folder"
+    } else if lies_within(dataset, dir) {
+        "holds the dataset folder"
+    } else {
+        return Ok(());
+    };
+    Err(refuse(
+        dir,
+        format!(
+            "{relation} {}; a run directory never shares a folder with its dataset (nothing was \
+             changed): choose an --out outside the dataset",
+            Shown::path(dataset)
+        ),
+    ))
+}
+
+/// Whether `dir` holds the marker as a regular file (a link under its name does not count).
+fn is_marked(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(RUN_MARKER)).is_ok_and(|m| m.is_file())
+}
+
+/// Writes the marker (a link or anything else under its name is replaced, never followed).
+fn mark(dir: &Path) -> Result<()> {
+    let path = dir.join(RUN_MARKER);
+    if is_marked(dir) {
+        return Ok(());
+    }
+    animescore_fs::replace_file(&path, MARKER_TEXT.as_bytes())
+        .map_err(|e| TrainingError::io(&path, e))
+}
+
 /// With the lock held: whether this session may write into `dir` (and, with `--overwrite`,
 /// the old run removed).
 fn check_claim(opts: &TrainOptions, config: &RunConfig, dir: &Path) -> Result<()> {
     let leftovers = leftovers(dir)?;
+    let marked = is_marked(dir);
     if opts.resume {
+        let run = RunDir::new(dir);
+        // An empty folder starts afresh, and a run of a version before markers resumes too
+        // (resuming deletes nothing); a folder of other files is not written into.
+        let old_run = run.config().is_file() && run.checkpoint_dir().is_dir();
+        if !marked && !old_run && !leftovers.is_empty() {
+            return Err(refuse(
+                dir,
+                "is not empty and is not a run directory made by `animescore train` (no \
+                 config.toml and checkpoint/): nothing to resume; choose another --out",
+            ));
+        }
         check_same_dataset(dir, config, &opts.dataset)?;
     } else if !leftovers.is_empty() {
+        if !marked {
+            return Err(refuse(
+                dir,
+                format!(
+                    "is not empty and was not made by `animescore train` (no {RUN_MARKER} \
+                     marker), so nothing in it is replaced (nothing was changed): choose another \
+                     --out"
+                ),
+            ));
+        }
         if !opts.overwrite {
             return Err(refuse(
                 dir,
-                "already holds a run (or other files); pass --resume to continue it, \
-                 --overwrite to replace it, or choose another --out",
-            ));
-        }
-        let run = RunDir::new(dir);
-        if !run.config().is_file() && !run.checkpoint_dir().is_dir() {
-            return Err(refuse(
-                dir,
-                "is not a run directory (no config.toml or checkpoint/); --overwrite only \
-                 replaces runs",
+                "already holds a run; pass --resume to continue it, --overwrite to replace it, \
+                 or choose another --out",
             ));
         }
         for path in leftovers {
@@ -74,12 +135,12 @@ fn check_claim(opts: &TrainOptions, config: &RunConfig, dir: &Path) -> Result<()
     Ok(())
 }
 
-/// Entries of `dir` other than the lock file.
+/// Entries of `dir` other than the lock file and the marker.
 fn leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| TrainingError::io(dir, e))?;
     Ok(entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n != LOCK_FILE))
+        .filter(|p| p.file_name().is_some_and(|n| n != LOCK_FILE && n != RUN_MARKER))
         .collect())
 }
 
@@ -98,8 +159,8 @@ fn check_same_dataset(dir: &Path, config: &RunConfig, given: &Path) -> Result<()
             dir,
             format!(
                 "was trained on {}, not {}; resume with the same --dataset (or start a new run)",
-                saved.display(),
-                given.display()
+                Shown::path(saved),
+                Shown::path(given)
             ),
         ))
     }
