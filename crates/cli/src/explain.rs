@@ -90,8 +90,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
-    let (mut done, mut failed, mut with_known) = (0usize, 0usize, 0usize);
-    let mut empty: Vec<(PathBuf, MapState)> = Vec::new();
+    let mut tally = Tally::default();
     for chunk in paths.chunks(explainer.batch_size) {
         let mut loaded: Vec<(&PathBuf, DynamicImage)> = Vec::with_capacity(chunk.len());
         for path in chunk {
@@ -99,7 +98,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 Ok(image) => loaded.push((path, image)),
                 Err(e) => {
                     eprintln!("skipped {}: {}", Shown::path(path), Shown::message(&e.to_string()));
-                    failed += 1;
+                    tally.failed += 1;
                 }
             }
         }
@@ -112,12 +111,12 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             write_pictures(&mut out, &name, &image.to_rgb8(), &e)?;
             csv.write_record(csv_row(path, &choice, &e))?;
             if e.state != MapState::Ok {
-                empty.push((path.to_path_buf(), e.state));
+                tally.empty.push((path.to_path_buf(), e.state));
             }
-            with_known += usize::from(e.known_metadata);
-            done += 1;
+            tally.with_known += usize::from(e.known_metadata);
+            tally.done += 1;
         }
-        eprintln!("explained {done}/{} images", paths.len());
+        eprintln!("explained {}/{} images", tally.done, paths.len());
     }
     let bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("explanations.csv: {}", e.error()))?;
     let table = out.free_stem("explanations", &[".csv"], |_| false);
@@ -125,28 +124,47 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{}", not_ours(&out, "explanations.csv", &format!("{table}.csv")));
     }
     out.write(&format!("{table}.csv"), &bytes)?;
-    for (path, state) in &empty {
-        eprintln!(
-            "{}: the {} map is {} (nothing to show; no heatmap.png written)",
-            Shown::path(path),
+    tally.report(&args.out, &choice, args.metadata.is_some());
+    Ok(if tally.done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// What a run of explain did, for its summary.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    failed: usize,
+    with_known: usize,
+    /// Images whose map has nothing to show.
+    empty: Vec<(PathBuf, MapState)>,
+}
+
+impl Tally {
+    /// A line per empty map on stderr, and the summary line (method, why, counts).
+    fn report(&self, out: &Path, choice: &MethodChoice, metadata: bool) {
+        for (path, state) in &self.empty {
+            eprintln!(
+                "{}: the {} map is {} (nothing to show; no heatmap.png written)",
+                Shown::path(path),
+                choice.method,
+                state.name()
+            );
+        }
+        let mut summary = format!(
+            "{}: {} images explained with {} ({}), {} skipped",
+            Shown::path(out),
+            self.done,
             choice.method,
-            state.name()
+            choice.reason(),
+            self.failed
         );
+        if !self.empty.is_empty() {
+            summary += &format!(", {} with an empty map (see the `map` column)", self.empty.len());
+        }
+        if metadata {
+            summary += &format!(", {} with metadata from the index", self.with_known);
+        }
+        println!("{summary}");
     }
-    let mut summary = format!(
-        "{}: {done} images explained with {} ({}), {failed} skipped",
-        Shown::path(&args.out),
-        choice.method,
-        choice.reason()
-    );
-    if !empty.is_empty() {
-        summary += &format!(", {} with an empty map (see the `map` column)", empty.len());
-    }
-    if args.metadata.is_some() {
-        summary += &format!(", {with_known} with metadata from the index");
-    }
-    println!("{summary}");
-    Ok(if done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// A file's name without extension: the record name an index knows it by.

@@ -243,10 +243,9 @@ fn check_large_gallery(n: usize) -> Option<u64> {
 
 #[test]
 fn a_gallery_of_20000_cards_opens_and_filters_in_chromium() {
-    if let Some(ms) = check_large_gallery(20_000) {
-        // Generous for a loaded 2-core CI machine; docs/benchmarks.md has the measurements.
-        assert!(ms < 15_000, "first render after {ms} ms");
-    }
+    // The time is printed, not asserted (no timed tests); docs/benchmarks.md has the
+    // measurements. That only the cards on screen are built is what keeps it short.
+    check_large_gallery(20_000);
 }
 
 /// The benchmark of docs/benchmarks.md: `cargo test -p animescore-cli --test gallery_browser

@@ -175,7 +175,7 @@ mod tests {
         let rows = [
             row("/pics/a b/1.png", "1", 80.456, Some(Tier::Best)),
             row("/pics/a b/2.png", "other", 20.0, None),
-            row("/pics/x\u{202e}gpj.exe", "x\u{202e}gpj", 10.0, None),
+            row("/pics/a b/x\u{202e}gpj.exe", "x\u{202e}gpj", 10.0, None),
         ];
         let rows: Vec<&ScoreRow> = rows.iter().collect();
         let thumbs = [Thumb::File, Thumb::Missing("gone".into()), Thumb::File];

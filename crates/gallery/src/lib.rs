@@ -224,3 +224,37 @@ fn explanation(dir: Option<&Path>, row: &ScoreRow) -> Option<PathBuf> {
     let stem = Path::new(&row.path).file_stem()?.to_string_lossy().into_owned();
     Some(dir?.join(format!("{stem}.png"))).filter(|p| p.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    /// The thumbnail folder (and its `.partial` twin) is replaced as a whole: a page whose
+    /// images lie in it is refused before anything is written, even when the folder is a
+    /// thumbnail folder of ours.
+    #[test]
+    fn no_input_lies_in_the_thumbnail_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.html");
+        for folder in [thumbs_dir(&page), thumbs::partial_dir(&thumbs_dir(&page))] {
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join(thumbs::MARKER), b"").unwrap();
+            let image = folder.join("a.png");
+            RgbImage::from_pixel(8, 8, Rgb([9, 9, 9])).save(&image).unwrap();
+            let scores = dir.path().join("scores.csv");
+            std::fs::write(&scores, format!("path,score\n{},50\n", image.display())).unwrap();
+            let options = GalleryOptions { embed: Embed::Never, ..GalleryOptions::default() };
+            let err = write_gallery(&scores, &page, &options, &NoGalleryProgress).unwrap_err();
+            assert!(matches!(err, GalleryError::OutputIsInput(_)), "{err}");
+            assert!(err.to_string().contains("lies in it"), "{err}");
+            assert!(image.is_file() && !page.exists(), "nothing written, nothing removed");
+            // Embedded thumbnails leave the folder alone: the same page is fine.
+            let options = GalleryOptions { embed: Embed::Always, ..options };
+            write_gallery(&scores, &page, &options, &NoGalleryProgress).unwrap();
+            assert!(image.is_file());
+            std::fs::remove_file(&page).unwrap();
+            std::fs::remove_dir_all(&folder).unwrap();
+        }
+    }
+}

@@ -449,6 +449,31 @@ mod tests {
         let history = [rec(1, 1.0), rec(2, 0.5), rec(3, 0.7)];
         let svg = curves_svg(&history, Monitor::ValScoreLoss, Some(2)).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        for text in
+            ["epoch", "score loss: monitored (val-score-loss, lower is better)", "validation"]
+        {
+            assert!(svg.contains(text), "{text}");
+        }
+        if let Some(path) = std::env::var_os("ANIMESCORE_PLOT_SAMPLE") {
+            std::fs::write(path, &svg).unwrap();
+        }
+        assert!(svg.contains("best: epoch 2 (0.600)"), "the best epoch and its value");
+        assert!(svg.contains("learning rate") && svg.contains("sanity (val)"));
+        // The tag loss is absent from every epoch: no legend entry for it.
+        assert!(!svg.contains("tags (val)"));
+        // Ticks: every epoch is labelled, not only the ends.
+        for epoch in ["1", "2", "3"] {
+            assert!(svg.contains(&format!(">\n{epoch}\n</text>")), "tick {epoch}");
+        }
+        // The weighted total (negative here) is not drawn unless it is monitored.
+        assert!(!svg.contains("weighted total"));
+        let srcc = curves_svg(&history, Monitor::ValSrcc, Some(1)).unwrap();
+        assert!(srcc.contains("score SRCC: monitored (val-srcc, higher is better)"));
+        assert!(curves_svg(&[], Monitor::ValScoreLoss, None).is_ok(), "no epoch yet");
+    }
+
+    #[test]
+    fn bars_escape_names_and_mark_missing_values() {
         let svg = bars_svg("a<b", "SRCC", &[("x&y".into(), 0.5), ("y".into(), f64::NAN)]).unwrap();
         assert!(svg.contains("a&lt;b") && svg.contains("x&amp;y"));
         assert!(svg.contains("0.500") && svg.contains("no value"));
