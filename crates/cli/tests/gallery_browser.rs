@@ -58,10 +58,12 @@ fn chromium(browser: &Path, url: &str, extra: &[String]) -> Output {
     Command::new(browser).args(&args).output().expect("chromium runs")
 }
 
-/// The DOM after the page's script, checked for a finished script, no error and no console
+/// The DOM after the page's script (a 1280×1600 window), checked for a finished script, no error and no console
 /// output (the page logs nothing: any console line is an error or a warning).
 fn dump_dom(browser: &Path, url: &str) -> String {
-    let run = chromium(browser, url, &["--dump-dom".into()]);
+    // Tall enough for every card of the small page (only the rows on screen are built).
+    let window = "--window-size=1280,1600".to_string();
+    let run = chromium(browser, url, &["--dump-dom".into(), window]);
     let dom = text(&run.stdout);
     let log = text(&run.stderr);
     assert!(dom.contains("data-ready=\"1\""), "the page script did not finish:\n{log}");

@@ -364,6 +364,8 @@ pub fn bars_svg(title: &str, x_desc: &str, bars: &[(String, f64)]) -> Result<Str
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(&x))?;
+        // One row [r, r + 1) per bar, row 0 at the bottom, named at its centre (drawn below:
+        // plotters' own ticks would fall between rows).
         let n = bars.len().max(1);
         let mut chart = ChartBuilder::on(&root)
             .caption(&title, (FONT, 15))
@@ -371,21 +373,14 @@ pub fn bars_svg(title: &str, x_desc: &str, bars: &[(String, f64)]) -> Result<Str
             .margin_right(40)
             .x_label_area_size(40)
             .y_label_area_size(label_w)
-            .build_cartesian_2d(lo..hi, (0..n).into_segmented())
+            .build_cartesian_2d(lo..hi, 0.0..n as f64)
             .map_err(|x| e(&x))?;
-        // Row 0 at the top: the first run first.
-        let name =
-            |i: usize| n.checked_sub(i + 1).and_then(|k| names.get(k)).cloned().unwrap_or_default();
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .x_labels(11)
             .x_label_formatter(&|x| format!("{x:.1}"))
-            .y_labels(n)
-            .y_label_formatter(&|y| match y {
-                SegmentValue::CenterOf(i) => name(*i),
-                _ => String::new(),
-            })
+            .y_labels(0)
             .disable_y_mesh()
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
@@ -395,25 +390,24 @@ pub fn bars_svg(title: &str, x_desc: &str, bars: &[(String, f64)]) -> Result<Str
             .map_err(|x| e(&x))?;
         let value_style =
             TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, (_, v)) in bars.iter().enumerate() {
-            let row = n - 1 - i;
-            let (top, bottom) = (SegmentValue::Exact(row), SegmentValue::Exact(row + 1));
+        let name_style = value_style.pos(Pos::new(HPos::Right, VPos::Center));
+        // The first run at the top.
+        for (i, ((_, v), name)) in bars.iter().zip(&names).enumerate() {
+            let row = (n - 1 - i) as f64;
+            let (axis_x, centre_y) = chart.backend_coord(&(lo, row + 0.5));
+            let label = Text::new(name.clone(), (axis_x - 8, centre_y), name_style.clone());
+            root.draw(&label).map_err(|x| e(&x))?;
             let text = if v.is_finite() {
-                chart
-                    .draw_series(std::iter::once({
-                        let mut bar = Rectangle::new(
-                            [(0.0, top), (*v, bottom)],
-                            COLORS[0].mix(0.85).filled(),
-                        );
-                        bar.set_margin(4, 4, 0, 0);
-                        bar
-                    }))
-                    .map_err(|x| e(&x))?;
+                let bar = Rectangle::new(
+                    [(0.0, row + 0.18), (*v, row + 0.82)],
+                    COLORS[0].mix(0.85).filled(),
+                );
+                chart.draw_series(std::iter::once(bar)).map_err(|x| e(&x))?;
                 value_text(*v)
             } else {
                 "no value".into()
             };
-            let at = (if v.is_finite() { v.max(0.0) } else { 0.0 }, SegmentValue::CenterOf(row));
+            let at = (if v.is_finite() { v.max(0.0) } else { 0.0 }, row + 0.5);
             let (px, py) = chart.backend_coord(&at);
             root.draw(&Text::new(text, (px + 5, py), value_style.clone())).map_err(|x| e(&x))?;
         }
