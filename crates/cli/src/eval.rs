@@ -48,7 +48,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         cache: args.cache.choice(),
     })?;
     for (path, reason) in &report.unreadable {
-        eprintln!("skipped {}: {}", Shown::path(&path), Shown::text(&reason));
+        eprintln!("skipped {}: {}", Shown::path(path), Shown::text(reason));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

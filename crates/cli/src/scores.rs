@@ -57,7 +57,7 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
             if scorer.method.name() != args.method && args.method != "weighted-log" {
                 bail!(
                     "{} holds a {} scorer, not {}",
-                    Shown::path(&path),
+                    Shown::path(path),
                     scorer.method.name(),
                     args.method
                 );
@@ -107,7 +107,7 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
         Some(path) if !is_stdout(path) => {
             write_output(path, &bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("{}: {} scores ({})", Shown::path(&path), scores.len(), method.name());
+            eprintln!("{}: {} scores ({})", Shown::path(path), scores.len(), method.name());
         }
         _ => write_output(Path::new("-"), &bytes).context("cannot write to standard output")?,
     }

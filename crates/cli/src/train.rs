@@ -171,7 +171,7 @@ fn parse_score(name: &str) -> Result<ScoreMethod, String> {
 fn settings_summary(info: &RunInfo) -> String {
     let c = &info.config;
     let weights = match &c.weights {
-        Some(w) => format!("weights {}", Shown::path(&w)),
+        Some(w) => format!("weights {}", Shown::path(w)),
         None => "from scratch".into(),
     };
     let size = c.image_size.map(|s| format!(", {s} px")).unwrap_or_default();

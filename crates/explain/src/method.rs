@@ -12,7 +12,7 @@ use crate::error::{ExplainError, Result};
 /// How a heat map is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
-    /// The best available for the variant (see [`Method::resolve`]).
+    /// The best available for the variant (see [`Method::choose`]).
     #[default]
     Auto,
     /// Attention rollout over the `attention` variant's blocks.

@@ -20,7 +20,7 @@ pub enum GalleryError {
         "{path}: not a thumbnail folder written by `animescore gallery` (it has no {marker} \
          file); move it away or choose another --out",
         path = animescore_fs::Shown::path(.path),
-        marker = crate::thumbs::MARKER
+        marker = crate::THUMBS_MARKER
     )]
     NotOurs {
         /// The folder (or file) in the way.

@@ -10,7 +10,7 @@ use std::path::Path;
 use animescore_fs::escape_markup;
 use sha2::{Digest, Sha256};
 
-use crate::thumbs::base64;
+use crate::base64;
 
 const TEMPLATE: &str = include_str!("page.html");
 const STYLE: &str = include_str!("page.css");
@@ -48,7 +48,7 @@ pub fn page(title: &str, tiers: &[&str], data: &str) -> String {
 
 /// A CSP hash source of an inline element's text.
 fn hash(text: &str) -> String {
-    format!("sha256-{}", base64(&Sha256::digest(text.as_bytes())))
+    format!("sha256-{}", base64::encode(&Sha256::digest(text.as_bytes())))
 }
 
 /// `template` with each `__KEY__` replaced by its value, in one pass.

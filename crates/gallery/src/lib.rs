@@ -13,6 +13,7 @@
 //! Content-Security-Policy forbids every fetch, and only the page's own script and style
 //! (allowed by their SHA-256 hashes) run, so text from a score file cannot become code.
 
+mod base64;
 mod cards;
 mod error;
 mod html;
@@ -97,6 +98,10 @@ pub trait GalleryProgress: Sync {
 pub struct NoGalleryProgress;
 
 impl GalleryProgress for NoGalleryProgress {}
+
+/// The file in a thumbnail folder that says `animescore gallery` wrote it (only such a
+/// folder is ever replaced).
+const THUMBS_MARKER: &str = ".animescore-gallery";
 
 /// Largest thumbnail side accepted.
 pub const MAX_THUMB_SIZE: u32 = 1024;
@@ -239,7 +244,7 @@ mod tests {
         let page = dir.path().join("page.html");
         for folder in [thumbs_dir(&page), thumbs::partial_dir(&thumbs_dir(&page))] {
             std::fs::create_dir_all(&folder).unwrap();
-            std::fs::write(folder.join(thumbs::MARKER), b"").unwrap();
+            std::fs::write(folder.join(THUMBS_MARKER), b"").unwrap();
             let image = folder.join("a.png");
             RgbImage::from_pixel(8, 8, Rgb([9, 9, 9])).save(&image).unwrap();
             let scores = dir.path().join("scores.csv");

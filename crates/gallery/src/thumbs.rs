@@ -16,12 +16,11 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 
-use crate::GalleryProgress;
+use crate::base64;
 use crate::cards::Thumb;
 use crate::error::{GalleryError, Result};
+use crate::{GalleryProgress, THUMBS_MARKER};
 
-/// The file in a thumbnail folder that says `animescore gallery` wrote it.
-pub const MARKER: &str = ".animescore-gallery";
 /// JPEG quality of the thumbnails.
 const QUALITY: u8 = 82;
 /// Thumbnails per subfolder.
@@ -56,7 +55,9 @@ pub fn embedded(paths: &[&Path], max_side: u32, progress: &dyn GalleryProgress) 
         .par_iter()
         .map(|path| {
             let thumb = match jpeg(path, max_side) {
-                Ok(bytes) => Thumb::Embedded(format!("data:image/jpeg;base64,{}", base64(&bytes))),
+                Ok(bytes) => {
+                    Thumb::Embedded(format!("data:image/jpeg;base64,{}", base64::encode(&bytes)))
+                }
                 Err(reason) => Thumb::Missing(reason),
             };
             progress.advance();
@@ -84,7 +85,7 @@ pub fn folder(
         move |source| GalleryError::Io { path: path.to_path_buf(), source }
     }
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-    let marker = partial.join(MARKER);
+    let marker = partial.join(THUMBS_MARKER);
     std::fs::write(&marker, b"thumbnails of an animescore gallery page\n").map_err(io(&marker))?;
     for bucket in 0..paths.len().div_ceil(PER_FOLDER) {
         let sub = partial.join(bucket.to_string());
@@ -124,29 +125,11 @@ fn remove_ours(dir: &Path) -> Result<()> {
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(GalleryError::Io { path: dir.to_path_buf(), source }),
-        Ok(meta) if meta.is_dir() && dir.join(MARKER).is_file() => {}
+        Ok(meta) if meta.is_dir() && dir.join(THUMBS_MARKER).is_file() => {}
         Ok(_) => return Err(GalleryError::NotOurs { path: dir.to_path_buf() }),
     }
     std::fs::remove_dir_all(dir)
         .map_err(|source| GalleryError::Io { path: dir.to_path_buf(), source })
-}
-
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -154,21 +137,6 @@ mod tests {
     use super::*;
     use crate::NoGalleryProgress;
     use image::{Rgb, RgbImage};
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-    }
 
     #[test]
     fn thumbnails_shrink_but_never_enlarge() {

@@ -34,6 +34,9 @@ const COLORS: [RGBColor; 6] = [
 ];
 const FONT: &str = "sans-serif";
 
+/// One value of a split's metrics, when it has one.
+type Metric = fn(&SplitMetrics) -> Option<f64>;
+
 /// One line of a panel.
 struct Line {
     name: String,
@@ -112,7 +115,7 @@ pub fn curves_svg(
             .map_err(|x| e(&x))?;
 
         // 2. Per-task losses.
-        let tasks: [(&str, fn(&SplitMetrics) -> Option<f64>); 4] = [
+        let tasks: [(&str, Metric); 4] = [
             ("score", |m| Some(m.loss_score)),
             ("AI", |m| Some(m.loss_ai)),
             ("sanity", |m| Some(m.loss_sanity)),
