@@ -125,6 +125,8 @@ fn formats_shards_and_resume() {
     let csv = tmp.path().join("r.csv");
     let full = format!("{HEADER}\n{}\n", rows.join("\n"));
     let cut = full.len() * 2 / 3;
+    // A first run writes the file and its model record (`r.csv.model`), then is "killed".
+    cli.ok(&predict(&["--out", arg(&csv), arg(&inbox)]));
     std::fs::write(&csv, &full[..cut]).unwrap();
     let out =
         cli.succeeds(&predict(&["--out", arg(&csv), "--resume", "--batch-size", "4", arg(&inbox)]));

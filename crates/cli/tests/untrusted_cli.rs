@@ -390,6 +390,9 @@ fn gallery_never_writes_over_its_score_file_or_an_image() {
     let page = tmp.path().join("gallery.html");
     let out = run(&["gallery", "--scores", arg(&scores), "--out", arg(&page)]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Scripts run only by their hash: no inline script is allowed as such.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("script-src 'sha256-") && !html.contains("script-src 'unsafe-inline'"));
 }
 
 #[test]
