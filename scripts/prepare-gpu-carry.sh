@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Prepare what a GPU device run needs, on the development machine:
 #
-#   .gpu/animescore.xz   the release CLI built with --features cuda,vulkan, stripped, xz'd
+#   .gpu/animescore.xz   the release CLI built with --features cuda,vulkan (CUDA_COMPILER=llvm,
+#                        the default) or cuda-nvrtc,vulkan (CUDA_COMPILER=nvrtc), stripped, xz'd
+#   .gpu/build.txt       which features and commit it was built from
+#   .gpu/kernels.tar.xz  kept when present: the kernel cache an earlier gpu-check packed
+#                        (copy it from that run's $OUT); it serves the same binary only, so
+#                        reuse it with SKIP_BUILD=1
 #   .gl/*.deb            the Vulkan/EGL loader packages (fetched once; the device has none)
 #
 # Both folders are listed in .git/info/exclude, so they travel only when a device run names
 # them in `carry`. Idempotent: re-running rebuilds (cargo is incremental) and re-packs the
 # binary, and leaves the .gl packages alone once they are there.
 #
-#   bash scripts/prepare-gpu-carry.sh             # then carry [".gpu", ".gl"] and run
+#   bash scripts/prepare-gpu-carry.sh             # then carry [".gpu"] and run
 #                                                 #   bash scripts/gpu-check.sh
 #
 # Environment: CARGO_TARGET_DIR (default $HOME/.cache/animescore-target, as CI uses),
@@ -23,6 +28,11 @@ say() { echo "prepare-gpu-carry: $*"; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/animescore-target}"
 max_mib="${MAX_XZ_MIB:-56}"
+case "${CUDA_COMPILER:-llvm}" in
+  llvm) features=cuda,vulkan ;;
+  nvrtc) features=cuda-nvrtc,vulkan ;;
+  *) die "CUDA_COMPILER must be llvm or nvrtc" ;;
+esac
 
 # 0. Keep the carried folders out of git.
 exclude="$(git rev-parse --git-path info/exclude)"
@@ -35,8 +45,11 @@ done
 # 1. The binary.
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   bash scripts/setup-cuda-build.sh
-  say "cargo build --release -p animescore-cli --features cuda,vulkan (target dir $CARGO_TARGET_DIR)"
-  cargo build --release -p animescore-cli --features cuda,vulkan
+  say "cargo build --release -p animescore-cli --features $features (target dir $CARGO_TARGET_DIR)"
+  cargo build --release -p animescore-cli --features "$features"
+  rm -f .gpu/kernels.tar.xz  # compiled kernels are keyed by the binary: a new one starts cold
+  mkdir -p .gpu
+  printf 'features %s, commit %s, built %s\n' "$features" "$(git rev-parse --short HEAD)" "$(date -u '+%F %T')" >.gpu/build.txt
 fi
 bin="$CARGO_TARGET_DIR/release/animescore"
 [[ -x "$bin" ]] || die "no binary at $bin (build failed, or another CARGO_TARGET_DIR?)"
@@ -55,7 +68,8 @@ mv -f "$tmp/animescore.xz" .gpu/animescore.xz
 rm -rf "$tmp"
 trap - EXIT
 # Anything else left in .gpu by hand would travel too: remove it.
-find .gpu -mindepth 1 -maxdepth 1 ! -name animescore.xz -exec rm -rf {} +
+find .gpu -mindepth 1 -maxdepth 1 ! -name animescore.xz ! -name kernels.tar.xz ! -name build.txt \
+  -exec rm -rf {} +
 packed=$(stat -c %s .gpu/animescore.xz)
 say ".gpu/animescore.xz: $packed bytes ($(awk -v b="$packed" 'BEGIN{printf "%.1f", b/1048576}') MiB), from $(date -r "$bin" '+%F %T') $bin"
 if (( packed > max_mib * 1024 * 1024 )); then
@@ -85,5 +99,5 @@ carry_bytes=$(du -sb .gpu .gl | awk '{s += $1} END {print s + 0}')
 total=$((tree_bytes + carry_bytes))
 say "working tree $((tree_bytes / 1024)) KiB + .gpu/.gl $((carry_bytes / 1024)) KiB = $(awk -v b="$total" 'BEGIN{printf "%.1f", b/1048576}') MiB of 64 MiB"
 (( total <= 64 * 1024 * 1024 )) || die "that is over the 64 MiB a device run may carry"
-say 'ready. carry: [".gpu", ".gl"]   command: bash scripts/gpu-check.sh'
-echo 'carry: [".gpu", ".gl"]'
+say 'ready. carry: [".gpu"]   command: bash scripts/gpu-check.sh   timeout_s: 560'
+echo 'carry: [".gpu"]'

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use animescore_backbones::{Preprocess, ResizeMode};
 use animescore_heads::Label;
-use animescore_pipeline::{ImageCache, LoaderSettings, NoCacheProgress, Sample, image_loader};
+use animescore_pipeline::{
+    CacheRoot, ImageCache, LoaderSettings, NoCacheProgress, Sample, image_loader,
+};
 use animescore_run::AugmentConfig;
 use burn::prelude::*;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -38,7 +40,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let preprocess = Preprocess::imagenet(224).with_mode(ResizeMode::Letterbox);
-    let cache = ImageCache::new(&dir.path().join("cache"), &preprocess);
+    let cache = ImageCache::new(&CacheRoot::dir(dir.path().join("cache")), &preprocess);
     let paths: Vec<_> = samples.iter().map(|s| s.image.clone()).collect();
     let (cached, _) = cache
         .fill(&paths, |p| p.to_string_lossy().into_owned(), &NoCacheProgress)

@@ -9,6 +9,7 @@ use crate::backbone::{Backbone, InputSpec};
 use crate::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::error::BackboneError;
 use crate::resnet::{ResNet, ResNetConfig};
+use crate::size::NetworkSize;
 
 /// Names accepted by [`BackboneConfig::from_name`].
 pub const BACKBONE_NAMES: &[&str] = &[
@@ -80,7 +81,7 @@ impl BackboneConfig {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, BackboneError> {
         let path = path.as_ref();
         let file_err = |reason: String| BackboneError::File { path: path.to_path_buf(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        let text = animescore_fs::read_config(path).map_err(|e| file_err(e.to_string()))?;
         let cfg: Self = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
@@ -102,6 +103,15 @@ impl BackboneConfig {
             Self::EfficientNet(c) => c.image_size,
         };
         InputSpec::imagenet(image_size)
+    }
+
+    /// Parameters and activations at `image_size` px, and the feature map `[C, h, w]`,
+    /// computed from the configuration without building anything (see [`NetworkSize`]).
+    pub fn size(&self, image_size: usize) -> (NetworkSize, [f64; 3]) {
+        match self {
+            Self::ResNet(c) => c.size(image_size),
+            Self::EfficientNet(c) => c.size(image_size),
+        }
     }
 
     /// Builds the backbone with from-scratch init.
@@ -159,5 +169,37 @@ impl Backbone for AnyBackbone {
             Self::ResNet(m) => Self::ResNet(m.freeze_before(stage)?),
             Self::EfficientNet(m) => Self::EfficientNet(m.freeze_before(stage)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_those_of_the_built_networks() {
+        let device = Device::flex();
+        for name in ["tiny", "resnet18", "resnet50", "efficientnet-b0", "efficientnet-b3"] {
+            let config = BackboneConfig::from_name(name).unwrap();
+            let built = config.init(&device);
+            let (size, dims) = config.size(64);
+            assert_eq!(size.parameters, built.num_params() as f64, "{name}");
+            assert!(size.activations > size.peak && size.peak > 0.0, "{name}");
+            let probe = Tensor::<4>::zeros([1, 3, 64, 64], &device);
+            let got = built.feature_map(probe).dims();
+            assert_eq!(dims, [got[1] as f64, got[2] as f64, got[3] as f64], "{name}");
+        }
+    }
+
+    #[test]
+    fn absurd_widths_and_depths_give_large_numbers_at_once() {
+        let config: BackboneConfig = serde_json::from_str(
+            r#"{"kind": "resnet", "stem_width": 64, "widths": [18446744073709551615],
+                "blocks": [1000000000000], "block": "bottleneck", "zero_init_residual": true,
+                "image_size": 224}"#,
+        )
+        .unwrap();
+        let (size, _) = config.size(224);
+        assert!(size.parameters > 1e30, "{size:?}");
     }
 }

@@ -64,6 +64,29 @@ pub struct ConvBnActConfig {
     pub zero_gamma: bool,
 }
 
+/// Training-mode batch norm with PyTorch's running statistics: normalises with the batch's
+/// mean and biased variance, and moves the running variance towards the *unbiased* batch
+/// variance (`n / (n − 1)` times the biased one, `n = B·H·W`), as `torch.nn.BatchNorm2d`
+/// does. Burn's `BatchNorm` moves it towards the biased variance, which makes the running
+/// variance, and so every evaluation after training, differ from PyTorch's by up to
+/// `1 / (n − 1)` (3 % for a 2×2 map in a batch of 8).
+fn batch_norm_train(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let [batch, _, h, w] = x.dims();
+    let device = x.device();
+    let n = (batch * h * w) as f64;
+    let result =
+        burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+    let m = bn.momentum;
+    let mean = bn.running_mean.value_sync().to_device(&device);
+    let var = bn.running_var.value_sync().to_device(&device);
+    let mean = mean.mul_scalar(1.0 - m).add(result.mean.detach().mul_scalar(m));
+    let var = var.mul_scalar(1.0 - m).add(result.variance.detach().mul_scalar(m * unbiased));
+    bn.running_mean.update(mean.detach());
+    bn.running_var.update(var.detach());
+    result.output
+}
+
 /// `activation(batch_norm(conv(x)))`, with a bias-free conv and "same"-style padding
 /// `(k - 1) / 2` as torchvision uses for every conv in ResNet and EfficientNet.
 #[derive(Module, Debug)]
@@ -111,11 +134,15 @@ impl ConvBnAct {
     /// Outside autodiff (inference, a frozen backbone's features) the batch norm is folded
     /// into the convolution: `conv(x, w · s) + (β − μ · s)` with `s = γ / √(σ² + ε)`, one
     /// bias pass over the output instead of Burn's four broadcast passes (subtract, divide,
-    /// multiply, add). On a training device Burn's own ops run, so batch statistics and
-    /// gradients are unchanged.
+    /// multiply, add). On a training device the batch norm normalises with the batch's
+    /// statistics and updates the running ones as PyTorch does (unbiased variance); a frozen
+    /// batch norm uses its running statistics.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = match self.folded_padding() {
             Some(padding) if !x.device().is_autodiff() => self.forward_folded(x, padding),
+            _ if x.device().is_autodiff() && self.bn.training.is_enabled() => {
+                batch_norm_train(&self.bn, self.conv.forward(x))
+            }
             _ => self.bn.forward(self.conv.forward(x)),
         };
         self.activation.apply(y)

@@ -13,6 +13,7 @@ mod preprocess;
 mod pretrained;
 mod resnet;
 mod silu;
+mod size;
 mod squeeze_excitation;
 mod weights;
 mod weights_source;
@@ -28,6 +29,7 @@ pub use error::BackboneError;
 pub use preprocess::{INPUT_SIZE_RANGE, Preprocess, ResizeMode, check_input_size};
 pub use pretrained::{Checksum, PRETRAINED, PretrainedWeights, parse_pretrained_name};
 pub use resnet::{BlockKind, ResNet, ResNetConfig};
+pub use size::NetworkSize;
 pub use squeeze_excitation::{SqueezeExcitation, SqueezeExcitationConfig};
 pub use weights::{
     TorchvisionNames, is_ignored_key, load_weights, timm_efficientnet_to_torchvision,

@@ -61,6 +61,11 @@ pub struct PretrainedWeights {
     pub default: bool,
     /// torchvision's file name on `download.pytorch.org/models/`; also the name in the cache.
     pub file: &'static str,
+    /// Most bytes the file may have: torchvision's published size (its `_file_size`, MiB)
+    /// plus 5 % and 2 MiB. A download or a cached file beyond it is refused unread (a mirror
+    /// that claims 100 GB, or a planted sparse file, must not fill the disk or be hashed for
+    /// minutes).
+    pub max_bytes: u64,
     /// What the file must hash to.
     pub checksum: Checksum<'static>,
 }
@@ -77,14 +82,17 @@ impl PretrainedWeights {
     }
 }
 
+/// An entry whose file is `mib_thousandths` / 1000 MiB as torchvision publishes it.
 const fn entry(
     backbone: &'static str,
     version: u8,
     default: bool,
     file: &'static str,
+    mib_thousandths: u64,
     checksum: Checksum<'static>,
 ) -> PretrainedWeights {
-    PretrainedWeights { backbone, version, default, file, checksum }
+    let max_bytes = (mib_thousandths * 105 / 100_000 + 2) << 20;
+    PretrainedWeights { backbone, version, default, file, max_bytes, checksum }
 }
 
 use Checksum::{Sha256, Sha256Prefix};
@@ -96,6 +104,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "resnet18-f37072fd.pth",
+        44_661,
         Sha256("f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"),
     ),
     entry(
@@ -103,6 +112,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "resnet34-b627a593.pth",
+        83_275,
         Sha256("b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f"),
     ),
     entry(
@@ -110,6 +120,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         false,
         "resnet50-0676ba61.pth",
+        97_781,
         Sha256("0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a"),
     ),
     entry(
@@ -117,6 +128,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         2,
         true,
         "resnet50-11ad3fa6.pth",
+        97_790,
         Sha256("11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca"),
     ),
     entry(
@@ -124,6 +136,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         false,
         "resnet101-63fe2227.pth",
+        170_511,
         Sha256("63fe2227b86e8f1f2063f43a75c84d195911b6a0eace650907dd3dc62dd49a0a"),
     ),
     entry(
@@ -131,6 +144,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         2,
         true,
         "resnet101-cd907fc2.pth",
+        170_530,
         Sha256("cd907fc2a0de2292b2ba2b27d2216bc672d84632d1cf20058d01c0c03b5e020e"),
     ),
     entry(
@@ -138,15 +152,17 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         false,
         "resnet152-394f9c45.pth",
+        230_434,
         Sha256("394f9c45966e3651a89bbb78a48410a6755854ce4a5ab64927cf1c7247f85e58"),
     ),
     // No public record of this file's full SHA-256 was found: prefix check, as torch.hub.
-    entry("resnet152", 2, true, "resnet152-f82ba261.pth", Sha256Prefix("f82ba261")),
+    entry("resnet152", 2, true, "resnet152-f82ba261.pth", 230_474, Sha256Prefix("f82ba261")),
     entry(
         "efficientnet-b0",
         1,
         true,
         "efficientnet_b0_rwightman-7f5810bc.pth",
+        20_451,
         Sha256("7f5810bc96def8f7552d5b7e68d53c4786f81167d28291b21c0d90e1fca14934"),
     ),
     // No public record of this file's full SHA-256 was found: prefix check, as torch.hub.
@@ -155,6 +171,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         false,
         "efficientnet_b1_rwightman-bac287d4.pth",
+        30_134,
         Sha256Prefix("bac287d4"),
     ),
     entry(
@@ -162,6 +179,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         2,
         true,
         "efficientnet_b1-c27df63c.pth",
+        30_136,
         Sha256("c27df63ce6eb17ef8bcea58922fd3a254cba910c720f41ee89d64d99fb7a4ddf"),
     ),
     entry(
@@ -169,6 +187,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b2_rwightman-c35c1473.pth",
+        35_174,
         Sha256("c35c147384e385a5bab5a8eabdabbe5a3df0487ee4a554108626ae474a5bf755"),
     ),
     entry(
@@ -176,6 +195,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b3_rwightman-b3899882.pth",
+        47_184,
         Sha256("b3899882250c22946d0229d266049fcd133c169233530b36b9ffa7983988362f"),
     ),
     entry(
@@ -183,6 +203,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b4_rwightman-23ab8bcd.pth",
+        74_489,
         Sha256("23ab8bcd5bdbef61a7a43b91adcad81f622fd7f36fb4935a569828d77888c44e"),
     ),
     entry(
@@ -190,6 +211,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b5_lukemelas-1a07897c.pth",
+        116_864,
         Sha256("1a07897c0d357db7981640f6be44a63420f11deb932344a69768b62ebe272946"),
     ),
     entry(
@@ -197,6 +219,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b6_lukemelas-24a108a5.pth",
+        165_362,
         Sha256("24a108a596a00ad522bdfb9a2d98a9bd31819dfd7e37dd96bad6bb5bc00d6015"),
     ),
     entry(
@@ -204,6 +227,7 @@ pub const PRETRAINED: &[PretrainedWeights] = &[
         1,
         true,
         "efficientnet_b7_lukemelas-c5b4e57e.pth",
+        254_675,
         Sha256("c5b4e57e0da1a10bb4f8a5b410dd3b7b6e7461f9b757209be29409707c3d87dd"),
     ),
 ];

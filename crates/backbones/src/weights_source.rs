@@ -8,10 +8,18 @@
 //! downloads of the same file each end with the same verified file (the last rename wins, with
 //! identical bytes). A cached file that no longer matches is deleted, then downloaded again
 //! unless offline.
+//!
+//! Every download is bounded: at most the file's known size (a preset's
+//! [`PretrainedWeights::max_bytes`](crate::PretrainedWeights::max_bytes); an announced length
+//! above it fails before a byte is written, a body without a length is cut off there), an
+//! overall [`deadline`](WeightsSource::deadline), and a [minimum
+//! rate](WeightsSource::min_bytes_per_second) over each [window](WeightsSource::rate_window):
+//! a mirror that trickles a byte every few seconds fails within a window. A cached file larger
+//! than the known size is deleted unhashed (a planted sparse file is not read for minutes).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -38,11 +46,7 @@ pub fn weights_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(WEIGHTS_ENV).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(cache.join("animescore").join("weights"))
+    animescore_fs::user_cache_dir("weights")
 }
 
 /// Resolves a `--weights` argument with the settings of the environment ([`WeightsSource::
@@ -80,6 +84,14 @@ pub struct WeightsSource {
     /// Longest wait for the response headers, and then for each read of the body: a stalled
     /// server fails the download instead of hanging it.
     pub stall_timeout: Duration,
+    /// Longest a whole download may take (default one hour).
+    pub deadline: Duration,
+    /// Slowest average rate accepted over each [`rate_window`](Self::rate_window), in bytes
+    /// per second (default 16 KiB/s).
+    pub min_bytes_per_second: u64,
+    /// The span over which [`min_bytes_per_second`](Self::min_bytes_per_second) is measured
+    /// (default one minute).
+    pub rate_window: Duration,
 }
 
 impl WeightsSource {
@@ -99,6 +111,9 @@ impl WeightsSource {
             offline,
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(60),
+            deadline: Duration::from_secs(3600),
+            min_bytes_per_second: 16 << 10,
+            rate_window: Duration::from_secs(60),
         }
     }
 
@@ -114,7 +129,7 @@ impl WeightsSource {
         if let Some(name) = spec.to_str()
             && let Some(weights) = parse_pretrained_name(name)?
         {
-            return self.fetch(weights.file, weights.checksum, progress);
+            return self.fetch(weights.file, weights.checksum, weights.max_bytes, progress);
         }
         if spec.exists() {
             return Ok(spec.to_path_buf());
@@ -134,12 +149,13 @@ impl WeightsSource {
         })
     }
 
-    /// `file` from the weights folder if it is there and passes `checksum`, else downloaded
-    /// from the mirror (unless offline), verified and stored there.
+    /// `file` (at most `max_bytes` long) from the weights folder if it is there and passes
+    /// `checksum`, else downloaded from the mirror (unless offline), verified and stored there.
     pub fn fetch(
         &self,
         file: &str,
         checksum: Checksum<'_>,
+        max_bytes: u64,
         progress: &dyn DownloadProgress,
     ) -> Result<PathBuf, BackboneError> {
         if file.is_empty() || file.contains(['/', '\\']) || file.starts_with('.') {
@@ -153,8 +169,18 @@ impl WeightsSource {
             });
         };
         let path = dir.join(file);
-        if path.is_file() {
-            let actual = sha256_file(&path)?;
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.is_file()
+        {
+            let actual = if meta.len() > max_bytes {
+                // A planted (sparse) file far beyond the real size: not worth hashing.
+                format!(
+                    "not computed: {} bytes, more than the {max_bytes} of this file",
+                    meta.len()
+                )
+            } else {
+                sha256_file(&path)?
+            };
             if checksum.matches(&actual) {
                 tracing::debug!(path = %path.display(), "pretrained weights verified");
                 return Ok(path);
@@ -181,7 +207,7 @@ impl WeightsSource {
                 ),
             });
         }
-        self.download(&url, dir, file, checksum, progress)
+        self.download(&url, dir, file, Expected { checksum, max_bytes }, progress)
     }
 
     /// Downloads `url` into `dir/file` through a verified temporary file.
@@ -191,9 +217,10 @@ impl WeightsSource {
         url: &str,
         dir: &Path,
         file: &str,
-        checksum: Checksum<'_>,
+        expected: Expected<'_>,
         progress: &dyn DownloadProgress,
     ) -> Result<PathBuf, BackboneError> {
+        let Expected { checksum, max_bytes } = expected;
         let fail = |reason: String| BackboneError::Download { url: url.to_string(), reason };
         std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
         remove_stale_parts(dir, file);
@@ -210,13 +237,29 @@ impl WeightsSource {
             .timeout_connect(Some(self.connect_timeout))
             .timeout_recv_response(Some(self.stall_timeout))
             .timeout_per_read(Some(self.stall_timeout))
+            // The copy checks the deadline after every read; this ends a read that hangs.
+            .timeout_global(Some(self.deadline.saturating_add(self.stall_timeout)))
             .max_redirects(0)
             .build()
             .into();
         let response = get_following_redirects(&agent, url).map_err(fail)?;
         let announced = response.body().content_length();
+        if let Some(announced) = announced
+            && announced > max_bytes
+        {
+            return Err(fail(format!(
+                "the server announces {announced} bytes, more than the {max_bytes} this file has"
+            )));
+        }
         progress.start(url, announced);
-        let copied = copy_hashing(response.into_body().into_reader(), part.as_file_mut(), progress);
+        let limits = Limits {
+            max_bytes,
+            deadline: self.deadline,
+            min_bytes_per_second: self.min_bytes_per_second,
+            window: self.rate_window,
+        };
+        let body = response.into_body().into_reader();
+        let copied = copy_limited(body, part.as_file_mut(), &limits, progress);
         progress.finish();
         let (actual, received) = copied.map_err(|e| fail(e.to_string()))?;
         if let Some(announced) = announced
@@ -245,7 +288,7 @@ impl WeightsSource {
         url: &str,
         dir: &Path,
         file: &str,
-        _checksum: Checksum<'_>,
+        _expected: Expected<'_>,
         _progress: &dyn DownloadProgress,
     ) -> Result<PathBuf, BackboneError> {
         Err(BackboneError::NotCached {
@@ -259,15 +302,54 @@ impl WeightsSource {
     }
 }
 
+/// What a downloaded file must be.
+#[cfg_attr(not(feature = "download"), allow(dead_code))]
+struct Expected<'a> {
+    checksum: Checksum<'a>,
+    max_bytes: u64,
+}
+
+/// The bounds of one copy (see the module documentation).
+struct Limits {
+    max_bytes: u64,
+    deadline: Duration,
+    min_bytes_per_second: u64,
+    window: Duration,
+}
+
+impl Limits {
+    /// No bound: a local file.
+    const NONE: Limits = Limits {
+        max_bytes: u64::MAX,
+        deadline: Duration::MAX,
+        min_bytes_per_second: 0,
+        window: Duration::MAX,
+    };
+}
+
 /// Copies `reader` into `out`, returning the SHA-256 (lowercase hex) and length of the bytes.
 fn copy_hashing(
+    reader: impl Read,
+    out: &mut impl Write,
+    progress: &dyn DownloadProgress,
+) -> std::io::Result<(String, u64)> {
+    copy_limited(reader, out, &Limits::NONE, progress)
+}
+
+/// [`copy_hashing`] within `limits`: more than `max_bytes`, past the deadline, or slower than
+/// the minimum rate over a window is an error.
+fn copy_limited(
     mut reader: impl Read,
     out: &mut impl Write,
+    limits: &Limits,
     progress: &dyn DownloadProgress,
 ) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
+    let started = Instant::now();
+    let (mut window_start, mut window_bytes) = (started, 0u64);
+    let refuse = |what: String| std::io::Error::new(std::io::ErrorKind::TimedOut, what);
     loop {
         let n = match reader.read(&mut buffer) {
             Ok(0) => break,
@@ -275,10 +357,35 @@ fn copy_hashing(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        total += n as u64;
+        if total > limits.max_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than the {} bytes this file has", limits.max_bytes),
+            ));
+        }
         hasher.update(&buffer[..n]);
         out.write_all(&buffer[..n])?;
-        total += n as u64;
         progress.advance(n as u64);
+        let now = Instant::now();
+        if now.duration_since(started) > limits.deadline {
+            return Err(refuse(format!(
+                "not finished after {:?} ({total} bytes received)",
+                limits.deadline
+            )));
+        }
+        window_bytes += n as u64;
+        let span = now.duration_since(window_start);
+        if span >= limits.window {
+            let rate = window_bytes as f64 / span.as_secs_f64();
+            if rate < limits.min_bytes_per_second as f64 {
+                return Err(refuse(format!(
+                    "{rate:.0} bytes/s over {span:.1?}, below the minimum of {} bytes/s",
+                    limits.min_bytes_per_second
+                )));
+            }
+            (window_start, window_bytes) = (now, 0);
+        }
     }
     out.flush()?;
     Ok((to_hex(&hasher.finalize()), total))
@@ -286,7 +393,7 @@ fn copy_hashing(
 
 /// The SHA-256 of a file, lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String, BackboneError> {
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let file = animescore_fs::open_regular(path).map_err(|e| file_error(path, e))?;
     let (hex, _) = copy_hashing(file, &mut std::io::sink(), &NoDownloadProgress)
         .map_err(|e| file_error(path, e))?;
     Ok(hex)

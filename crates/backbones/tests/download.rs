@@ -28,6 +28,13 @@ enum Reply {
     StallBody { first: Vec<u8>, announced: usize },
     /// Never answers.
     StallHeaders,
+    /// Announces `announced` bytes, then sends one byte every `every`.
+    Trickle { announced: usize, every: Duration },
+    /// Sends `body` in pieces of `piece` bytes every `every` (no length announced when
+    /// `announce` is false: the body ends when the connection closes).
+    Paced { body: Vec<u8>, piece: usize, every: Duration, announce: bool },
+    /// Announces `announced` bytes (far more than any file), sends a little, closes.
+    Claims { announced: u64 },
 }
 
 struct Server {
@@ -99,8 +106,43 @@ fn answer(
             std::thread::sleep(Duration::from_secs(30));
             Ok(())
         }
+        Some(Reply::Trickle { announced, every }) => {
+            let mut sent = stream.write_all(header(*announced).as_bytes());
+            for _ in 0..*announced {
+                std::thread::sleep(*every);
+                sent = sent.and_then(|_| stream.write_all(b"x")).and_then(|_| stream.flush());
+                if sent.is_err() {
+                    break;
+                }
+            }
+            sent
+        }
+        Some(Reply::Paced { body, piece, every, announce }) => {
+            let head = match announce {
+                true => header(body.len()),
+                false => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_string(),
+            };
+            let mut sent = stream.write_all(head.as_bytes());
+            for chunk in body.chunks(*piece) {
+                sent = sent.and_then(|_| stream.write_all(chunk)).and_then(|_| stream.flush());
+                if sent.is_err() {
+                    break;
+                }
+                std::thread::sleep(*every);
+            }
+            sent
+        }
+        Some(Reply::Claims { announced }) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&[0u8; 4096]))
+        }
     };
 }
+
+/// The size cap of the test files: well above their 300 KB.
+const LIMIT: u64 = 1 << 20;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -118,6 +160,9 @@ fn source(dir: &Path, mirror: &str) -> WeightsSource {
         offline: false,
         connect_timeout: Duration::from_secs(2),
         stall_timeout: Duration::from_millis(300),
+        deadline: Duration::from_secs(20),
+        min_bytes_per_second: 0,
+        rate_window: Duration::from_secs(1),
     }
 }
 
@@ -160,7 +205,7 @@ fn a_good_file_is_downloaded_once_verified_and_then_found_offline() {
     let progress = Recorder::default();
 
     let path = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), &progress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), LIMIT, &progress)
         .expect("download");
     assert_eq!(path, dir.path().join("net-1234abcd.pth"));
     assert_eq!(std::fs::read(&path).expect("read"), body);
@@ -173,12 +218,12 @@ fn a_good_file_is_downloaded_once_verified_and_then_found_offline() {
     let mut offline = source(dir.path(), "http://127.0.0.1:9");
     offline.offline = true;
     let again = offline
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), LIMIT, &NoDownloadProgress)
         .expect("cached");
     assert_eq!(again, path);
     // A prefix checksum (what torch.hub checks) accepts the same file.
     offline
-        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix(&hex[..8]), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix(&hex[..8]), LIMIT, &NoDownloadProgress)
         .expect("prefix");
     assert_eq!(server.hits("/net-1234abcd.pth"), 1, "downloaded exactly once");
 }
@@ -189,7 +234,7 @@ fn a_wrong_hash_is_rejected_and_nothing_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let other = sha256_hex(b"something else");
     let err = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&other), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&other), LIMIT, &NoDownloadProgress)
         .expect_err("wrong hash");
     match &err {
         BackboneError::Checksum { expected, actual, .. } => {
@@ -201,7 +246,7 @@ fn a_wrong_hash_is_rejected_and_nothing_is_kept() {
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
     // The same with a prefix check.
     let err = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("00000000"), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("00000000"), LIMIT, &NoDownloadProgress)
         .expect_err("wrong prefix");
     assert!(matches!(err, BackboneError::Checksum { .. }), "{err:?}");
     assert!(listing(dir.path()).is_empty());
@@ -217,7 +262,7 @@ fn a_truncated_body_is_rejected_and_nothing_is_kept() {
     )]);
     let dir = tempfile::tempdir().expect("tempdir");
     let err = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&sha256_hex(&body)), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&sha256_hex(&body)), LIMIT, &NoDownloadProgress)
         .expect_err("truncated");
     assert!(matches!(err, BackboneError::Download { .. }), "{err:?}");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
@@ -228,7 +273,7 @@ fn a_missing_file_is_a_download_error_naming_the_url() {
     let server = Server::start(vec![]);
     let dir = tempfile::tempdir().expect("tempdir");
     let err = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("1234abcd"), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("1234abcd"), LIMIT, &NoDownloadProgress)
         .expect_err("404");
     let text = err.to_string();
     assert!(matches!(err, BackboneError::Download { .. }), "{err:?}");
@@ -247,7 +292,7 @@ fn a_stalled_server_times_out_quickly() {
     for file in ["body.pth", "headers.pth"] {
         let started = Instant::now();
         let err = source(dir.path(), &server.base)
-            .fetch(file, Checksum::Sha256Prefix("1234abcd"), &NoDownloadProgress)
+            .fetch(file, Checksum::Sha256Prefix("1234abcd"), LIMIT, &NoDownloadProgress)
             .expect_err("stalled");
         assert!(matches!(err, BackboneError::Download { .. }), "{file}: {err:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "{file}: {:?}", started.elapsed());
@@ -266,7 +311,12 @@ fn concurrent_downloads_of_one_file_all_succeed() {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 scope.spawn(|| {
-                    source.fetch("net-1234abcd.pth", Checksum::Sha256(&hex), &NoDownloadProgress)
+                    source.fetch(
+                        "net-1234abcd.pth",
+                        Checksum::Sha256(&hex),
+                        LIMIT,
+                        &NoDownloadProgress,
+                    )
                 })
             })
             .collect();
@@ -289,7 +339,7 @@ fn a_damaged_cached_file_is_deleted_then_downloaded_again_or_reported_offline() 
     let mut offline = source(dir.path(), &server.base);
     offline.offline = true;
     let err = offline
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), LIMIT, &NoDownloadProgress)
         .expect_err("damaged");
     assert!(matches!(err, BackboneError::Checksum { .. }), "{err:?}");
     assert!(!cached.exists(), "the damaged file is not left to be found again");
@@ -297,7 +347,7 @@ fn a_damaged_cached_file_is_deleted_then_downloaded_again_or_reported_offline() 
 
     std::fs::write(&cached, b"garbage").expect("write");
     let path = source(dir.path(), &server.base)
-        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256(&hex), LIMIT, &NoDownloadProgress)
         .expect("downloaded again");
     assert_eq!(std::fs::read(path).expect("read"), body);
     assert_eq!(server.hits("/net-1234abcd.pth"), 1);
@@ -310,7 +360,7 @@ fn offline_without_a_cached_file_is_a_clear_error() {
     let mut offline = source(dir.path(), &server.base);
     offline.offline = true;
     let err = offline
-        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("1234abcd"), &NoDownloadProgress)
+        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("1234abcd"), LIMIT, &NoDownloadProgress)
         .expect_err("offline");
     let text = err.to_string();
     assert!(matches!(err, BackboneError::NotCached { .. }), "{err:?}");
@@ -342,4 +392,81 @@ fn a_name_is_fetched_from_the_mirror_under_torchvisions_file_name_and_verified()
     std::fs::write(dir.path().join("mine.pth"), b"x").expect("write");
     let found = source(dir.path(), &mirror).resolve("mine.pth", &NoDownloadProgress).expect("file");
     assert_eq!(found, dir.path().join("mine.pth"));
+}
+
+/// Issue 23: every download is bounded in time and size, and a planted huge file in the
+/// weights folder is not hashed.
+#[test]
+fn trickling_slow_oversized_and_unannounced_downloads_fail_in_bounded_time() {
+    let body = payload();
+    let server = Server::start(vec![
+        ("/trickle.pth", Reply::Trickle { announced: 1000, every: Duration::from_millis(100) }),
+        (
+            "/slow.pth",
+            Reply::Paced {
+                body: body.clone(),
+                piece: 20_000,
+                every: Duration::from_millis(100),
+                announce: true,
+            },
+        ),
+        ("/claims.pth", Reply::Claims { announced: 100_000_000_000 }),
+        (
+            "/unannounced.pth",
+            Reply::Paced {
+                body: vec![7u8; 3 * LIMIT as usize],
+                piece: 1 << 16,
+                every: Duration::ZERO,
+                announce: false,
+            },
+        ),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bounded = WeightsSource {
+        deadline: Duration::from_secs(1),
+        min_bytes_per_second: 1000,
+        rate_window: Duration::from_millis(500),
+        stall_timeout: Duration::from_secs(5),
+        ..source(dir.path(), &server.base)
+    };
+    for (file, needle) in [
+        ("trickle.pth", "below the minimum"),
+        ("slow.pth", "not finished after"),
+        ("claims.pth", "announces 100000000000 bytes"),
+        ("unannounced.pth", "more than the 1048576 bytes"),
+    ] {
+        let started = Instant::now();
+        let err = bounded
+            .fetch(file, Checksum::Sha256Prefix("1234abcd"), LIMIT, &NoDownloadProgress)
+            .expect_err(file);
+        let text = err.to_string();
+        assert!(matches!(err, BackboneError::Download { .. }), "{file}: {err:?}");
+        assert!(text.contains(needle), "{file}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(4), "{file}: {:?}", started.elapsed());
+        assert!(listing(dir.path()).is_empty(), "{file}: {:?}", listing(dir.path()));
+    }
+    // The slow file arrives within a longer deadline: the bound is the limit, not the rate.
+    let patient = WeightsSource { deadline: Duration::from_secs(20), ..bounded };
+    let hex = sha256_hex(&body);
+    let path = patient
+        .fetch("slow.pth", Checksum::Sha256(&hex), LIMIT, &NoDownloadProgress)
+        .expect("slow but steady");
+    assert_eq!(std::fs::read(path).expect("read"), body);
+}
+
+#[test]
+fn a_planted_huge_file_is_deleted_without_being_hashed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let planted = dir.path().join("net-1234abcd.pth");
+    // 20 GiB that take no disk: a sparse file.
+    std::fs::File::create(&planted).expect("create").set_len(20 << 30).expect("set_len");
+    let mut offline = source(dir.path(), "http://127.0.0.1:9");
+    offline.offline = true;
+    let started = Instant::now();
+    let err = offline
+        .fetch("net-1234abcd.pth", Checksum::Sha256Prefix("1234abcd"), LIMIT, &NoDownloadProgress)
+        .expect_err("too large");
+    assert!(started.elapsed() < Duration::from_secs(2), "hashed: {:?}", started.elapsed());
+    assert!(err.to_string().contains("not computed"), "{err}");
+    assert!(!planted.exists());
 }

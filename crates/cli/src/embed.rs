@@ -27,10 +27,10 @@ pub struct EmbedArgs {
     /// Output JSON-lines file (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 8)]
+    /// Images per forward pass, 1..=65536.
+    #[arg(long, default_value_t = 8, value_parser = crate::bounds::batch_size)]
     pub batch_size: usize,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
     /// Image files (PNG or JPEG).

@@ -19,11 +19,11 @@ pub struct EvalArgs {
     /// Which split to evaluate: test or validation.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per batch.
-    #[arg(long, default_value_t = 32)]
+    /// Images per batch, 1..=65536.
+    #[arg(long, default_value_t = 32, value_parser = crate::bounds::batch_size)]
     pub batch_size: usize,
     /// Print JSON instead of a table.
     #[arg(long)]

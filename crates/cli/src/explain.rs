@@ -4,14 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use animescore_backbones::load_image;
 use animescore_explain::{Explainer, Explanation, MapState, Method, MethodChoice, overlay};
 use animescore_fs::{OutputDir, Shown, Slot, lies_within};
 use animescore_inference::collect_images;
 use animescore_pipeline::{KnownLabels, known_from_index};
 use animescore_run::{DeviceSpec, TrainedRun};
 use anyhow::Context;
-use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
+use image::{DynamicImage, ImageFormat, RgbImage};
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -36,11 +35,11 @@ pub struct ExplainArgs {
     /// meta-embed / attention variants instead of their own predictions, as `predict` does.
     #[arg(long)]
     pub metadata: Option<PathBuf>,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 16].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 16].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     /// Images or folders (searched recursively for PNG and JPEG files).
     #[arg(required = true)]
@@ -91,33 +90,28 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     csv.write_record(CSV_HEADER)?;
     let mut names = OutputNames::default();
     let mut tally = Tally::default();
-    for chunk in paths.chunks(explainer.batch_size) {
-        let mut loaded: Vec<(&PathBuf, DynamicImage)> = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match load_image(path) {
-                Ok(image) => loaded.push((path, image)),
-                Err(e) => {
-                    eprintln!("skipped {}: {}", Shown::path(path), Shown::message(&e.to_string()));
-                    tally.failed += 1;
-                }
-            }
-        }
-        let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-        let rows: Vec<Option<&KnownLabels>> =
-            loaded.iter().map(|(path, _)| known.get(&file_stem(path))).collect();
-        let explained = explainer.explain_known(&images, choice.method, &rows)?;
-        for ((path, image), e) in loaded.iter().zip(explained) {
+    let rows: Vec<Option<&KnownLabels>> = paths.iter().map(|p| known.get(&file_stem(p))).collect();
+    // Batches are bounded by pixels as well as by count; each image's pictures are written as
+    // soon as it is explained.
+    let skipped =
+        explainer.explain_files_with(&paths, choice.method, &rows, |path, picture, e| {
             let name = names.unique(&out, path);
-            write_pictures(&mut out, &name, &image.to_rgb8(), &e)?;
+            write_pictures(&mut out, &name, picture, &e)?;
             csv.write_record(csv_row(path, &choice, &e))?;
             if e.state != MapState::Ok {
                 tally.empty.push((path.to_path_buf(), e.state));
             }
             tally.with_known += usize::from(e.known_metadata);
             tally.done += 1;
-        }
-        eprintln!("explained {}/{} images", tally.done, paths.len());
+            if tally.done.is_multiple_of(explainer.batch_size.max(1)) {
+                eprintln!("explained {}/{} images", tally.done, paths.len());
+            }
+            anyhow::Ok(())
+        })?;
+    for (path, e) in &skipped {
+        eprintln!("skipped {}: {}", Shown::path(path), Shown::message(&e.to_string()));
     }
+    tally.failed = skipped.len();
     let bytes = csv.into_inner().map_err(|e| anyhow::anyhow!("explanations.csv: {}", e.error()))?;
     let table = out.free_stem("explanations", &[".csv"], |_| false);
     if table != "explanations" {
@@ -251,9 +245,9 @@ fn write_pictures(
             .with_context(|| format!("removing {}", Shown::path(&out.path().join(&heatmap))))?;
         return Ok(());
     }
-    let gray = GrayImage::from_raw(e.heat.width as u32, e.heat.height as u32, e.heat.to_gray8())
-        .context("heat map size does not match its values")?;
-    write_png(out, &heatmap, &DynamicImage::ImageLuma8(gray))
+    // Encoded row by row: a huge image's map is never held whole.
+    out.write(&heatmap, &e.heat.grey_png()?)?;
+    Ok(())
 }
 
 fn write_png(out: &mut OutputDir, name: &str, image: &DynamicImage) -> anyhow::Result<()> {

@@ -18,11 +18,11 @@ pub struct IngestArgs {
     /// Character-alias table (SQLite `character_tags`, CSV or JSON) for `tag_character`.
     #[arg(long)]
     pub character_aliases: Option<PathBuf>,
-    /// Parser threads [default: all cores].
-    #[arg(long, short)]
+    /// Parser threads, 1..=512 [default: all cores].
+    #[arg(long, short, value_parser = crate::bounds::jobs)]
     pub jobs: Option<usize>,
-    /// Rows per transaction.
-    #[arg(long, default_value_t = 1000)]
+    /// Rows per transaction, 1..=1000000.
+    #[arg(long, default_value_t = 1000, value_parser = crate::bounds::ingest_batch)]
     pub batch_size: usize,
 }
 

@@ -1,6 +1,8 @@
 //! `animescore`: predict how popular a Pixiv illustration will be.
 
 mod benchmark;
+mod bounds;
+mod cache;
 mod curate;
 mod embed;
 mod eval;
@@ -16,10 +18,13 @@ mod score_args;
 mod scores;
 mod synth;
 mod train;
+mod warmup;
+mod warmup_status;
 mod weights;
 
 use std::process::ExitCode;
 
+use animescore_run::KernelCache;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: ingest allocates a few dozen strings per file on
@@ -38,6 +43,10 @@ struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Where GPU backends keep compiled kernels and autotune results, or `off`
+    /// [default: $ANIMESCORE_KERNEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/animescore/kernels].
+    #[arg(long, global = true, value_name = "DIR|off")]
+    kernel_cache: Option<KernelCache>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,10 +79,36 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Training and inference images/s of a model on a device (synthetic batches).
     Benchmark(benchmark::BenchmarkArgs),
+    /// Compile and tune a model's GPU kernels ahead of real data (kept in the kernel cache).
+    Warmup(warmup::WarmupArgs),
+    /// Where each cache is and what it holds; clear one.
+    Cache(cache::CacheCommandArgs),
+}
+
+/// Chooses the kernel cache before any device exists, and points the CUDA driver's own cache
+/// of compiled code into it unless the user chose a place.
+fn choose_kernel_cache(flag: Option<KernelCache>) -> anyhow::Result<KernelCache> {
+    let choice = flag.unwrap_or_else(KernelCache::from_env);
+    if let Some(dir) = choice.dir()
+        && std::env::var_os("CUDA_CACHE_PATH").is_none()
+    {
+        // SAFETY: called first thing in `main`, before any thread of ours exists, so nothing
+        // reads the environment concurrently.
+        unsafe { std::env::set_var("CUDA_CACHE_PATH", dir.join(cache::CUDA_DRIVER_FOLDER)) };
+    }
+    animescore_run::set_kernel_cache(choice.clone())?;
+    Ok(choice)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let kernel_cache = match choose_kernel_cache(cli.kernel_cache.clone()) {
+        Ok(choice) => choice,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let default_level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -101,6 +136,8 @@ fn main() -> ExitCode {
         Command::Experiments(args) => experiments::run(&args),
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Benchmark(args) => benchmark::run(&args),
+        Command::Warmup(args) => warmup::run(&args),
+        Command::Cache(args) => cache::run(&args, &kernel_cache),
     };
     match result {
         Ok(code) => code,

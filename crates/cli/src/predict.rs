@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use animescore_inference::{Predictor, Shard, StreamOptions, predict_to};
-use animescore_run::DeviceSpec;
+use animescore_run::{DeviceSpec, Pass, check_model_size};
 use animescore_scorefile::{ScoreTarget, TierCuts};
 
 use crate::curate::{CurateArgs, apply};
@@ -41,11 +41,11 @@ pub struct PredictArgs {
     /// [default: the run's calibration.json, else 10,25,50,75,90,97].
     #[arg(long, value_name = "P,P,P,P,P,P")]
     pub tiers: Option<String>,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Images per forward pass [default: the run's batch size, at most 32].
-    #[arg(long)]
+    /// Images per forward pass, 1..=65536 [default: the run's batch size, at most 32].
+    #[arg(long, value_parser = crate::bounds::batch_size)]
     pub batch_size: Option<usize>,
     #[command(flatten)]
     pub curate: CurateArgs,
@@ -73,10 +73,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         );
     }
     args.curate.options()?; // checks the curation values before any scoring
-    let mut predictor = Predictor::load(&args.model, args.device.parse::<DeviceSpec>()?)?;
+    let device = args.device.parse::<DeviceSpec>()?;
+    let mut predictor = Predictor::load(&args.model, device)?;
     if let Some(n) = args.batch_size {
         predictor.batch_size = n;
     }
+    let (model, size) = (&predictor.config().model, predictor.config().preprocess.size);
+    check_model_size(model, size, predictor.batch_size, device, Pass::Infer)?;
     if let Some(t) = tiers {
         predictor.set_tiers(t);
     }

@@ -16,11 +16,11 @@ pub struct QuickstartArgs {
     /// Working folder for the synthetic dataset, the run and the predictions.
     #[arg(long, default_value = "quickstart")]
     pub dir: PathBuf,
-    /// Number of synthetic images.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of synthetic images, 1..=1000000.
+    #[arg(long, default_value_t = 1000, value_parser = crate::bounds::synth_count)]
     pub count: usize,
-    /// Maximum training epochs (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 40)]
+    /// Maximum training epochs, 1..=100000 (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 40, value_parser = crate::bounds::epochs)]
     pub epochs: usize,
     /// Seed of the training run (the synthetic data is always the same).
     #[arg(long, default_value_t = 42)]

@@ -50,7 +50,7 @@ pub fn run(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
     let records = db.records_with(TagFilter::None)?;
     let scorer = match &args.scalers {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = animescore_fs::read_config(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let scorer =
                 Scorer::from_json(&text).with_context(|| format!("reading {}", path.display()))?;

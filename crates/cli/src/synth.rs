@@ -10,13 +10,13 @@ use animescore_fs::Shown;
 pub struct SynthArgs {
     /// Folder to write the dataset into (created if missing).
     pub dir: PathBuf,
-    /// Number of images.
-    #[arg(long, default_value_t = 500)]
+    /// Number of images, 1..=1000000.
+    #[arg(long, default_value_t = 500, value_parser = crate::bounds::synth_count)]
     pub count: usize,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Image side in pixels.
+    /// Image side in pixels, 16..=4096.
     #[arg(long, default_value_t = 64)]
     pub size: u32,
 }

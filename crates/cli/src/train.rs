@@ -1,6 +1,6 @@
 //! `animescore train`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +13,12 @@ use animescore_run::{
 };
 use animescore_scoring::ScoreMethod;
 use animescore_training::{
-    RunInfo, TrainOptions, TrainProgress, metrics_table, score_description, train,
+    RunInfo, TrainOptions, TrainProgress, Warmup, metrics_table, score_description, train,
 };
 
 use crate::progress::{Bar, CacheArgs};
 use crate::score_args::ScoreParams;
+use crate::warmup_status::{self, WarmupStatus};
 use animescore_fs::Shown;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -83,7 +84,7 @@ pub struct TrainArgs {
     /// Random seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Device: flex (CPU), vulkan[:N] or cuda[:N].
+    /// Device: flex (CPU), cubecl-cpu, vulkan[:N] or cuda[:N].
     #[arg(long)]
     pub device: Option<DeviceSpec>,
     /// Precision of the backbone's computation: f32, or bf16 (CUDA; f32 master weights).
@@ -201,11 +202,14 @@ fn settings_summary(info: &RunInfo) -> String {
     )
 }
 
-/// A bar per epoch on a terminal, one line per epoch otherwise.
+/// A bar per epoch on a terminal, one line per epoch otherwise; a status line while a GPU
+/// backend prepares the first step's kernels.
 pub struct EpochDisplay {
     bar: RefCell<Option<ProgressBar>>,
     cache_bar: Bar,
     terminal: bool,
+    device: Cell<DeviceSpec>,
+    warmup: RefCell<Option<WarmupStatus>>,
 }
 
 impl EpochDisplay {
@@ -214,6 +218,8 @@ impl EpochDisplay {
             bar: RefCell::new(None),
             cache_bar: Bar::new("caching images"),
             terminal: std::io::stderr().is_terminal(),
+            device: Cell::new(DeviceSpec::Flex),
+            warmup: RefCell::new(None),
         }
     }
 
@@ -231,6 +237,7 @@ fn f(v: Option<f64>) -> String {
 
 impl TrainProgress for EpochDisplay {
     fn start(&self, info: &RunInfo) {
+        self.device.set(info.device);
         let [tr, va, te] = info.images;
         eprintln!(
             "training on {}: {tr} train / {va} validation / {te} test images, {} parameters{}",
@@ -298,6 +305,26 @@ impl TrainProgress for EpochDisplay {
         self.line(&format!("skipped {}: {}", Shown::path(path), Shown::text(reason)));
     }
 
+    fn warmup_start(&self) {
+        if self.device.get().is_cubecl() {
+            // The epoch bar would sit at 0 while kernels compile: the status line replaces it.
+            if let Some(bar) = self.bar.borrow().as_ref() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            *self.warmup.borrow_mut() = Some(WarmupStatus::start("first training step"));
+        }
+    }
+
+    fn warmup_end(&self, warmup: &Warmup) {
+        if let Some(status) = self.warmup.borrow_mut().take() {
+            status.finish();
+            if let Some(bar) = self.bar.borrow().as_ref() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            self.line(&warmup_status::summary(warmup));
+        }
+    }
+
     fn cache(&self) -> &dyn CacheProgress {
         &self.cache_bar
     }
@@ -323,12 +350,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let report = train(&opts, &EpochDisplay::new())?;
     let s = &report.summary;
     println!(
-        "{}: {} epochs{}, best epoch {}, {:.0} s",
+        "{}: {} epochs{}, best epoch {}, {:.0} s{}",
         Shown::path(&report.run),
         s.epochs,
         if s.stopped_early { " (early stopping)" } else { "" },
         s.best_epoch,
-        s.train_seconds
+        s.train_seconds,
+        s.warmup_seconds.map(|w| format!(" (first step {w:.1} s)")).unwrap_or_default()
     );
     let mut cols = vec![("validation", &s.validation)];
     if let Some(test) = &s.test {

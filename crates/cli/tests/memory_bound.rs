@@ -9,9 +9,8 @@
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use animescore_testkit::{Cli, DatasetSpec, arg, index_of, metadata_of, synthetic_files};
+use animescore_testkit::{Cli, DatasetSpec, arg, index_of, metadata_of, synthetic_files, text};
 
 const FILES: usize = 40;
 /// Tag bytes per metadata file: just under the 4 MiB limit, as in the issue.
@@ -26,26 +25,10 @@ fn binary() -> Cli {
 }
 
 /// Runs the binary; returns its peak resident size in MiB, or panics with its stderr.
-fn peak_mib(args: &[&str], scratch: &Path) -> u64 {
-    let log = scratch.join("stderr.log");
-    let child = binary()
-        .command(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("binary runs");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that wait4 fills; `pid` is our own child, reaped here
-    // exactly once (std's `Child` is dropped without waiting, which does not reap it).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    drop(child);
-    assert_eq!(reaped, pid, "wait4 failed");
-    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{args:?}:\n{stderr}");
-    // Linux reports ru_maxrss in KiB.
-    usage.ru_maxrss as u64 / 1024
+fn peak_mib(args: &[&str]) -> u64 {
+    let (out, peak) = binary().run_measured(args);
+    assert!(out.status.success(), "{args:?}:\n{}", text(&out.stderr));
+    peak
 }
 
 /// A synthetic dataset whose metadata files list ~3.9 MB of tags each.
@@ -77,30 +60,27 @@ fn ingest_scores_and_train_stay_bounded_by_the_batch() {
     let db = index_of(&data);
     let run = tmp.path().join("run");
 
-    let ingest = peak_mib(&["ingest", d], tmp.path());
+    let ingest = peak_mib(&["ingest", d]);
     // A file, not /dev/null: builds from before issue 15 renamed their output over the
     // target, and this test may run against one (ANIMESCORE_BIN).
     let csv = tmp.path().join("scores.csv");
-    let scores = peak_mib(&["scores", "--db", arg(&db), "--out", arg(&csv)], tmp.path());
-    let train = peak_mib(
-        &[
-            "train",
-            "--dataset",
-            d,
-            "--out",
-            arg(&run),
-            "--backbone",
-            "tiny",
-            "--image-size",
-            "16",
-            "--epochs",
-            "1",
-            "--embedding",
-            "none",
-            "--no-cache",
-        ],
-        tmp.path(),
-    );
+    let scores = peak_mib(&["scores", "--db", arg(&db), "--out", arg(&csv)]);
+    let train = peak_mib(&[
+        "train",
+        "--dataset",
+        d,
+        "--out",
+        arg(&run),
+        "--backbone",
+        "tiny",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--embedding",
+        "none",
+        "--no-cache",
+    ]);
     eprintln!("peak resident size: ingest {ingest} MiB, scores {scores} MiB, train {train} MiB");
     // The files hold 156 MB of tags. Bounded: a few batches of them at most.
     assert!(ingest < 400, "ingest peaked at {ingest} MiB");

@@ -90,9 +90,10 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
     let mut epochs_after_kill: Vec<Option<usize>> = Vec::new();
     let mut kills = 0;
     for session in 0..16 {
+        let log = tmp.path().join(format!("session-{session}.log"));
         let mut child = train_cmd(&data, &killed, &config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         // Within the start-up and the first few epochs of each session, so that most
@@ -104,7 +105,8 @@ fn training_killed_at_random_points_resumes_to_the_same_end() {
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         if finished {
-            assert!(status.success(), "a resumed run failed on its own");
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(status.success(), "a resumed run failed on its own: {stderr}");
             break;
         }
         kills += 1;

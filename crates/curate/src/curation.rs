@@ -139,7 +139,8 @@ pub fn curate(
             if opts.selection.accepts(&row) { act(row, &mut report) } else { Ok(()) }
         })?,
         Some(n) => {
-            let mut best = BinaryHeap::with_capacity(n + 1);
+            // `--top` may exceed the rows (even usize::MAX): the heap grows with them.
+            let mut best = BinaryHeap::with_capacity(n.min(1 << 16) + 1);
             let found = read_rows(scores, |row| {
                 if opts.selection.accepts(&row) {
                     best.push(ByScore(row));

@@ -10,6 +10,10 @@ use std::path::Path;
 
 use crate::error::{DatasetError, Result};
 
+/// Cap on a CSV or JSON alias table: 256 MiB (Danbooru lists some 200 000 characters, a
+/// few tens of megabytes). It must be a regular file.
+pub const MAX_ALIAS_TABLE_BYTES: u64 = 256 << 20;
+
 /// `tag_character` of an artwork with no known character.
 pub const ORIGINAL: &str = "オリジナル";
 
@@ -101,11 +105,14 @@ impl CharacterTable {
         let bad = |reason: String| DatasetError::Aliases { path: path.to_path_buf(), reason };
         let aliases: Vec<CharacterAlias> = match ext.as_str() {
             "json" => {
-                let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
+                let text = animescore_fs::read_regular_to_string(path, MAX_ALIAS_TABLE_BYTES)
+                    .map_err(|e| DatasetError::io(path, e))?;
                 serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?
             }
             "csv" => {
-                let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+                let bytes = animescore_fs::read_regular(path, MAX_ALIAS_TABLE_BYTES)
+                    .map_err(|e| DatasetError::io(path, e))?;
+                let mut reader = csv::Reader::from_reader(bytes.as_slice());
                 reader
                     .deserialize()
                     .enumerate()

@@ -208,9 +208,10 @@ impl DerivedColumns {
     }
 }
 
-/// A metadata file's identity as `stat` reports it: a file whose stamp equals the stored one
-/// is not read again (git's index does the same with these fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A file's identity as `stat` reports it: a metadata file whose stamp equals the stored one
+/// is not read again (git's index does the same with these fields), and the image and feature
+/// caches key their entries by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStamp {
     /// Size in bytes.
     pub size: i64,
@@ -221,6 +222,34 @@ pub struct FileStamp {
     pub ctime_ns: i64,
     /// Inode number.
     pub inode: i64,
+}
+
+impl FileStamp {
+    /// The stamp of `meta` (the metadata of an open file, or of a path).
+    pub fn of(meta: &std::fs::Metadata) -> std::io::Result<Self> {
+        let mtime_ns = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let (ctime_ns, inode) = change_time_and_inode(meta);
+        Ok(Self { size: meta.len() as i64, mtime_ns, ctime_ns, inode })
+    }
+}
+
+#[cfg(unix)]
+fn change_time_and_inode(meta: &std::fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+        meta.ino() as i64,
+    )
+}
+
+/// Elsewhere there is no inode change time: the identity falls back to size and mtime.
+#[cfg(not(unix))]
+fn change_time_and_inode(_meta: &std::fs::Metadata) -> (i64, i64) {
+    (0, 0)
 }
 
 impl SourceState {

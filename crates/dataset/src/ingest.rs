@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, mpsc};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -531,7 +531,7 @@ fn parse_candidate(
     // Only regular files are opened (a FIFO would block forever); the stamp is that of the
     // open file, so it identifies the bytes read below.
     let (file, stamp) = match animescore_fs::open_regular_with_metadata(&pair.metadata)
-        .and_then(|(file, meta)| Ok((file, stamp_of(&meta)?)))
+        .and_then(|(file, meta)| Ok((file, FileStamp::of(&meta)?)))
     {
         Ok(opened) => opened,
         Err(e) => return problem(format!("cannot read: {e}")),
@@ -598,29 +598,7 @@ fn hex16(hash: u64) -> String {
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 fn stat(path: &Path) -> std::io::Result<FileStamp> {
-    stamp_of(&std::fs::metadata(path)?)
-}
-
-fn stamp_of(meta: &std::fs::Metadata) -> std::io::Result<FileStamp> {
-    let mtime_ns =
-        meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-    let (ctime_ns, inode) = change_time_and_inode(meta);
-    Ok(FileStamp { size: meta.len() as i64, mtime_ns, ctime_ns, inode })
-}
-
-#[cfg(unix)]
-fn change_time_and_inode(meta: &std::fs::Metadata) -> (i64, i64) {
-    use std::os::unix::fs::MetadataExt;
-    (
-        meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
-        meta.ino() as i64,
-    )
-}
-
-/// Elsewhere there is no inode change time: the identity falls back to size and mtime.
-#[cfg(not(unix))]
-fn change_time_and_inode(_meta: &std::fs::Metadata) -> (i64, i64) {
-    (0, 0)
+    FileStamp::of(&std::fs::metadata(path)?)
 }
 
 /// `path` relative to `root`, with `/` separators (portable across machines).

@@ -20,7 +20,7 @@ mod split;
 mod synth;
 mod vocab;
 
-pub use characters::{CharacterAlias, CharacterTable, ORIGINAL};
+pub use characters::{CharacterAlias, CharacterTable, MAX_ALIAS_TABLE_BYTES, ORIGINAL};
 pub use date::parse_date;
 pub use db::{
     BUSY_TIMEOUT, DEFAULT_DB_RELATIVE, Database, FileStamp, IllustRecord, IllustRow,
@@ -28,7 +28,9 @@ pub use db::{
 };
 pub use encoding::{AI_TAG_PATTERNS, SANITY_LEVELS, is_ai, sanity_class, sanity_level};
 pub use error::{DatasetError, Result};
-pub use ingest::{IngestOptions, IngestProgress, IngestReport, NoProgress, Problem, ingest};
+pub use ingest::{
+    IngestOptions, IngestProgress, IngestReport, MAX_JOBS, NoProgress, Problem, ingest,
+};
 pub use metadata::{PixivMetadata, Tag};
 pub use scan::IMAGE_EXTENSIONS;
 pub use split::{Split, SplitConfig};

@@ -23,6 +23,9 @@ pub enum ExplainError {
     /// A heat map whose values do not fill its grid, or another shape mismatch.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A picture could not be encoded.
+    #[error("encoding the heat map as PNG: {0}")]
+    Encode(String),
     /// A setting out of range.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),

@@ -1,19 +1,26 @@
 //! A loaded run that explains its scores: images in, one [`Explanation`] each out, with the
 //! method chosen for the model's feature grid ([`Explainer::choose`]).
+//!
+//! Memory is bounded by pixels, not by the number of images: an image is decoded, reduced to
+//! the model's input and a picture of at most [`MAX_PICTURE_SIDE`] a side
+//! ([`Explainer::load_image`]), and dropped; a batch closes at `batch_size` images or
+//! [`MAX_BATCH_PIXELS`] pixels of pictures; the heat map at the image's own size is computed
+//! row by row ([`ImageHeat`]). A 16000 × 16000 image costs its decode (the decoder's limits)
+//! and nothing more of that size.
 
 use std::path::{Path, PathBuf};
 
-use animescore_backbones::{Backbone, Preprocess, load_image};
+use animescore_backbones::{Backbone, BackboneError, Preprocess};
 use animescore_heads::{HeadsConfig, KnownMetadata, ScoringModel, Variant, unscale_score};
 use animescore_pipeline::{KnownLabels, known_metadata};
 use animescore_run::{DeviceSpec, Placement, TrainedRun};
 use animescore_scorefile::Tier;
 use burn::prelude::*;
-use image::DynamicImage;
+use image::{DynamicImage, RgbImage};
 
 use crate::error::{ExplainError, Result};
 use crate::gradcam::grad_cam;
-use crate::heatmap::{HeatMap, InputGeometry, MapState};
+use crate::heatmap::{HeatMap, ImageHeat, InputGeometry, MapState};
 use crate::method::{Method, MethodChoice};
 use crate::occlusion::{OcclusionConfig, occlusion};
 use crate::rollout::{attention_rollout, read};
@@ -37,8 +44,9 @@ pub struct Explanation {
     pub state: MapState,
     /// Whether known metadata (from an index) replaced the model's own predictions.
     pub known_metadata: bool,
-    /// Influence at the original image's size, `0..=1`, letterbox or stretch undone.
-    pub heat: HeatMap,
+    /// Influence at the original image's size, `0..=1`, letterbox or stretch undone
+    /// (computed row by row when drawn).
+    pub heat: ImageHeat,
     /// Shares of the image and each metadata token (metadata-aware variants only).
     pub shares: Option<MetadataShares>,
 }
@@ -58,6 +66,42 @@ fn repeat_row(known: &KnownMetadata, b: usize, n: usize) -> KnownMetadata {
         ai: known.ai.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
         sanity: known.sanity.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
         tags: known.tags.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
+    }
+}
+
+/// Longest side of the picture kept of each image for drawing its overlay: a larger image is
+/// drawn smaller (its heat map keeps the full size).
+pub const MAX_PICTURE_SIDE: u32 = 2048;
+/// Most pixels (pictures and model inputs) in one batch, sixteen images of 2048 × 2048: a
+/// batch closes at this or at the batch size, whichever comes first.
+pub const MAX_BATCH_PIXELS: u64 = 16 * 2048 * 2048;
+
+/// An image ready to explain: the model's input and the image's size; the full-size pixels
+/// are not kept.
+#[derive(Debug, Clone)]
+pub struct ExplainInput {
+    /// The preprocessed input square (`size × size` RGB).
+    input: RgbImage,
+    /// The image's width and height.
+    width: u32,
+    height: u32,
+}
+
+/// An image file loaded for explaining: the model's input and a picture of the image of at
+/// most [`MAX_PICTURE_SIDE`] a side, to draw the overlay on.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// What the model sees.
+    pub input: ExplainInput,
+    /// The image, reduced when larger than [`MAX_PICTURE_SIDE`].
+    pub picture: RgbImage,
+}
+
+impl LoadedImage {
+    /// Pixels held: the picture and the model's input square.
+    pub fn pixels(&self) -> u64 {
+        let area = |i: &RgbImage| u64::from(i.width()) * u64::from(i.height());
+        area(&self.picture) + area(&self.input.input)
     }
 }
 
@@ -140,6 +184,33 @@ impl Explainer {
         method.choose(self.variant, self.grid)
     }
 
+    /// The model's input for a decoded image.
+    pub fn prepare(&self, image: &DynamicImage) -> ExplainInput {
+        ExplainInput {
+            input: self.preprocess.resize(image),
+            width: image.width(),
+            height: image.height(),
+        }
+    }
+
+    /// Decodes an image file (at full size: its heat map has the file's size) into the
+    /// model's input and a picture of at most [`MAX_PICTURE_SIDE`] a side; the full-size
+    /// pixels are dropped before this returns.
+    pub fn load_image(&self, path: &Path) -> std::result::Result<LoadedImage, BackboneError> {
+        let rgb = animescore_backbones::load_rgb(path, |_, _| 1.0)?;
+        let (width, height) = rgb.dimensions();
+        let longer = width.max(height);
+        let picture = if longer > MAX_PICTURE_SIDE {
+            let scale = f64::from(MAX_PICTURE_SIDE) / f64::from(longer);
+            let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+            image::imageops::thumbnail(&rgb, side(width), side(height))
+        } else {
+            rgb.clone()
+        };
+        let input = ExplainInput { input: self.preprocess.fit(rgb), width, height };
+        Ok(LoadedImage { input, picture })
+    }
+
     /// Explains a batch of decoded images with `method` (`auto`: see [`Explainer::choose`]).
     pub fn explain(&self, images: &[DynamicImage], method: Method) -> Result<Vec<Explanation>> {
         self.explain_known(images, method, &[])
@@ -155,6 +226,18 @@ impl Explainer {
         method: Method,
         known: &[Option<&KnownLabels>],
     ) -> Result<Vec<Explanation>> {
+        let inputs: Vec<ExplainInput> = images.iter().map(|i| self.prepare(i)).collect();
+        self.explain_inputs(&inputs, method, known)
+    }
+
+    /// Explains prepared images ([`prepare`](Self::prepare), [`load_image`](Self::load_image))
+    /// with `method`, with known metadata as in [`explain_known`](Self::explain_known).
+    pub fn explain_inputs(
+        &self,
+        images: &[ExplainInput],
+        method: Method,
+        known: &[Option<&KnownLabels>],
+    ) -> Result<Vec<Explanation>> {
         let method = self.choose(method)?.method;
         let row = |i: usize| known.get(i).copied().flatten();
         // Known metadata is given per forward pass: images with and without it go apart.
@@ -165,7 +248,7 @@ impl Explainer {
             if group.is_empty() {
                 continue;
             }
-            let batch: Vec<DynamicImage> = group.iter().map(|&i| images[i].clone()).collect();
+            let batch: Vec<ExplainInput> = group.iter().map(|&i| images[i].clone()).collect();
             let rows: Vec<&KnownLabels> = group.iter().filter_map(|&i| row(i)).collect();
             let known = (!rows.is_empty())
                 .then(|| known_metadata(&rows, self.model.head.tag_vocab(), &self.device));
@@ -179,11 +262,12 @@ impl Explainer {
     /// Explains images that all have `known` metadata, or none, with a concrete method.
     fn explain_batch(
         &self,
-        images: &[DynamicImage],
+        images: &[ExplainInput],
         method: Method,
         known: Option<&KnownMetadata>,
     ) -> Result<Vec<Explanation>> {
-        let input = self.preprocess.batch(images, &self.device);
+        let chws = images.iter().map(|i| self.preprocess.normalize(i.input.as_raw())).collect();
+        let input = self.preprocess.stack(chws, &self.device);
         let features = self.model.backbone.feature_map(input.clone());
         let [_, _, h, w] = features.dims();
         let out = self.model.head.forward(features.clone(), known)?;
@@ -217,8 +301,8 @@ impl Explainer {
             .enumerate()
             .map(|(i, (grid, image))| {
                 let geometry = InputGeometry {
-                    image_width: image.width(),
-                    image_height: image.height(),
+                    image_width: image.width,
+                    image_height: image.height,
                     size: self.preprocess.size,
                     mode: self.preprocess.mode,
                 };
@@ -229,7 +313,7 @@ impl Explainer {
                     percentile: pct,
                     tier,
                     method,
-                    heat: grid.to_image(&geometry).normalized(),
+                    heat: ImageHeat::new(grid.clone(), geometry),
                     state: grid.state(),
                     known_metadata: known.is_some(),
                     grid,
@@ -239,21 +323,56 @@ impl Explainer {
             .collect())
     }
 
-    /// Explains image files, `batch_size` at a time; unreadable files are reported, not fatal.
-    pub fn explain_files(&self, paths: &[PathBuf], method: Method) -> Result<ExplainReport> {
-        let mut report = ExplainReport::default();
-        for chunk in paths.chunks(self.batch_size.max(1)) {
-            let mut loaded = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                match load_image(path) {
-                    Ok(image) => loaded.push((path.clone(), image)),
-                    Err(e) => report.failed.push((path.clone(), e.to_string())),
-                }
+    /// Explains image files in batches of at most `batch_size` images and
+    /// [`MAX_BATCH_PIXELS`] pixels, with known metadata `known[i]` for `paths[i]` (as in
+    /// [`explain_known`](Self::explain_known)); `each` gets every explained file with its
+    /// picture, in input order; unreadable files are reported, not fatal.
+    pub fn explain_files_with<E: From<ExplainError>>(
+        &self,
+        paths: &[PathBuf],
+        method: Method,
+        known: &[Option<&KnownLabels>],
+        mut each: impl FnMut(&Path, &RgbImage, Explanation) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<(PathBuf, String)>, E> {
+        let mut failed = Vec::new();
+        let mut batch: Vec<(usize, LoadedImage)> = Vec::new();
+        let mut flush = |batch: &mut Vec<(usize, LoadedImage)>| -> std::result::Result<(), E> {
+            let inputs: Vec<ExplainInput> = batch.iter().map(|(_, l)| l.input.clone()).collect();
+            let rows: Vec<_> =
+                batch.iter().map(|(i, _)| known.get(*i).copied().flatten()).collect();
+            let explained = self.explain_inputs(&inputs, method, &rows)?;
+            for ((i, loaded), e) in batch.drain(..).zip(explained) {
+                let path = &paths[i];
+                each(path, &loaded.picture, e)?;
             }
-            let images: Vec<DynamicImage> = loaded.iter().map(|(_, i)| i.clone()).collect();
-            let explained = self.explain(&images, method)?;
-            report.explanations.extend(loaded.into_iter().map(|(p, _)| p).zip(explained));
+            Ok(())
+        };
+        let mut pixels = 0u64;
+        for (i, path) in paths.iter().enumerate() {
+            match self.load_image(path) {
+                Ok(loaded) => {
+                    pixels += loaded.pixels();
+                    batch.push((i, loaded));
+                }
+                Err(e) => failed.push((path.clone(), e.to_string())),
+            }
+            if batch.len() >= self.batch_size.max(1) || pixels >= MAX_BATCH_PIXELS {
+                flush(&mut batch)?;
+                pixels = 0;
+            }
         }
-        Ok(report)
+        flush(&mut batch)?;
+        Ok(failed)
+    }
+
+    /// Explains image files (see [`explain_files_with`](Self::explain_files_with)), keeping
+    /// every explanation.
+    pub fn explain_files(&self, paths: &[PathBuf], method: Method) -> Result<ExplainReport> {
+        let mut explanations = Vec::new();
+        let failed = self.explain_files_with(paths, method, &[], |path, _, e| {
+            explanations.push((path.to_path_buf(), e));
+            Ok::<(), ExplainError>(())
+        })?;
+        Ok(ExplainReport { explanations, failed })
     }
 }

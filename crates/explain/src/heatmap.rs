@@ -1,5 +1,8 @@
 //! Heat maps: a grid of influence values over the model's input square, and its mapping back
 //! onto the pixels of the original image (undoing the stretch or the letterbox).
+//!
+//! The map at the image's own size ([`ImageHeat`]) is computed row by row when it is drawn or
+//! encoded, never held whole: for a 16000 × 16000 image it would be a gigabyte of `f32`.
 
 use animescore_backbones::ResizeMode;
 
@@ -95,35 +98,6 @@ impl HeatMap {
         HeatMap { width: self.width, height: self.height, values }
     }
 
-    /// This map, defined over the model's input square, resampled onto the original image's
-    /// pixels: each image pixel looks up where the preprocessing put it.
-    pub fn to_image(&self, geometry: &InputGeometry) -> HeatMap {
-        let (w, h) = (geometry.image_width as usize, geometry.image_height as usize);
-        let (sx, sy) =
-            (self.width as f32 / geometry.size as f32, self.height as f32 / geometry.size as f32);
-        // Interpolation stays between the centres of cells inside the image's rectangle, so
-        // that the letterbox border does not bleed into the image's edge.
-        let (x0, y0, cw, ch) = geometry.content();
-        let inside = |c: f32, start: f32, len: f32, scale: f32| {
-            let (lo, hi) = (start * scale + 0.5, (start + len) * scale - 0.5);
-            if lo <= hi { c.clamp(lo, hi) } else { c }
-        };
-        let mut values = Vec::with_capacity(w * h);
-        for y in 0..h {
-            for x in 0..w {
-                let (u, v) = geometry.image_to_input(x as f32 + 0.5, y as f32 + 0.5);
-                let (gx, gy) = (inside(u * sx, x0, cw, sx), inside(v * sy, y0, ch, sy));
-                values.push(self.sample(gx, gy));
-            }
-        }
-        HeatMap { width: w, height: h, values }
-    }
-
-    /// 8-bit greyscale of a `0..=1` map (brighter = more influence).
-    pub fn to_gray8(&self) -> Vec<u8> {
-        self.values.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
-    }
-
     /// Mean value of the cells where `inside(x, y)` holds and of the others (`NaN` for an
     /// empty side).
     pub fn mean_inside_outside(&self, inside: impl Fn(usize, usize) -> bool) -> (f64, f64) {
@@ -136,6 +110,127 @@ impl HeatMap {
             }
         }
         (sums[0] / counts[0] as f64, sums[1] / counts[1] as f64)
+    }
+}
+
+/// A grid (over the model's input square) at the pixels of the original image, min–max
+/// scaled to `0..=1` over all of them (non-finite values count as 0), each value computed
+/// when asked for: [`row`](Self::row) by row, or [`at`](Self::at) any point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageHeat {
+    grid: HeatMap,
+    geometry: InputGeometry,
+    lo: f32,
+    range: f32,
+}
+
+fn finite(v: f32) -> f32 {
+    if v.is_finite() { v } else { 0.0 }
+}
+
+impl ImageHeat {
+    /// `grid` mapped onto the image that `geometry` describes (one pass over its pixels, row
+    /// by row, finds the scale).
+    pub fn new(grid: HeatMap, geometry: InputGeometry) -> Self {
+        let mut heat = Self { grid, geometry, lo: 0.0, range: 0.0 };
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        let mut row = Vec::new();
+        for y in 0..heat.height() {
+            heat.raw_row(y, &mut row);
+            for &v in &row {
+                lo = lo.min(finite(v));
+                hi = hi.max(finite(v));
+            }
+        }
+        (heat.lo, heat.range) = (lo, hi - lo);
+        heat
+    }
+
+    /// Columns: the image's width.
+    pub fn width(&self) -> usize {
+        self.geometry.image_width as usize
+    }
+
+    /// Rows: the image's height.
+    pub fn height(&self) -> usize {
+        self.geometry.image_height as usize
+    }
+
+    /// The grid the values come from.
+    pub fn grid(&self) -> &HeatMap {
+        &self.grid
+    }
+
+    /// The grid's value where the preprocessing put the image point `(x, y)` (pixel units;
+    /// pixel `(i, j)` has its centre at `(i + 0.5, j + 0.5)`). Interpolation stays between
+    /// the centres of cells inside the image's rectangle, so that the letterbox border does
+    /// not bleed into the image's edge.
+    fn raw_at(&self, x: f32, y: f32) -> f32 {
+        let g = &self.geometry;
+        let (sx, sy) =
+            (self.grid.width as f32 / g.size as f32, self.grid.height as f32 / g.size as f32);
+        let (x0, y0, cw, ch) = g.content();
+        let inside = |c: f32, start: f32, len: f32, scale: f32| {
+            let (lo, hi) = (start * scale + 0.5, (start + len) * scale - 0.5);
+            if lo <= hi { c.clamp(lo, hi) } else { c }
+        };
+        let (u, v) = g.image_to_input(x, y);
+        self.grid.sample(inside(u * sx, x0, cw, sx), inside(v * sy, y0, ch, sy))
+    }
+
+    fn raw_row(&self, y: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend((0..self.width()).map(|x| self.raw_at(x as f32 + 0.5, y as f32 + 0.5)));
+    }
+
+    fn scaled(&self, v: f32) -> f32 {
+        if self.range > 0.0 { (finite(v) - self.lo) / self.range } else { 0.0 }
+    }
+
+    /// The `0..=1` value at the image point `(x, y)` (pixel units, as [`row`](Self::row)
+    /// samples pixel centres): a smaller picture of the image samples the map here.
+    pub fn at(&self, x: f32, y: f32) -> f32 {
+        self.scaled(self.raw_at(x, y))
+    }
+
+    /// Row `y`, `0..=1`, into `out` (replacing its content).
+    pub fn row(&self, y: usize, out: &mut Vec<f32>) {
+        self.raw_row(y, out);
+        out.iter_mut().for_each(|v| *v = self.scaled(*v));
+    }
+
+    /// The whole map in memory (for small images and tests).
+    pub fn to_map(&self) -> HeatMap {
+        let mut values = Vec::with_capacity(self.width() * self.height());
+        let mut row = Vec::new();
+        for y in 0..self.height() {
+            self.row(y, &mut row);
+            values.extend_from_slice(&row);
+        }
+        HeatMap { width: self.width(), height: self.height(), values }
+    }
+
+    /// The map as an 8-bit greyscale PNG (brighter = more influence), encoded row by row:
+    /// memory holds one row and the compressed bytes, whatever the image's size.
+    pub fn grey_png(&self) -> Result<Vec<u8>> {
+        let fail = |e: png::EncodingError| ExplainError::Encode(e.to_string());
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, self.width() as u32, self.height() as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(fail)?;
+        let mut stream = writer.stream_writer().map_err(fail)?;
+        let (mut row, mut grey) = (Vec::new(), Vec::with_capacity(self.width()));
+        for y in 0..self.height() {
+            self.row(y, &mut row);
+            grey.clear();
+            grey.extend(row.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
+            std::io::Write::write_all(&mut stream, &grey)
+                .map_err(|e| ExplainError::Encode(e.to_string()))?;
+        }
+        stream.finish().map_err(fail)?;
+        writer.finish().map_err(fail)?;
+        Ok(bytes)
     }
 }
 
@@ -232,7 +327,7 @@ mod tests {
         let heat = HeatMap::new(n, n, heat).unwrap();
         let geometry =
             InputGeometry { image_width: w, image_height: h, size: n, mode: ResizeMode::Letterbox };
-        let back = heat.to_image(&geometry);
+        let back = ImageHeat::new(heat, geometry).to_map();
         assert_eq!((back.width, back.height), (w as usize, h as usize));
         let (inside, outside) =
             back.mean_inside_outside(|x, y| (90..110).contains(&x) && (20..40).contains(&y));

@@ -3,7 +3,7 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::heatmap::HeatMap;
+use crate::heatmap::ImageHeat;
 
 /// Overlays are enlarged (nearest neighbour, integer factor) until the shorter side reaches
 /// this, so that the label stays legible on small images.
@@ -31,12 +31,15 @@ pub fn colormap(v: f32) -> [f32; 3] {
     STOPS[STOPS.len() - 1].1
 }
 
-/// `image` with `heat` (same size, `0..=1`) blended over it — the hotter, the more opaque —
-/// enlarged for small images, with `label` in the top-left corner.
-pub fn overlay(image: &RgbImage, heat: &HeatMap, label: &str) -> RgbImage {
+/// `image` with `heat` blended over it — the hotter, the more opaque — enlarged for small
+/// images, with `label` in the top-left corner. `image` is the picture the heat map was made
+/// for, at its size or smaller (each pixel takes the heat at its centre).
+pub fn overlay(image: &RgbImage, heat: &ImageHeat, label: &str) -> RgbImage {
     let mut out = image.clone();
+    let sx = heat.width() as f32 / out.width().max(1) as f32;
+    let sy = heat.height() as f32 / out.height().max(1) as f32;
     for (x, y, px) in out.enumerate_pixels_mut() {
-        let v = heat.get(x as usize, y as usize);
+        let v = heat.at((x as f32 + 0.5) * sx, (y as f32 + 0.5) * sy);
         let alpha = 0.15 + 0.6 * v.clamp(0.0, 1.0);
         let colour = colormap(v);
         *px = Rgb([0, 1, 2].map(|c| {
@@ -153,7 +156,14 @@ mod tests {
     #[test]
     fn small_images_are_enlarged_and_labelled() {
         let img = RgbImage::from_pixel(64, 32, Rgb([128, 128, 128]));
-        let heat = HeatMap::new(64, 32, vec![0.5; 64 * 32]).unwrap();
+        let grid = crate::heatmap::HeatMap::new(2, 2, vec![0.0, 1.0, 0.0, 1.0]).unwrap();
+        let geometry = crate::heatmap::InputGeometry {
+            image_width: 64,
+            image_height: 32,
+            size: 8,
+            mode: animescore_backbones::ResizeMode::Stretch,
+        };
+        let heat = ImageHeat::new(grid, geometry);
         let out = overlay(&img, &heat, "72.3 GREAT");
         assert_eq!((out.width(), out.height()), (512, 256));
         // The label's box is darker than the image, with white text inside it.

@@ -134,8 +134,9 @@ fn ratios(variant: Variant, setup: &Setup) -> Vec<(Method, f64)> {
             let explained = explainer.explain(&decoded, method).unwrap();
             let (mut inside, mut outside) = (0.0, 0.0);
             for (e, probe) in explained.iter().zip(&held_out) {
-                assert_eq!((e.heat.width, e.heat.height), (SIZE as usize, SIZE as usize));
-                let (i, o) = e.heat.mean_inside_outside(|x, y| probe.region.contains(x, y));
+                let heat = e.heat.to_map();
+                assert_eq!((heat.width, heat.height), (SIZE as usize, SIZE as usize));
+                let (i, o) = heat.mean_inside_outside(|x, y| probe.region.contains(x, y));
                 inside += i;
                 outside += o;
                 if heads.variant != Variant::Multitask {

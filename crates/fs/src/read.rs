@@ -10,6 +10,16 @@ use std::path::Path;
 
 use crate::walk::file_type_name;
 
+/// Cap on a hand-written settings file (`--config`, a run's `config.toml`, an experiment grid,
+/// a custom backbone's JSON): 1 MiB, a thousand times the largest real one. A link to
+/// `/dev/zero` or a FIFO in its place is refused at once by [`read_regular`].
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// [`read_regular_to_string`] with [`MAX_CONFIG_BYTES`]: how every settings file is read.
+pub fn read_config(path: &Path) -> io::Result<String> {
+    read_regular_to_string(path, MAX_CONFIG_BYTES)
+}
+
 /// Opens `path` for reading if, after following links, it is a regular file. A FIFO, device,
 /// socket or folder is an `InvalidInput` error naming what it is; opening never blocks.
 pub fn open_regular(path: &Path) -> io::Result<File> {

@@ -128,5 +128,9 @@ mod tests {
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
         assert!(html.contains(&format!("<style>{STYLE}</style>")));
         assert!(!html.contains("http://") && !html.contains("https://"), "the page must not fetch");
+        // A hostile title stays text.
+        let html = page("</script><script>alert(1)</script>", &["best"], "{}");
+        assert!(html.contains("&lt;/script&gt;&lt;script&gt;alert(1)"));
+        assert_eq!(html.matches("<script>").count(), 1, "one script element");
     }
 }

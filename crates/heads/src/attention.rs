@@ -3,7 +3,7 @@
 
 use burn::module::Param;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -32,9 +32,7 @@ impl TransformerBlockConfig {
     pub fn init(&self, device: &Device) -> TransformerBlock {
         TransformerBlock {
             norm_attn: LayerNormConfig::new(self.d_model).init(device),
-            attn: MultiHeadAttentionConfig::new(self.d_model, self.n_heads)
-                .with_dropout(self.dropout)
-                .init(device),
+            attn: torch_style_attention(self.d_model, self.n_heads, self.dropout, device),
             norm_ffn: LayerNormConfig::new(self.d_model).init(device),
             ffn: MlpConfig::new(self.d_model, vec![self.d_ff], self.d_model)
                 .with_dropout(self.dropout)
@@ -43,6 +41,30 @@ impl TransformerBlockConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
+}
+
+/// Burn's multi-head attention initialised as `torch.nn.MultiheadAttention` is: the query,
+/// key and value weights Xavier-uniform over PyTorch's packed `[3d, d]` input projection
+/// (`±√(6 / 4d)`), the output weight uniform in `±1/√d` (PyTorch's `Linear` default), every
+/// bias 0. Burn's default draws all four weights *and* biases uniformly in `±1/√d`.
+fn torch_style_attention(
+    d_model: usize,
+    n_heads: usize,
+    dropout: f64,
+    device: &Device,
+) -> MultiHeadAttention {
+    let bound = (6.0 / (4 * d_model) as f64).sqrt();
+    let mut attn = MultiHeadAttentionConfig::new(d_model, n_heads)
+        .with_dropout(dropout)
+        .with_initializer(Initializer::Uniform { min: -bound, max: bound })
+        .init(device);
+    let output_bound = 1.0 / (d_model as f64).sqrt();
+    attn.output.weight = Initializer::Uniform { min: -output_bound, max: output_bound }
+        .init([d_model, d_model], device);
+    for linear in [&mut attn.query, &mut attn.key, &mut attn.value, &mut attn.output] {
+        linear.bias = Some(Initializer::Zeros.init([d_model], device));
+    }
+    attn
 }
 
 /// Pre-LN transformer encoder block: `x + MHA(LN(x))`, then `x + FFN(LN(x))`.

@@ -49,6 +49,10 @@ pub enum HeadsError {
     #[error("score must lie in 1..=100, got {0}")]
     ScoreRange(f32),
 
+    /// Tensors under PyTorch names do not fit the model (see `ScoringModel::torch_state`).
+    #[error("PyTorch state: {0}")]
+    TorchState(String),
+
     /// The backbone could not be built or frozen.
     #[error(transparent)]
     Backbone(#[from] animescore_backbones::BackboneError),

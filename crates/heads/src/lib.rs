@@ -15,7 +15,9 @@ mod loss;
 mod metadata;
 mod mlp;
 mod model;
+mod size;
 mod task_heads;
+mod torch_names;
 
 pub use attention::{
     AttentionFusion, AttentionFusionConfig, FusionOutput, TransformerBlock, TransformerBlockConfig,
@@ -30,4 +32,6 @@ pub use loss::{
 pub use metadata::{KnownMetadata, MetadataLogits, MetadataProbs, SANITY_CLASSES};
 pub use mlp::{Mlp, MlpActivation, MlpConfig};
 pub use model::{Fusion, ModelOutput, ScoringHead, ScoringModel};
+pub use size::ModelSize;
 pub use task_heads::{MetadataHeads, MetadataHeadsConfig};
+pub use torch_names::TorchTensor;

@@ -9,7 +9,9 @@ use animescore_pipeline::{
     fill_image_cache, image_loader, index_path, load_labelled_records, samples,
     warn_unusual_values,
 };
-use animescore_run::{DeviceSpec, Precision, RunDir, SplitMetrics, ensure_finite, load_model};
+use animescore_run::{
+    DeviceSpec, Pass, Precision, RunDir, SplitMetrics, check_model_size, ensure_finite, load_model,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{InferenceError, Result};
@@ -71,6 +73,8 @@ pub struct EvalReport {
 pub fn evaluate_run(opts: &EvalOptions) -> Result<EvalReport> {
     let run = RunDir::new(&opts.run);
     let config = run.read_config()?;
+    let (model_config, size) = (&config.model, config.preprocess.size);
+    check_model_size(model_config, size, opts.batch_size, opts.device, Pass::Infer)?;
     let scorer = run.read_scorer()?;
     let vocab = run.read_vocab()?;
     let dataset = opts.dataset.clone().unwrap_or_else(|| config.dataset.clone());

@@ -11,9 +11,12 @@
 //!
 //! The folder name hashes everything that decides the features: the backbone configuration,
 //! the weights file (path, length, modification time) or the seed of a random
-//! initialisation, and the preprocessing. Storage and crash safety: [`SlotStore`].
+//! initialisation, and the preprocessing. Storage, crash safety and what a hostile cache can
+//! and cannot do: [`SlotStore`] (a slot that fails its checksum, or that a read-only cache
+//! lacks, is computed again by the backbone, one image at a time).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use animescore_backbones::{AnyBackbone, Backbone, Preprocess};
@@ -24,12 +27,16 @@ use serde::Serialize;
 use animescore_run::TrainConfig;
 
 use crate::error::{PipelineError, Result};
+use crate::image_cache::{is_hash, is_size};
 use crate::readback::read_f32;
-use crate::slots::{CacheProgress, FillStats, SlotStore, Slots};
+use crate::slots::{CacheProgress, CacheRoot, FillStats, RecomputeSlot, SlotStore, Slots};
 
 /// Version of the feature format and of the image decoding under it; a change starts a new
 /// folder. 2: the decode path of the image cache's version 2.
 const FORMAT_VERSION: u32 = 2;
+
+/// The start of every feature cache folder's name.
+const FOLDER_PREFIX: &str = "features-";
 
 /// What decides the features.
 #[derive(Debug, Serialize)]
@@ -62,7 +69,7 @@ impl FeatureCache {
     /// The cache under `root` for the run's backbone (built by `backbone_config`, with the
     /// weights file of `config` when it has one) whose feature maps are `dims`.
     pub fn new(
-        root: &Path,
+        root: &CacheRoot,
         config: &TrainConfig,
         backbone: &animescore_backbones::BackboneConfig,
         preprocess: &Preprocess,
@@ -93,9 +100,15 @@ impl FeatureCache {
         let value = serde_json::to_value(&settings)
             .map_err(|e| PipelineError::format("feature cache settings", e))?;
         let hash = animescore_fs::stable_hash::<u64>(value.to_string().as_bytes()) as u32;
-        let name = format!("features-{}px-{hash:08x}", preprocess.size);
+        let name = format!("{FOLDER_PREFIX}{}px-{hash:08x}", preprocess.size);
         let slot_bytes = (dims.iter().product::<usize>() * 4) as u64;
-        Ok(Self { store: SlotStore::new(root.join(name), value, slot_bytes), dims })
+        Ok(Self { store: SlotStore::new(root, name, value, slot_bytes), dims })
+    }
+
+    /// Whether a folder name is one of a feature cache (`features-<size>px-<hash>`).
+    pub fn is_cache_folder(name: &str) -> bool {
+        let Some(rest) = name.strip_prefix(FOLDER_PREFIX) else { return false };
+        matches!(rest.split_once('-'), Some((size, hash)) if is_size(size) && is_hash(hash))
     }
 
     /// The cache folder.
@@ -156,7 +169,23 @@ impl FeatureCache {
             }
             out
         };
-        let (slots, stats) = self.store.fill(paths, key, batch.max(1), &compute, progress)?;
+        let one = Mutex::new(backbone.clone());
+        let (preprocess, device) = (preprocess.clone(), device.clone());
+        let recompute: RecomputeSlot = Arc::new(move |path: &Path| {
+            let rgb = preprocess.load_rgb(path).map_err(|e| e.to_string())?.into_raw();
+            let backbone = one.lock().map_err(|_| "backbone lock poisoned".to_string())?;
+            let maps = features_of(
+                &backbone,
+                &preprocess,
+                vec![preprocess.normalize(&rgb)],
+                &device,
+                dims,
+            )
+            .map_err(|e| format!("backbone: {e}"))?;
+            Ok(maps.iter().flatten().flat_map(|v| v.to_le_bytes()).collect())
+        });
+        let (slots, stats) =
+            self.store.fill(paths, key, batch.max(1), &compute, recompute, progress)?;
         Ok((CachedFeatures { slots, dims }, stats))
     }
 }
@@ -244,8 +273,10 @@ mod tests {
         let preprocess = Preprocess::imagenet(32);
         let dims = feature_dims(&backbone, 32, &device);
         let config = TrainConfig { freeze: Freeze::All, ..TrainConfig::default() };
-        let cache =
-            FeatureCache::new(dir.path(), &config, &backbone_config, &preprocess, dims).unwrap();
+        let root = CacheRoot::dir(dir.path());
+        let cache = FeatureCache::new(&root, &config, &backbone_config, &preprocess, dims).unwrap();
+        let name = cache.dir().file_name().unwrap().to_str().unwrap();
+        assert!(FeatureCache::is_cache_folder(name) && !FeatureCache::is_cache_folder("features-"));
         let read = |i: usize| {
             preprocess.load_rgb(&paths[i]).map(|r| r.into_raw()).map_err(|e| e.to_string())
         };
@@ -276,10 +307,28 @@ mod tests {
         }
         let (_, stats) = fill();
         assert_eq!((stats.computed, stats.hits), (0, 5));
+        // A segment edited behind the cache's back (same length): its slots fail their
+        // checksums and are computed again by the backbone, never served.
+        for entry in std::fs::read_dir(cache.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "u8") {
+                let mut bytes = std::fs::read(&path).unwrap();
+                bytes.iter_mut().for_each(|b| *b ^= 0x55);
+                std::fs::write(&path, bytes).unwrap();
+            }
+        }
+        let (again, stats) = fill();
+        assert_eq!(stats.hits, 5);
+        for (i, path) in paths.iter().enumerate() {
+            let chw = preprocess.load_chw(path).unwrap();
+            let want = read_back(backbone.feature_map(preprocess.stack(vec![chw], &device)));
+            let got = again.get(i).unwrap();
+            let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(err < 1e-4, "image {i}: max difference {err}");
+        }
         // Other weights (here: another seed of the random initialisation): another folder.
         let other = TrainConfig { seed: 7, ..config };
-        let moved =
-            FeatureCache::new(dir.path(), &other, &backbone_config, &preprocess, dims).unwrap();
+        let moved = FeatureCache::new(&root, &other, &backbone_config, &preprocess, dims).unwrap();
         assert_ne!(moved.dir(), cache.dir());
     }
 

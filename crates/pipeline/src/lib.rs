@@ -47,4 +47,7 @@ pub use records::{
     load_records, resolve_tag_source, tag_names, unusual_values, warn_unusual_values,
 };
 pub use samples::{Sample, label, samples};
-pub use slots::{CacheProgress, ComputeSlots, FillStats, NoCacheProgress, SlotStore, Slots};
+pub use slots::{
+    CacheProgress, CacheRoot, ComputeSlots, FillStats, MAX_INDEX_BYTES, NoCacheProgress,
+    RecomputeSlot, SlotStore, Slots,
+};

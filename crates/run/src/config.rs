@@ -18,11 +18,16 @@ use crate::error::{Result, RunError};
 use crate::precision::Precision;
 use crate::selection::Monitor;
 
+mod heads_table;
 mod limits;
 mod recipe;
 
+pub use heads_table::HeadsTable;
 pub(crate) use limits::check_run;
-pub use limits::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_WORKERS};
+pub use limits::{
+    MAX_BATCH_SIZE, MAX_DEVICE_MEMORY, MAX_EPOCHS, MAX_PARAMETERS, MAX_WORKERS, Pass,
+    check_model_size,
+};
 pub use recipe::Recipe;
 
 /// Random training augmentations (SPEC defaults: zoom 0.15, rotation 0.2, flip), applied
@@ -310,9 +315,10 @@ pub struct TrainConfig {
     pub variant: Variant,
     /// Metadata embedding.
     pub embedding: Embedding,
-    /// Head widths; `None` picks small heads for the `tiny` backbone and the original's
-    /// widths otherwise. `variant`, `embedding` and `tag_vocab` in here are overwritten.
-    pub heads: Option<HeadsConfig>,
+    /// Head widths given (`[heads]`): keys left out take small heads for the `tiny` backbone
+    /// and the original's widths otherwise. `variant`, `embedding` and `tag_vocab` in here are
+    /// overwritten.
+    pub heads: Option<HeadsTable>,
     /// The score the model learns, with its parameters.
     #[serde(deserialize_with = "score_method")]
     pub score: ScoreMethod,
@@ -396,7 +402,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| RunError::io(path, e))?;
+        let text = animescore_fs::read_config(path).map_err(|e| RunError::io(path, e))?;
         // A run's own config.toml holds these settings under [train]: accept it too.
         if let Ok(run) = toml::from_str::<RunConfig>(&text) {
             return Ok(run.train);
@@ -476,6 +482,7 @@ impl TrainConfig {
             return bad("image_size must be positive".into());
         }
         self.split.validate()?;
+        self.heads(0)?;
         self.score_method()?;
         self.check_pretrained_name()?;
         limits::check_train(self)
@@ -512,16 +519,23 @@ impl TrainConfig {
         Ok(BackboneConfig::from_spec(&self.backbone)?)
     }
 
+    /// The heads: the backbone's defaults (small for `tiny`), with the keys of `[heads]` over
+    /// them.
+    fn heads(&self, tag_vocab: usize) -> Result<HeadsConfig> {
+        let base = match self.backbone.as_str() {
+            "tiny" => HeadsConfig::tiny(self.variant, self.embedding, tag_vocab),
+            _ => HeadsConfig::default(),
+        };
+        match &self.heads {
+            Some(table) => table.apply(&base),
+            None => Ok(base),
+        }
+    }
+
     /// Resolves the model for a tag vocabulary of `tag_vocab` labels.
     pub fn model_config(&self, tag_vocab: usize) -> Result<ModelConfig> {
         let backbone = self.backbone_config()?;
-        let mut heads = match &self.heads {
-            Some(h) => h.clone(),
-            None if self.backbone == "tiny" => {
-                HeadsConfig::tiny(self.variant, self.embedding, tag_vocab)
-            }
-            None => HeadsConfig::default(),
-        };
+        let mut heads = self.heads(tag_vocab)?;
         heads.variant = self.variant;
         heads.embedding = self.embedding;
         heads.tag_vocab = tag_vocab;
@@ -568,9 +582,10 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Reads `config.toml`.
+    /// Reads `config.toml` (a regular file of at most
+    /// [`MAX_CONFIG_BYTES`](animescore_fs::MAX_CONFIG_BYTES)).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| RunError::io(path, e))?;
+        let text = animescore_fs::read_config(path).map_err(|e| RunError::io(path, e))?;
         toml::from_str(&text).map_err(|e| RunError::format(path, e))
     }
 

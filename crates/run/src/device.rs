@@ -13,6 +13,10 @@ pub enum DeviceSpec {
     /// burn-flex, the CPU backend.
     #[default]
     Flex,
+    /// The GPU backends' CubeCL kernels compiled for the CPU through LLVM (Burn's `cpu`
+    /// backend): the GPU code path (kernels, fusion, autotune, caches) on a machine without a
+    /// GPU; needs the `cubecl-cpu` feature.
+    CubeclCpu,
     /// The N-th discrete GPU through Vulkan (wgpu); needs the `vulkan` feature.
     Vulkan(usize),
     /// CUDA device N; needs the `cuda` feature.
@@ -30,9 +34,10 @@ impl FromStr for DeviceSpec {
         };
         match (name, index) {
             ("flex" | "cpu", None) => Ok(Self::Flex),
+            ("cubecl-cpu", None) => Ok(Self::CubeclCpu),
             ("vulkan", i) => Ok(Self::Vulkan(i.unwrap_or(0))),
             ("cuda", i) => Ok(Self::Cuda(i.unwrap_or(0))),
-            _ => Err(err("expected flex, vulkan[:N] or cuda[:N]")),
+            _ => Err(err("expected flex, cubecl-cpu, vulkan[:N] or cuda[:N]")),
         }
     }
 }
@@ -41,6 +46,7 @@ impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Flex => f.write_str("flex"),
+            Self::CubeclCpu => f.write_str("cubecl-cpu"),
             Self::Vulkan(i) => write!(f, "vulkan:{i}"),
             Self::Cuda(i) => write!(f, "cuda:{i}"),
         }
@@ -48,7 +54,7 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    #[cfg_attr(all(feature = "vulkan", feature = "cuda"), allow(dead_code))]
+    #[cfg_attr(all(feature = "vulkan", feature = "cuda", feature = "cubecl-cpu"), allow(dead_code))]
     fn missing(self, feature: &str) -> RunError {
         RunError::Device {
             spec: self.to_string(),
@@ -60,12 +66,19 @@ impl DeviceSpec {
 
     /// The burn device (without autodiff). Errors when this build lacks the backend, or when
     /// the GPU cannot be started (no driver, no adapter) — the backends panic in their device
-    /// threads then; the first message is passed on in the error.
+    /// threads then; the first message is passed on in the error. Before the first CubeCL
+    /// device of the process, the kernel cache is configured (see [`set_kernel_cache`]).
+    ///
+    /// [`set_kernel_cache`]: crate::set_kernel_cache
     pub fn device(self) -> Result<Device, RunError> {
-        let device = self.unchecked_device()?;
         if self == Self::Flex {
-            return Ok(device);
+            return Ok(Device::flex());
         }
+        let stores_kernels = matches!(self, Self::Cuda(_) | Self::Vulkan(_));
+        if self.available() {
+            crate::kernel_cache::install(stores_kernels);
+        }
+        let device = self.unchecked_device()?;
         probe(&device).map_err(|reason| RunError::Device {
             spec: self.to_string(),
             reason: format!("cannot start the device: {reason}"),
@@ -73,9 +86,28 @@ impl DeviceSpec {
         Ok(device)
     }
 
+    /// Whether this build has the backend.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Flex => true,
+            Self::CubeclCpu => cfg!(feature = "cubecl-cpu"),
+            Self::Vulkan(_) => cfg!(feature = "vulkan"),
+            Self::Cuda(_) => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Whether this is a CubeCL device (kernels compiled and tuned at first use).
+    pub fn is_cubecl(self) -> bool {
+        self != Self::Flex
+    }
+
     fn unchecked_device(self) -> Result<Device, RunError> {
         match self {
             Self::Flex => Ok(Device::flex()),
+            #[cfg(feature = "cubecl-cpu")]
+            Self::CubeclCpu => Ok(Device::cpu()),
+            #[cfg(not(feature = "cubecl-cpu"))]
+            Self::CubeclCpu => Err(self.missing("cubecl-cpu")),
             #[cfg(feature = "vulkan")]
             Self::Vulkan(i) => Ok(Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(i))),
             #[cfg(not(feature = "vulkan"))]
@@ -126,6 +158,8 @@ mod tests {
     #[test]
     fn parses_device_strings() {
         assert_eq!("flex".parse::<DeviceSpec>().unwrap(), DeviceSpec::Flex);
+        assert_eq!("cubecl-cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::CubeclCpu);
+        assert_eq!(DeviceSpec::CubeclCpu.to_string(), "cubecl-cpu");
         assert_eq!("vulkan".parse::<DeviceSpec>().unwrap(), DeviceSpec::Vulkan(0));
         assert_eq!("vulkan:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::Vulkan(1));
         assert_eq!("cuda:2".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(2));

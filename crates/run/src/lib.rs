@@ -3,7 +3,8 @@
 //! - [`TrainConfig`]: what a user chooses (TOML, every key optional), with each backbone's
 //!   [`Recipe`] and the documented limits; [`RunConfig`]: what a run stores to rebuild its
 //!   model.
-//! - [`DeviceSpec`] and [`Precision`]: where and in which precision a model computes.
+//! - [`DeviceSpec`] and [`Precision`]: where and in which precision a model computes;
+//!   [`KernelCache`]: where the GPU backends keep compiled kernels and autotune results.
 //! - [`SplitMetrics`] and [`MetricsAccumulator`]: the metrics of a split; [`Monitor`]: the
 //!   validation number that picks the best epoch.
 //! - [`RunDir`]: every file of a run directory, and how each is read back.
@@ -18,6 +19,7 @@ mod calibration;
 mod config;
 mod device;
 mod error;
+mod kernel_cache;
 mod metrics;
 mod precision;
 mod run_dir;
@@ -27,18 +29,24 @@ mod weights_file;
 
 pub use calibration::{Calibration, MAX_QUANTILES, Placement, percentile};
 pub use config::{
-    AugmentConfig, FeatureCacheMode, Freeze, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_WORKERS, Recipe,
-    RunConfig, TagConfig, TagSource, TrainConfig, check_backbone_spec,
+    AugmentConfig, FeatureCacheMode, Freeze, HeadsTable, MAX_BATCH_SIZE, MAX_DEVICE_MEMORY,
+    MAX_EPOCHS, MAX_PARAMETERS, MAX_WORKERS, Pass, Recipe, RunConfig, TagConfig, TagSource,
+    TrainConfig, check_backbone_spec, check_model_size,
 };
 pub use device::DeviceSpec;
 pub use error::{Result, RunError};
+pub use kernel_cache::{
+    KERNEL_CACHE_ENV, KERNEL_DATABASE, KernelActivity, KernelCache, KernelRecords, kernel_activity,
+    kernel_cache_in_use, kernel_records, set_kernel_cache,
+};
 pub use metrics::{
     BatchOutcome, BinaryCounts, MetricsAccumulator, SplitMetrics, StepLosses, average_precision,
     mae, mean_average_precision, pearson, rmse, spearman,
 };
 pub use precision::{CastFloats, Precision};
 pub use run_dir::{
-    EpochRecord, RunDir, RunSummary, metrics_csv, read_json, write_json, write_text,
+    EpochRecord, MAX_RUN_FILE_BYTES, RunDir, RunSummary, metrics_csv, read_json, write_json,
+    write_text,
 };
 pub use selection::Monitor;
 pub use trained::{TrainedRun, load_model};

@@ -87,7 +87,8 @@ impl Precision {
             Self::Bf16 => Err(RunError::Device {
                 spec: spec.to_string(),
                 reason: "this device cannot compute in bf16 (Vulkan stores bf16 but has no bf16 \
-                         arithmetic); use --precision f32 or a CUDA device"
+                         arithmetic; the CubeCL CPU backend has no bf16); use --precision f32 or \
+                         a CUDA device"
                     .into(),
             }),
         }

@@ -15,7 +15,9 @@
 //!   checkpoint/              last complete epoch: state.json + model/optimiser, for --resume
 //! ```
 //! Every file is written to a temporary name and renamed, so a crash leaves either the old
-//! or the new version.
+//! or the new version. Every file is read back only when it is a regular file, with a cap:
+//! [`MAX_CONFIG_BYTES`](animescore_fs::MAX_CONFIG_BYTES) for `config.toml`,
+//! [`MAX_RUN_FILE_BYTES`] for the JSON files.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,10 @@ use crate::config::{RunConfig, check_run};
 use crate::error::{Result, RunError};
 use crate::metrics::SplitMetrics;
 use crate::selection::Monitor;
+
+/// Cap on a JSON file of a run directory (vocabulary, score distribution, summary, scalers,
+/// calibration): 256 MiB, far above the score distribution of ten million images.
+pub const MAX_RUN_FILE_BYTES: u64 = 256 << 20;
 
 /// One epoch's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +69,10 @@ pub struct RunSummary {
     pub parameters: usize,
     /// Training wall time in seconds (all sessions of a resumed run).
     pub train_seconds: f64,
+    /// Seconds of the last session's first training step (on a GPU: compiling and tuning
+    /// its kernels); `None` when that session trained no step.
+    #[serde(default)]
+    pub warmup_seconds: Option<f64>,
     /// Images per split (train, validation, test).
     pub images: [usize; 3],
     /// Best weights on the validation split.
@@ -160,7 +170,7 @@ impl RunDir {
     /// Reads `config.toml`.
     pub fn read_config(&self) -> Result<RunConfig> {
         let path = self.config();
-        if !path.is_file() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(self.missing(&path, "no such file (is this a training run directory?)"));
         }
         let config = RunConfig::from_file(&path)?;
@@ -171,7 +181,8 @@ impl RunDir {
     /// Reads the scorer.
     pub fn read_scorer(&self) -> Result<Scorer> {
         let path = self.scalers();
-        let text = std::fs::read_to_string(&path).map_err(|e| self.missing(&path, e))?;
+        let text = animescore_fs::read_regular_to_string(&path, MAX_RUN_FILE_BYTES)
+            .map_err(|e| self.missing(&path, e))?;
         Ok(Scorer::from_json(&text)?)
     }
 
@@ -195,9 +206,10 @@ fn display_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Reads a JSON file.
+/// Reads a JSON file (a regular file of at most [`MAX_RUN_FILE_BYTES`]).
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunError::io(path, e))?;
+    let text = animescore_fs::read_regular_to_string(path, MAX_RUN_FILE_BYTES)
+        .map_err(|e| RunError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| RunError::format(path, e))
 }
 

@@ -245,6 +245,25 @@ pub struct ExistingRows {
     pub bad: Vec<String>,
 }
 
+/// Largest score file read: 2 GiB, about ten million rows. A score file must be a regular
+/// file: a link to `/dev/zero` or a FIFO is refused at once, never read or waited on.
+pub const MAX_SCORE_FILE_BYTES: u64 = 2 << 30;
+
+/// Opens a score file for reading: a regular file of at most [`MAX_SCORE_FILE_BYTES`], with
+/// its length.
+pub(crate) fn open_score_file(path: &Path) -> Result<(File, u64)> {
+    let (file, meta) =
+        animescore_fs::open_regular_with_metadata(path).map_err(|e| ScoreFileError::io(path, e))?;
+    if meta.len() > MAX_SCORE_FILE_BYTES {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, larger than the {MAX_SCORE_FILE_BYTES}-byte limit", meta.len()),
+        );
+        return Err(ScoreFileError::io(path, e));
+    }
+    Ok((file, meta.len()))
+}
+
 /// Key of a path in [`ExistingRows::done`]: the 128-bit stable hash of its text.
 pub fn path_key(path: &str) -> u128 {
     animescore_fs::stable_hash(path.as_bytes())
@@ -258,10 +277,10 @@ pub fn read_rows<E: From<ScoreFileError>>(
     mut each: impl FnMut(ScoreRow) -> Result<(), E>,
 ) -> Result<ExistingRows, E> {
     let format = ScoreFormat::of_path(path);
-    let mut file = File::open(path).map_err(|e| ScoreFileError::io(path, e))?;
+    let (mut file, len) = open_score_file(path)?;
     let mut found = ExistingRows::default();
     if !format.is_line_based() {
-        let rows: Vec<ScoreRow> = serde_json::from_reader(BufReader::new(file))
+        let rows: Vec<ScoreRow> = serde_json::from_reader(BufReader::new(file.take(len)))
             .map_err(|e| ScoreFileError::format(path, e))?;
         found.rows = rows.len();
         for r in rows {
@@ -270,7 +289,6 @@ pub fn read_rows<E: From<ScoreFileError>>(
         }
         return Ok(found);
     }
-    let len = file.metadata().map_err(|e| ScoreFileError::io(path, e))?.len();
     found.complete_len =
         complete_length(&mut file, len).map_err(|e| ScoreFileError::io(path, e))?;
     found.truncated_tail = len - found.complete_len;

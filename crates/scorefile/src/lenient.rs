@@ -24,10 +24,17 @@ pub struct ScoresFile {
     pub skipped: Vec<(usize, String)>,
 }
 
-/// Reads a `.csv`, `.jsonl` or `.json` scores file; a bad record is listed in
+/// Reads a `.csv`, `.jsonl` or `.json` scores file (a regular file of at most
+/// [`MAX_SCORE_FILE_BYTES`](crate::MAX_SCORE_FILE_BYTES)); a bad record is listed in
 /// [`ScoresFile::skipped`], not fatal.
 pub fn read_scores(path: &Path) -> Result<ScoresFile> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScoreFileError::io(path, source))?;
+    let (file, len) = crate::contract::open_score_file(path)?;
+    let bytes = animescore_fs::read_to_limit(file, len, crate::MAX_SCORE_FILE_BYTES)
+        .map_err(|source| ScoreFileError::io(path, source))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error());
+        ScoreFileError::io(path, e)
+    })?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let records: Vec<Result<Map<String, Value>, String>> = match ext.as_str() {
         "csv" => csv_records(path, &text)?,

@@ -28,8 +28,8 @@ mod tier;
 mod top_tags;
 
 pub use contract::{
-    COLUMNS, ExistingRows, ScoreFormat, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, encode_all,
-    path_key, read_rows, sort_best_first, sort_file,
+    COLUMNS, ExistingRows, MAX_SCORE_FILE_BYTES, ScoreFormat, ScoreRow, ScoreTarget, ScoreWriter,
+    WriteMode, encode_all, path_key, read_rows, sort_best_first, sort_file,
 };
 pub use error::{Result, ScoreFileError};
 pub use lenient::{ScoresFile, read_scores};

@@ -9,7 +9,7 @@
 //! - [`trained_run`]: such a run, trained;
 //! - [`RunFixture`]: a dataset and a run trained on it, for a test file to share;
 //! - [`Cli`]: the `animescore` binary run with arguments (within a time box, if asked), its
-//!   output as text;
+//!   output as text (and, on Linux, its peak resident size: [`Cli::run_measured`]);
 //! - [`Snapshot`]: every file under a folder, byte for byte, to show that a command left its
 //!   inputs as they were.
 //!
@@ -317,6 +317,39 @@ impl Cli {
         args.extend(["--backbone", "tiny", "--epochs", "1"]);
         args.extend(settings.split_whitespace());
         self.ok(&args)
+    }
+
+    /// Runs `args` to completion; returns its output and its peak resident size in MiB (from
+    /// `wait4(2)`, this child's alone). Standard output and error go through temporary files.
+    ///
+    /// # Panics
+    /// When the binary cannot be started or waited for.
+    #[cfg(target_os = "linux")]
+    pub fn run_measured(&self, args: &[&str]) -> (Output, u64) {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().expect("a temporary folder for the output");
+        let (out_log, err_log) = (dir.path().join("stdout"), dir.path().join("stderr"));
+        let child = self
+            .command(args)
+            .stdout(std::fs::File::create(&out_log).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_log).expect("stderr file"))
+            .spawn()
+            .expect("the animescore binary runs");
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: `rusage` is plain data that wait4 fills; `pid` is our own child, reaped here
+        // exactly once (std's `Child` is dropped without waiting, which does not reap it).
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        drop(child);
+        assert_eq!(reaped, pid, "wait4 failed");
+        let output = Output {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout: std::fs::read(&out_log).unwrap_or_default(),
+            stderr: std::fs::read(&err_log).unwrap_or_default(),
+        };
+        // Linux reports ru_maxrss in KiB.
+        (output, usage.ru_maxrss as u64 / 1024)
     }
 
     /// Runs `args`, which must fail; returns standard error.

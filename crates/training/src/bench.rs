@@ -21,7 +21,7 @@ use animescore_pipeline::{
     CacheChoice, LoaderSettings, NoCacheProgress, Sample, fill_image_cache, image_loader,
     load_records,
 };
-use animescore_run::{AugmentConfig, TrainConfig};
+use animescore_run::{AugmentConfig, KernelActivity, TrainConfig, kernel_activity};
 
 use crate::error::{Result, TrainingError};
 
@@ -33,7 +33,7 @@ const BENCH_TAGS: usize = 64;
 pub struct BenchOptions {
     /// Model, image size, batch size, precision and device (other training settings unused).
     pub config: TrainConfig,
-    /// Timed steps.
+    /// Timed steps (0: warm-up only, as `animescore warmup` runs it).
     pub steps: usize,
     /// Untimed steps first.
     pub warmup: usize,
@@ -66,6 +66,12 @@ pub struct BenchReport {
     pub predict_images_per_s: Option<f64>,
     /// Seconds of the warm-up steps (training and inference together).
     pub warmup_seconds: f64,
+    /// Seconds of the first training step alone (on a GPU's first run: mostly compiling and
+    /// tuning its kernels); `None` without warm-up steps or training.
+    pub first_step_seconds: Option<f64>,
+    /// Kernels compiled and operations tuned during the whole measurement (`None` on flex or
+    /// without a kernel cache).
+    pub kernels: Option<KernelActivity>,
     /// Memory the device's allocator holds at the end (MiB; its pools keep pages, so this
     /// is close to the peak), when the backend reports it.
     pub device_reserved_mib: Option<f64>,
@@ -77,6 +83,7 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
     c.validate()?;
     let device = c.device.device()?;
     c.precision.check(&device, c.device)?;
+    let kernels_before = kernel_activity();
     let tags = if c.embedding.uses_tags() { BENCH_TAGS } else { 0 };
     let model_config = c.model_config(tags)?;
     let size = match c.image_size {
@@ -95,6 +102,8 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         train_images_per_s: None,
         predict_images_per_s: None,
         warmup_seconds: 0.0,
+        first_step_seconds: None,
+        kernels: None,
         device_reserved_mib: None,
     };
     let train_device = device.clone().autodiff();
@@ -111,9 +120,10 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
             let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             model = optim.step(1e-4, model, grads);
         }
+        report.first_step_seconds = timer.first_step;
         let (warmup, seconds) = timer.finish()?;
         report.warmup_seconds += warmup;
-        report.train_images_per_s = Some(rate(opts.steps * c.batch_size(), seconds));
+        report.train_images_per_s = rate(opts.steps * c.batch_size(), seconds);
         model = c.precision.settle(model);
     }
     if opts.predict {
@@ -126,15 +136,17 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
         }
         let (warmup, seconds) = timer.finish()?;
         report.warmup_seconds += warmup;
-        report.predict_images_per_s = Some(rate(opts.steps * c.batch_size(), seconds));
+        report.predict_images_per_s = rate(opts.steps * c.batch_size(), seconds);
     }
+    report.kernels = kernels_before.zip(kernel_activity()).map(|(b, a)| a.since(b));
     report.device_reserved_mib =
         device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1024.0 * 1024.0));
     Ok(report)
 }
 
-fn rate(images: usize, seconds: f64) -> f64 {
-    images as f64 / seconds.max(1e-9)
+/// Images per second; `None` when nothing was timed.
+fn rate(images: usize, seconds: f64) -> Option<f64> {
+    (images > 0).then(|| images as f64 / seconds.max(1e-9))
 }
 
 /// Warm-up and timed phases, each ended by waiting for the device's queue to drain.
@@ -143,11 +155,13 @@ struct Timer<'a> {
     start: Instant,
     timed_from: Option<Instant>,
     warmup: f64,
+    /// Seconds of step 0, measured when warm-up steps are synchronised.
+    first_step: Option<f64>,
 }
 
 impl<'a> Timer<'a> {
     fn new(device: &'a Device) -> Self {
-        Self { device, start: Instant::now(), timed_from: None, warmup: 0.0 }
+        Self { device, start: Instant::now(), timed_from: None, warmup: 0.0, first_step: None }
     }
 
     fn sync(&self) -> Result<()> {
@@ -160,6 +174,9 @@ impl<'a> Timer<'a> {
     fn before_step(&mut self, step: usize, warmup: usize) -> Result<()> {
         if step > 0 && step <= warmup {
             self.sync()?;
+            if step == 1 {
+                self.first_step = Some(self.start.elapsed().as_secs_f64());
+            }
             tracing::info!(
                 "warm-up step {step}/{warmup} done at {:.2} s",
                 self.start.elapsed().as_secs_f64()
@@ -173,10 +190,13 @@ impl<'a> Timer<'a> {
     }
 
     /// Waits for the device; returns the warm-up and the timed seconds.
+    /// Without timed steps, everything was warm-up.
     fn finish(self) -> Result<(f64, f64)> {
         self.sync()?;
-        let from = self.timed_from.unwrap_or(self.start);
-        Ok((self.warmup, from.elapsed().as_secs_f64()))
+        Ok(match self.timed_from {
+            Some(from) => (self.warmup, from.elapsed().as_secs_f64()),
+            None => (self.start.elapsed().as_secs_f64(), 0.0),
+        })
     }
 }
 
@@ -298,6 +318,6 @@ pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport>
     Ok(LoaderBenchReport {
         images: samples.len(),
         fill_seconds,
-        images_per_s: rate(samples.len() * opts.passes.max(1), seconds),
+        images_per_s: rate(samples.len() * opts.passes.max(1), seconds).unwrap_or(0.0),
     })
 }

@@ -60,7 +60,7 @@ fn default_scores() -> Vec<String> {
 impl GridConfig {
     /// Reads a TOML grid file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainingError::io(path, e))?;
+        let text = animescore_fs::read_config(path).map_err(|e| TrainingError::io(path, e))?;
         toml::from_str(&text).map_err(|e| TrainingError::format(path, e))
     }
 
@@ -130,7 +130,7 @@ fn cell_identity_path(out: &Path, name: &str) -> PathBuf {
 
 /// The identity recorded for a cell, if any is readable.
 fn recorded_identity(out: &Path, name: &str) -> Option<CellIdentity> {
-    let text = std::fs::read_to_string(cell_identity_path(out, name)).ok()?;
+    let text = animescore_fs::read_config(&cell_identity_path(out, name)).ok()?;
     serde_json::from_str(&text).ok()
 }
 

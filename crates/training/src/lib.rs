@@ -15,19 +15,28 @@
 mod bench;
 mod error;
 mod experiments;
+mod parity;
 mod plot;
 mod report;
 mod schedule;
+mod step;
 mod train;
+mod warmup;
 
 pub use bench::{
     BenchOptions, BenchReport, LoaderBenchOptions, LoaderBenchReport, loader_throughput, throughput,
 };
 pub use error::{Result, TrainingError};
 pub use experiments::{GridConfig, GridProgress, GridRow, results_csv, results_md, run_grid};
+pub use parity::{
+    ParityBatches, ParityEpoch, ParityLosses, ParityRecord, ParitySettings, ParityStep,
+    read_tensors, sample_tensors, write_tensors,
+};
 pub use plot::{bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
+pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
 pub use train::{
     NoTrainProgress, RUN_MARKER, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };
+pub use warmup::Warmup;

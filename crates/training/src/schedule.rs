@@ -2,13 +2,19 @@
 //!
 //! A pure function of the global step rather than a stateful burn scheduler, so a resumed
 //! run continues exactly where it stopped from nothing but the step counter.
+//!
+//! In PyTorch's terms (the parity harness checks it step by step): for `W` warm-up steps,
+//! `SequentialLR([LinearLR(start_factor=1/W, end_factor=1, total_iters=W−1),
+//! CosineAnnealingLR(T_max=total−W, eta_min=min)], milestones=[W])`. The warm-up reaches the
+//! peak at its last step, the cosine starts from the peak, and `min` is reached one step after
+//! the last (PyTorch's `eta_min` convention), not at it.
 
 /// Warm-up + cosine schedule over `total_steps` optimiser steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LrSchedule {
     /// Peak learning rate (end of the warm-up).
     pub peak: f64,
-    /// Learning rate at the last step.
+    /// Floor of the cosine, reached one step after the last one (PyTorch's `eta_min`).
     pub min: f64,
     /// Steps of linear warm-up.
     pub warmup_steps: usize,

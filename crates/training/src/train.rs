@@ -18,27 +18,26 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use animescore_backbones::Preprocess;
-use animescore_dataset::{IllustRecord, TagFilter, TagVocabulary};
+use animescore_dataset::{IllustRecord, Split, TagFilter, TagVocabulary};
 use animescore_fs::{RunLock, absolute_path, write_atomic};
 use animescore_heads::ScoringModel;
 use animescore_pipeline::{
-    BatchLoader, CacheChoice, CacheProgress, CachedFeatures, CachedImages, DEFAULT_READBACK_EVERY,
-    FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings, NoCacheProgress, Pending,
-    Sample, SplitRecords, StepValues, accumulate_samples, cache_root, evaluate_samples,
-    feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab, image_loader,
-    index_path, load_labelled_records, load_records, resolve_tag_source, samples,
+    BatchLoader, CacheChoice, CacheProgress, CacheRoot, CachedFeatures, CachedImages,
+    DEFAULT_READBACK_EVERY, FeatureCache, Forward, LoadedBatch, LoadedSample, LoaderSettings,
+    NoCacheProgress, Pending, Sample, SplitRecords, StepValues, accumulate_samples, cache_root,
+    evaluate_samples, feature_dims, feature_loader, fill_image_cache, fit_scorer, fit_vocab,
+    image_loader, index_path, load_labelled_records, load_records, resolve_tag_source, samples,
     warn_unusual_values,
 };
 use animescore_run::{
     AugmentConfig, Calibration, DeviceSpec, EpochRecord, FeatureCacheMode, Freeze,
-    MetricsAccumulator, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
-    TrainConfig, load_model, load_now, load_optimizer, metrics_csv, read_json, save_checked,
-    write_json, write_text,
+    MetricsAccumulator, Pass, Precision, RunConfig, RunDir, RunSummary, SplitMetrics, TagSource,
+    TrainConfig, check_model_size, load_model, load_now, load_optimizer, metrics_csv, read_json,
+    save_checked, write_json, write_text,
 };
 use animescore_scoring::Scorer;
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +45,8 @@ use crate::error::{Result, TrainingError};
 use crate::plot;
 use crate::report;
 use crate::schedule::LrSchedule;
+use crate::step::{NoObserver, StepObserver, optimizer, train_step};
+use crate::warmup::{Warmup, WarmupClock};
 
 mod guard;
 
@@ -81,6 +82,11 @@ pub trait TrainProgress {
     fn epoch_end(&self, _record: &EpochRecord, _improved: bool) {}
     /// An image could not be read and was skipped.
     fn skipped(&self, _path: &Path, _reason: &str) {}
+    /// The session's first training step starts (on a GPU: kernels are compiled and tuned
+    /// until it ends).
+    fn warmup_start(&self) {}
+    /// The session's first training step is done.
+    fn warmup_end(&self, _warmup: &Warmup) {}
     /// Progress of decoding images into the image cache (before the first epoch).
     fn cache(&self) -> &dyn CacheProgress {
         &NoCacheProgress
@@ -287,13 +293,6 @@ fn build_model(config: &RunConfig, device: &Device) -> Result<ScoringModel> {
     })
 }
 
-fn optimizer(c: &TrainConfig) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_weight_decay(c.weight_decay as f32)
-        .with_grad_clipping(c.grad_clip.map(|v| GradientClippingConfig::Norm(v as f32)))
-        .init()
-}
-
 /// Trains a model and fills its run directory: [`Trainer::prepare`], then for each epoch until
 /// the last or early stopping [`Trainer::train_epoch`], [`Trainer::validate`] and
 /// [`Trainer::checkpoint`], then [`Trainer::finish`].
@@ -333,6 +332,8 @@ pub struct Trainer<'a> {
     validation_loader: BatchLoader<LoadedSample, LoadedBatch>,
     parameters: usize,
     stopped_early: bool,
+    /// The first training step of this session, once it is done.
+    warmup: Option<Warmup>,
     _lock: RunLock,
 }
 
@@ -348,8 +349,13 @@ impl<'a> Trainer<'a> {
         config.precision.check(&base_device, config.device)?;
         let train_device = base_device.clone().autodiff();
         train_device.seed(config.seed);
-        // Before anything is written: a missing or mismatched weights file or an unknown
-        // freeze stage must not leave a half-made run directory behind.
+        // Before anything is built or written: a model that cannot fit is refused with its
+        // numbers, and a missing or mismatched weights file or an unknown freeze stage must
+        // not leave a half-made run directory behind.
+        let c = &prepared.run_config;
+        let backbone_trains = !c.cached_features && !matches!(config.freeze, Freeze::All);
+        let pass = Pass::Train { backbone: backbone_trains };
+        check_model_size(&c.model, c.preprocess.size, config.batch_size(), config.device, pass)?;
         let mut model = build_model(&prepared.run_config, &train_device)?;
         let lock = guard::claim(opts, &prepared.run_config)?;
         write_run_files(&run, &prepared)?;
@@ -413,6 +419,7 @@ impl<'a> Trainer<'a> {
             validation_loader,
             parameters,
             stopped_early,
+            warmup: None,
             _lock: lock,
         })
     }
@@ -426,6 +433,15 @@ impl<'a> Trainer<'a> {
     /// One pass over the shuffled, augmented training batches with an optimiser step each.
     /// Returns the epoch's training metrics and the last learning rate used.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<(SplitMetrics, f64)> {
+        self.train_epoch_observed(epoch, &mut NoObserver)
+    }
+
+    /// [`train_epoch`](Self::train_epoch), showing every step to `observer`.
+    pub fn train_epoch_observed(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(SplitMetrics, f64)> {
         let mut model = self.model.take().ok_or_else(|| self.failed_before())?;
         let c = &self.prepared.run_config.train;
         self.progress.epoch_start(epoch, c.epochs(), self.prepared.batches_per_epoch());
@@ -443,14 +459,29 @@ impl<'a> Trainer<'a> {
                 self.progress.skipped(path, reason);
             }
             let Some(batch) = batch else { continue };
+            let clock = self.warmup.is_none().then(|| {
+                self.progress.warmup_start();
+                WarmupClock::start()
+            });
             let labels = batch.labels();
-            let out = self.train_forward.run(&model, batch.images)?;
-            let loss = model.loss(&out, &batch.targets)?;
-            pending.push(self.state.step, &out, &loss, labels);
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = self.schedule.at(self.state.step);
-            model = self.optim.step(lr, model, grads);
+            let (next, out, loss) = train_step(
+                model,
+                &mut self.optim,
+                lr,
+                self.train_forward,
+                batch.images.clone(),
+                &batch.targets,
+            )?;
+            model = next;
+            pending.push(self.state.step, &out, &loss, labels);
+            observer.step(self.state.step, lr, &batch, &out, &loss, &model)?;
             self.state.step += 1;
+            if let Some(clock) = clock {
+                let warmup = clock.finish(&self.train_device)?;
+                self.progress.warmup_end(&warmup);
+                self.warmup = Some(warmup);
+            }
             if pending.is_due() {
                 check_finite(epoch, &pending.flush(&mut acc)?, self.progress)?;
             }
@@ -470,8 +501,33 @@ impl<'a> Trainer<'a> {
         &self.prepared.run_config.train
     }
 
-    fn model(&self) -> Result<&ScoringModel> {
+    /// The current weights (an error after an epoch of this session failed part-way).
+    pub fn model(&self) -> Result<&ScoringModel> {
         self.model.as_ref().ok_or_else(|| self.failed_before())
+    }
+
+    /// The run's resolved configuration: training settings, preprocessing and model.
+    pub fn run_config(&self) -> &RunConfig {
+        &self.prepared.run_config
+    }
+
+    /// The readable samples of a split, in the order its loaders index them.
+    pub fn samples(&self, split: Split) -> &[Sample] {
+        match split {
+            Split::Train => &self.inputs.train.samples,
+            Split::Validation => &self.inputs.validation.samples,
+            Split::Test => &self.inputs.test.samples,
+        }
+    }
+
+    /// The learning-rate schedule over the whole run.
+    pub fn schedule(&self) -> LrSchedule {
+        self.schedule
+    }
+
+    /// Optimiser steps in one epoch, as the schedule counts them.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.prepared.batches_per_epoch()
     }
 
     fn failed_before(&self) -> TrainingError {
@@ -559,6 +615,7 @@ impl<'a> Trainer<'a> {
             best_value: state.best,
             parameters: self.parameters,
             train_seconds: state.seconds,
+            warmup_seconds: self.warmup.map(|w| w.seconds),
             images,
             validation,
             test,
@@ -697,7 +754,7 @@ fn prepare_inputs(
 fn fill_features(
     opts: &TrainOptions,
     p: &Prepared,
-    root: &Path,
+    root: &CacheRoot,
     all: &[Sample],
     images: Option<&CachedImages>,
     model: &ScoringModel,

@@ -134,3 +134,49 @@ fn bf16_training_steps_run_and_stay_finite() {
     assert!(summary.validation.loss.is_finite());
     assert!(summary.validation.srcc.is_some_and(f64::is_finite));
 }
+
+/// Issue 23: an edit that keeps an image's length and puts its mtime back (`cp -p`, `rsync
+/// -t`, `touch -r`) reaches training: the cached run equals a `--no-cache` run of the edited
+/// data, and differs from the run before the edit.
+#[test]
+fn an_edit_that_keeps_length_and_mtime_reaches_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_dataset(tmp.path(), DatasetSpec::new(40, 5, 40));
+    let before = run(&data, tmp.path().join("before"), config(1), CacheChoice::Dataset);
+    let edited = edit_keeping_length_and_mtime(&data, 12);
+    assert!(edited >= 8, "only {edited} images could be edited");
+    let cached = run(&data, tmp.path().join("cached"), config(1), CacheChoice::Dataset);
+    let reference = run(&data, tmp.path().join("off"), config(1), CacheChoice::Off);
+    let want = metrics_without_time(&reference);
+    assert_eq!(metrics_without_time(&cached), want, "the cache served the old pixels");
+    assert_ne!(metrics_without_time(&before), want, "the edit must change what training sees");
+}
+
+/// Gives up to `n` images another image's content, zero-padded to their own length, and
+/// their old modification time. Returns how many were edited.
+fn edit_keeping_length_and_mtime(data: &Path, n: usize) -> usize {
+    let mut images = animescore_testkit::images_of(data);
+    images.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let (mut edited, count) = (0, images.len());
+    // The longer half takes the content of the shorter half, same format only.
+    for (short, long) in images[..count / 2].iter().zip(&images[count / 2..]).rev() {
+        if edited == n || short.extension() != long.extension() {
+            continue;
+        }
+        let meta = std::fs::metadata(long).unwrap();
+        let mut bytes = std::fs::read(short).unwrap();
+        assert!(bytes.len() as u64 <= meta.len());
+        bytes.resize(meta.len() as usize, 0);
+        std::fs::write(long, &bytes).unwrap();
+        let file = std::fs::File::options().write(true).open(long).unwrap();
+        file.set_modified(meta.modified().unwrap()).unwrap();
+        drop(file);
+        let after = std::fs::metadata(long).unwrap();
+        assert_eq!(
+            (after.len(), after.modified().unwrap()),
+            (meta.len(), meta.modified().unwrap())
+        );
+        edited += 1;
+    }
+    edited
+}

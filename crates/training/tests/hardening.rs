@@ -94,6 +94,32 @@ fn a_finished_run_is_replaced_only_when_asked() {
 }
 
 #[test]
+fn a_session_killed_while_claiming_its_folder_resumes() {
+    // What a SIGKILL between creating the lock and renaming the marker's temporary left (seen
+    // in CI's crash test): the next `--resume` must start the run, not call the folder foreign.
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(animescore_fs::LOCK_FILE), b"").unwrap();
+    let stray = out.join(format!("{}.AbC123.tmp", animescore_training::RUN_MARKER));
+    std::fs::write(&stray, b"").unwrap();
+    let mut opts = options(&fx.data, &out);
+    opts.resume = true;
+    let report = train(&opts, &animescore_training::NoTrainProgress).unwrap();
+    assert_eq!(report.summary.epochs, 1);
+    assert!(out.join(animescore_training::RUN_MARKER).is_file());
+
+    // The marker itself is written in place: no temporary is ever left beside it.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n.starts_with(animescore_training::RUN_MARKER))
+        .collect();
+    assert_eq!(names, [stray.file_name().unwrap().to_string_lossy().into_owned()]);
+}
+
+#[test]
 fn a_second_writer_of_a_run_directory_is_refused() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use crate::backbone::{Backbone, InputSpec};
 use crate::conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
 use crate::error::BackboneError;
+use crate::size::NetworkSize;
 
 /// torchvision's `_make_divisible`: round `v` to the nearest multiple of `divisor` (at least
 /// `divisor`), but never more than 10 % below `v`.
@@ -107,6 +108,34 @@ impl EfficientNetConfig {
     /// Channels of the final feature map (4 × the last stage's output).
     pub fn out_channels(&self) -> usize {
         4 * self.channels(B0_STAGES[B0_STAGES.len() - 1].4)
+    }
+
+    /// Parameters and activations at `image_size` px, and the feature map `[C, h, w]`,
+    /// without building anything.
+    pub fn size(&self, image_size: usize) -> (NetworkSize, [f64; 3]) {
+        let mut s = NetworkSize::default();
+        let mut h = image_size as f64;
+        s.layer(0.0, 3.0 * h * h, 1.0);
+        h = s.conv_bn(3.0, self.channels(B0_STAGES[0].3) as f64, 3.0, 2.0, 1.0, h);
+        for &(expand, kernel, stride, cin, cout, layers) in &B0_STAGES {
+            let (cin, cout) = (self.channels(cin), self.channels(cout));
+            for i in 0..self.depth(layers) {
+                let (block_in, block_stride) = if i == 0 { (cin, stride) } else { (cout, 1) };
+                let expanded = make_divisible(block_in as f64 * expand, 8) as f64;
+                let block_in = block_in as f64;
+                if expanded != block_in {
+                    s.conv_bn(block_in, expanded, 1.0, 1.0, 1.0, h);
+                }
+                h = s.conv_bn(expanded, expanded, kernel as f64, block_stride as f64, expanded, h);
+                let squeeze = (block_in / 4.0).floor().max(1.0);
+                s.layer(expanded * squeeze + squeeze, squeeze, 1.0);
+                s.layer(squeeze * expanded + expanded, expanded * h * h, 2.0);
+                s.conv_bn(expanded, cout as f64, 1.0, 1.0, 1.0, h);
+            }
+        }
+        let last = self.channels(B0_STAGES[B0_STAGES.len() - 1].4) as f64;
+        s.conv_bn(last, 4.0 * last, 1.0, 1.0, 1.0, h);
+        (s, [4.0 * last, h, h])
     }
 
     /// Builds the network with torchvision's from-scratch init.

@@ -15,6 +15,7 @@ use burn::prelude::*;
 use crate::backbone::{Backbone, InputSpec};
 use crate::conv_bn_act::{Activation, ConvBnAct, ConvBnActConfig};
 use crate::error::BackboneError;
+use crate::size::NetworkSize;
 
 /// Configuration of a [`ResNet`]. Serialisable, so a custom network is a JSON file.
 #[derive(Config, Debug, PartialEq)]
@@ -93,6 +94,57 @@ impl ResNetConfig {
     /// Channels of the final feature map.
     pub fn out_channels(&self) -> usize {
         self.widths.last().copied().unwrap_or(self.stem_width) * self.block.expansion()
+    }
+
+    /// Parameters and activations at `image_size` px, and the feature map `[C, h, w]`,
+    /// without building anything (a stage of a million blocks costs no more to size than one).
+    pub fn size(&self, image_size: usize) -> (NetworkSize, [f64; 3]) {
+        let mut s = NetworkSize::default();
+        let mut h = image_size as f64;
+        s.layer(0.0, 3.0 * h * h, 1.0);
+        h = s.conv_bn(3.0, self.stem_width as f64, 7.0, 2.0, 1.0, h);
+        h = (h / 2.0).ceil();
+        s.layer(0.0, self.stem_width as f64 * h * h, 1.0);
+        let mut cin = self.stem_width as f64;
+        let expansion = self.block.expansion() as f64;
+        for (stage, (&width, &count)) in self.widths.iter().zip(&self.blocks).enumerate() {
+            let (w, out) = (width as f64, width as f64 * expansion);
+            let block = |s: &mut NetworkSize, cin: f64, stride: f64, h: f64| -> f64 {
+                let h_out = match self.block {
+                    BlockKind::Basic => {
+                        let h1 = s.conv_bn(cin, w, 3.0, stride, 1.0, h);
+                        s.conv_bn(w, out, 3.0, 1.0, 1.0, h1)
+                    }
+                    BlockKind::Bottleneck => {
+                        let h1 = s.conv_bn(cin, w, 1.0, 1.0, 1.0, h);
+                        let h2 = s.conv_bn(w, w, 3.0, stride, 1.0, h1);
+                        s.conv_bn(w, out, 1.0, 1.0, 1.0, h2)
+                    }
+                };
+                if stride != 1.0 || cin != out {
+                    s.conv_bn(cin, out, 1.0, stride, 1.0, h);
+                }
+                // The residual sum and its ReLU.
+                s.layer(0.0, out * h_out * h_out, 2.0);
+                h_out
+            };
+            let stride = if stage > 0 { 2.0 } else { 1.0 };
+            let mut first = NetworkSize::default();
+            h = block(&mut first, cin, stride, h);
+            s = s.then(first);
+            if count > 1 {
+                let mut rest = NetworkSize::default();
+                block(&mut rest, out, 1.0, h);
+                let n = (count - 1) as f64;
+                s = s.then(NetworkSize {
+                    parameters: rest.parameters * n,
+                    activations: rest.activations * n,
+                    peak: rest.peak,
+                });
+            }
+            cin = out;
+        }
+        (s, [cin, h, h])
     }
 
     /// Builds the network with from-scratch (Kaiming) init. Call [`validate`](Self::validate)

@@ -77,14 +77,26 @@ fn is_marked(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir.join(RUN_MARKER)).is_ok_and(|m| m.is_file())
 }
 
-/// Writes the marker (a link or anything else under its name is replaced, never followed).
+/// Writes the marker (a link under its name is replaced, never followed).
+///
+/// Created in place, not through a temporary file and a rename: the marker's existence is the
+/// claim, so a process killed right after creating it leaves a marked (perhaps empty) file,
+/// where a killed atomic write would leave a stray temporary that makes the folder look like
+/// someone else's files to the next `--resume`.
 fn mark(dir: &Path) -> Result<()> {
     let path = dir.join(RUN_MARKER);
     if is_marked(dir) {
         return Ok(());
     }
-    animescore_fs::replace_file(&path, MARKER_TEXT.as_bytes())
-        .map_err(|e| TrainingError::io(&path, e))
+    let io = |e| TrainingError::io(&path, e);
+    if std::fs::symlink_metadata(&path).is_ok() {
+        std::fs::remove_file(&path).map_err(io)?;
+    }
+    // `create_new` fails on anything at the name, a dangling link included: nothing is followed.
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut file, MARKER_TEXT.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
 }
 
 /// With the lock held: whether this session may write into `dir` (and, with `--overwrite`,
@@ -135,13 +147,25 @@ fn check_claim(opts: &TrainOptions, config: &RunConfig, dir: &Path) -> Result<()
     Ok(())
 }
 
-/// Entries of `dir` other than the lock file and the marker.
+/// Entries of `dir` other than the lock file, the marker and strays of the marker's write.
 fn leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| TrainingError::io(dir, e))?;
     Ok(entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n != LOCK_FILE && n != RUN_MARKER))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| n != LOCK_FILE && n != RUN_MARKER && !is_stray_marker_temporary(n))
+        })
         .collect())
+}
+
+/// Earlier versions wrote the marker through a temporary `.animescore-run.XXXXXX.tmp` and a
+/// rename; a session killed between the two left only that behind, in a folder it had claimed.
+fn is_stray_marker_temporary(name: &str) -> bool {
+    name.strip_prefix(RUN_MARKER)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| rest.ends_with(".tmp"))
 }
 
 /// A resumed run must train on the folder it started with: same folder by identity when both
