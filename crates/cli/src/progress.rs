@@ -125,6 +125,16 @@ impl animescore_inference::PredictProgress for Bar {
     }
 }
 
+impl animescore_gallery::GalleryProgress for Bar {
+    fn start(&self, total: usize) {
+        IngestProgress::start(self, total);
+    }
+
+    fn advance(&self) {
+        IngestProgress::advance(self, 1);
+    }
+}
+
 /// A byte bar for a weights download on a terminal; one line per download otherwise.
 pub struct DownloadBar {
     bar: Option<ProgressBar>,

@@ -1,4 +1,5 @@
-//! A loaded run that explains its scores: images in, one [`Explanation`] each out.
+//! A loaded run that explains its scores: images in, one [`Explanation`] each out, with the
+//! method chosen for the model's feature grid ([`Explainer::choose`]).
 //!
 //! Memory is bounded by pixels, not by the number of images: an image is decoded, reduced to
 //! the model's input and a picture of at most [`MAX_PICTURE_SIDE`] a side
@@ -10,7 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use animescore_backbones::{Backbone, BackboneError, Preprocess};
-use animescore_heads::{HeadsConfig, ScoringModel, Variant, unscale_score};
+use animescore_heads::{HeadsConfig, KnownMetadata, ScoringModel, Variant, unscale_score};
+use animescore_pipeline::{KnownLabels, known_metadata};
 use animescore_run::{DeviceSpec, Placement, TrainedRun};
 use animescore_scorefile::Tier;
 use burn::prelude::*;
@@ -18,8 +20,8 @@ use image::{DynamicImage, RgbImage};
 
 use crate::error::{ExplainError, Result};
 use crate::gradcam::grad_cam;
-use crate::heatmap::{HeatMap, ImageHeat, InputGeometry};
-use crate::method::Method;
+use crate::heatmap::{HeatMap, ImageHeat, InputGeometry, MapState};
+use crate::method::{Method, MethodChoice};
 use crate::occlusion::{OcclusionConfig, occlusion};
 use crate::rollout::{attention_rollout, read};
 use crate::shares::{MetadataFields, MetadataShares, metadata_shares};
@@ -38,6 +40,10 @@ pub struct Explanation {
     /// Raw influence over the model's grid: the feature map for rollout and Grad-CAM, the
     /// input square for occlusion.
     pub grid: HeatMap,
+    /// Whether the map has anything to show (an all-zero map is black once normalised).
+    pub state: MapState,
+    /// Whether known metadata (from an index) replaced the model's own predictions.
+    pub known_metadata: bool,
     /// Influence at the original image's size, `0..=1`, letterbox or stretch undone
     /// (computed row by row when drawn).
     pub heat: ImageHeat,
@@ -52,6 +58,15 @@ pub struct ExplainReport {
     pub explanations: Vec<(PathBuf, Explanation)>,
     /// Unreadable images and why.
     pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Row `b` of a batch's known metadata, `n` times (for the occluded copies of image `b`).
+fn repeat_row(known: &KnownMetadata, b: usize, n: usize) -> KnownMetadata {
+    KnownMetadata {
+        ai: known.ai.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
+        sanity: known.sanity.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
+        tags: known.tags.clone().map(|t| t.narrow(0, b, 1).repeat_dim(0, n)),
+    }
 }
 
 /// Longest side of the picture kept of each image for drawing its overlay: a larger image is
@@ -98,6 +113,8 @@ pub struct Explainer {
     preprocess: Preprocess,
     placement: Placement,
     device: Device,
+    /// The backbone's feature grid at the input size (columns, rows).
+    grid: (usize, usize),
     /// Images per forward pass.
     pub batch_size: usize,
     /// Occlusion patches (default: [`OcclusionConfig::for_size`] of the input side).
@@ -107,7 +124,12 @@ pub struct Explainer {
 impl Explainer {
     /// Loads a run directory's best weights.
     pub fn load(run_dir: &Path, device: DeviceSpec) -> Result<Self> {
-        let run = TrainedRun::load(run_dir, device)?;
+        Ok(Self::from_run(TrainedRun::load(run_dir, device)?))
+    }
+
+    /// Explains with a loaded run (e.g. after reading its known metadata with
+    /// [`animescore_pipeline::known_from_index`]).
+    pub fn from_run(run: TrainedRun) -> Self {
         let batch_size = run.config.train.batch_size().clamp(1, 16);
         let mut explainer = Self::new(
             run.model,
@@ -117,11 +139,12 @@ impl Explainer {
             run.device,
         );
         explainer.batch_size = batch_size;
-        Ok(explainer)
+        explainer
     }
 
     /// An in-memory model (inference mode) built from `heads`; `placement` puts scores into
-    /// percentiles and tiers (as `predict` does: against the run's calibration).
+    /// percentiles and tiers (as `predict` does: against the run's calibration). The feature
+    /// grid is measured with one forward pass of a blank image at the input size.
     pub fn new(
         model: ScoringModel,
         heads: &HeadsConfig,
@@ -129,8 +152,12 @@ impl Explainer {
         placement: Placement,
         device: Device,
     ) -> Self {
+        let size = preprocess.size;
+        let blank = Tensor::<4>::zeros([1, 3, size, size], &device);
+        let [_, _, rows, columns] = model.backbone.feature_map(blank).dims();
         Self {
             model,
+            grid: (columns, rows),
             variant: heads.variant,
             fields: MetadataFields::of(heads),
             occlusion: OcclusionConfig::for_size(preprocess.size),
@@ -144,6 +171,17 @@ impl Explainer {
     /// The model's variant.
     pub fn variant(&self) -> Variant {
         self.variant
+    }
+
+    /// The backbone's last feature grid at the model's input size (columns, rows): the
+    /// resolution of Grad-CAM and attention rollout.
+    pub fn feature_grid(&self) -> (usize, usize) {
+        self.grid
+    }
+
+    /// The method that `method` means on this model, and why (see [`Method::choose`]).
+    pub fn choose(&self, method: Method) -> Result<MethodChoice> {
+        method.choose(self.variant, self.grid)
     }
 
     /// The model's input for a decoded image.
@@ -173,36 +211,78 @@ impl Explainer {
         Ok(LoadedImage { input, picture })
     }
 
-    /// Explains a batch of decoded images with `method`.
+    /// Explains a batch of decoded images with `method` (`auto`: see [`Explainer::choose`]).
     pub fn explain(&self, images: &[DynamicImage], method: Method) -> Result<Vec<Explanation>> {
-        let inputs: Vec<ExplainInput> = images.iter().map(|i| self.prepare(i)).collect();
-        self.explain_inputs(&inputs, method)
+        self.explain_known(images, method, &[])
     }
 
-    /// Explains a batch of prepared images ([`prepare`](Self::prepare),
-    /// [`load_image`](Self::load_image)) with `method`.
+    /// [`explain`](Self::explain) with known metadata (e.g. from
+    /// [`animescore_pipeline::known_from_index`]) in place of the model's own predictions, as
+    /// `predict --metadata` scores: `known[i]` for `images[i]`; images past the end of `known`
+    /// or with `None` use the predictions.
+    pub fn explain_known(
+        &self,
+        images: &[DynamicImage],
+        method: Method,
+        known: &[Option<&KnownLabels>],
+    ) -> Result<Vec<Explanation>> {
+        let inputs: Vec<ExplainInput> = images.iter().map(|i| self.prepare(i)).collect();
+        self.explain_inputs(&inputs, method, known)
+    }
+
+    /// Explains prepared images ([`prepare`](Self::prepare), [`load_image`](Self::load_image))
+    /// with `method`, with known metadata as in [`explain_known`](Self::explain_known).
     pub fn explain_inputs(
         &self,
         images: &[ExplainInput],
         method: Method,
+        known: &[Option<&KnownLabels>],
     ) -> Result<Vec<Explanation>> {
-        if images.is_empty() {
-            return Ok(Vec::new());
+        let method = self.choose(method)?.method;
+        let row = |i: usize| known.get(i).copied().flatten();
+        // Known metadata is given per forward pass: images with and without it go apart.
+        let (with, without): (Vec<usize>, Vec<usize>) =
+            (0..images.len()).partition(|&i| row(i).is_some());
+        let mut explained: Vec<(usize, Explanation)> = Vec::with_capacity(images.len());
+        for group in [without, with] {
+            if group.is_empty() {
+                continue;
+            }
+            let batch: Vec<ExplainInput> = group.iter().map(|&i| images[i].clone()).collect();
+            let rows: Vec<&KnownLabels> = group.iter().filter_map(|&i| row(i)).collect();
+            let known = (!rows.is_empty())
+                .then(|| known_metadata(&rows, self.model.head.tag_vocab(), &self.device));
+            let explanations = self.explain_batch(&batch, method, known.as_ref())?;
+            explained.extend(group.into_iter().zip(explanations));
         }
-        let method = method.resolve(self.variant)?;
+        explained.sort_by_key(|(i, _)| *i);
+        Ok(explained.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Explains images that all have `known` metadata, or none, with a concrete method.
+    fn explain_batch(
+        &self,
+        images: &[ExplainInput],
+        method: Method,
+        known: Option<&KnownMetadata>,
+    ) -> Result<Vec<Explanation>> {
         let chws = images.iter().map(|i| self.preprocess.normalize(i.input.as_raw())).collect();
         let input = self.preprocess.stack(chws, &self.device);
         let features = self.model.backbone.feature_map(input.clone());
         let [_, _, h, w] = features.dims();
-        let out = self.model.head.forward(features.clone(), None)?;
+        let out = self.model.head.forward(features.clone(), known)?;
         let scores = read(out.score.clone())?;
         let grids = match method {
             Method::Attention => {
                 attention_rollout(out.attention.as_deref().unwrap_or(&[]), (w, h))?
             }
-            Method::GradCam => grad_cam(&self.model.head, features.clone())?,
+            Method::GradCam => grad_cam(&self.model.head, features.clone(), known)?,
             Method::Occlusion => {
-                let score = |batch: Tensor<4>| read(self.model.forward(batch, None)?.score);
+                let score = |b: usize, copies: Tensor<4>| {
+                    let n = copies.dims()[0];
+                    let known = known.map(|k| repeat_row(k, b, n));
+                    read(self.model.forward(copies, known)?.score)
+                };
                 occlusion(&score, input.clone(), &scores, self.occlusion)?
             }
             Method::Auto => {
@@ -211,7 +291,7 @@ impl Explainer {
         };
         let shares = if self.fields.any() {
             let grey = Tensor::<4>::zeros(input.dims(), &self.device);
-            Some(metadata_shares(&self.model, self.fields, features, &out, grey)?)
+            Some(metadata_shares(&self.model, self.fields, features, &out, known, grey)?)
         } else {
             None
         };
@@ -234,6 +314,8 @@ impl Explainer {
                     tier,
                     method,
                     heat: ImageHeat::new(grid.clone(), geometry),
+                    state: grid.state(),
+                    known_metadata: known.is_some(),
                     grid,
                     shares: shares.as_ref().map(|s| s[i]),
                 }
@@ -242,30 +324,35 @@ impl Explainer {
     }
 
     /// Explains image files in batches of at most `batch_size` images and
-    /// [`MAX_BATCH_PIXELS`] pixels; `each` gets every explained file with its picture, in
-    /// input order; unreadable files are reported, not fatal.
+    /// [`MAX_BATCH_PIXELS`] pixels, with known metadata `known[i]` for `paths[i]` (as in
+    /// [`explain_known`](Self::explain_known)); `each` gets every explained file with its
+    /// picture, in input order; unreadable files are reported, not fatal.
     pub fn explain_files_with<E: From<ExplainError>>(
         &self,
         paths: &[PathBuf],
         method: Method,
+        known: &[Option<&KnownLabels>],
         mut each: impl FnMut(&Path, &RgbImage, Explanation) -> std::result::Result<(), E>,
     ) -> std::result::Result<Vec<(PathBuf, String)>, E> {
         let mut failed = Vec::new();
-        let mut batch: Vec<(&PathBuf, LoadedImage)> = Vec::new();
-        let mut flush = |batch: &mut Vec<(&PathBuf, LoadedImage)>| -> std::result::Result<(), E> {
+        let mut batch: Vec<(usize, LoadedImage)> = Vec::new();
+        let mut flush = |batch: &mut Vec<(usize, LoadedImage)>| -> std::result::Result<(), E> {
             let inputs: Vec<ExplainInput> = batch.iter().map(|(_, l)| l.input.clone()).collect();
-            let explained = self.explain_inputs(&inputs, method)?;
-            for ((path, loaded), e) in batch.drain(..).zip(explained) {
+            let rows: Vec<_> =
+                batch.iter().map(|(i, _)| known.get(*i).copied().flatten()).collect();
+            let explained = self.explain_inputs(&inputs, method, &rows)?;
+            for ((i, loaded), e) in batch.drain(..).zip(explained) {
+                let path = &paths[i];
                 each(path, &loaded.picture, e)?;
             }
             Ok(())
         };
         let mut pixels = 0u64;
-        for path in paths {
+        for (i, path) in paths.iter().enumerate() {
             match self.load_image(path) {
                 Ok(loaded) => {
                     pixels += loaded.pixels();
-                    batch.push((path, loaded));
+                    batch.push((i, loaded));
                 }
                 Err(e) => failed.push((path.clone(), e.to_string())),
             }
@@ -282,7 +369,7 @@ impl Explainer {
     /// every explanation.
     pub fn explain_files(&self, paths: &[PathBuf], method: Method) -> Result<ExplainReport> {
         let mut explanations = Vec::new();
-        let failed = self.explain_files_with(paths, method, |path, _, e| {
+        let failed = self.explain_files_with(paths, method, &[], |path, _, e| {
             explanations.push((path.to_path_buf(), e));
             Ok::<(), ExplainError>(())
         })?;

@@ -3,7 +3,7 @@
 //! over channels is clipped at zero. The map has the feature grid's resolution (7×7 for a
 //! ResNet at 224 px), so it is coarse by construction.
 
-use animescore_heads::ScoringHead;
+use animescore_heads::{KnownMetadata, ScoringHead};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
@@ -11,15 +11,25 @@ use crate::error::{ExplainError, Result};
 use crate::heatmap::HeatMap;
 use crate::rollout::read;
 
-/// Grad-CAM maps of a batch of feature maps `[B, C, h, w]` through `head`.
+/// Grad-CAM maps of a batch of feature maps `[B, C, h, w]` through `head`, with the batch's
+/// `known` metadata in place of the model's own predictions when given.
 ///
 /// The feature map becomes a fresh autodiff leaf, so only the head is differentiated; the
 /// images of a batch do not interact (no batch statistics at inference), so the gradient of
 /// the summed scores holds each image's own gradient.
-pub fn grad_cam(head: &ScoringHead, feature_map: Tensor<4>) -> Result<Vec<HeatMap>> {
+pub fn grad_cam(
+    head: &ScoringHead,
+    feature_map: Tensor<4>,
+    known: Option<&KnownMetadata>,
+) -> Result<Vec<HeatMap>> {
     let [batch, _, h, w] = feature_map.dims();
     let features = feature_map.inner().autodiff().require_grad();
-    let out = head.forward(features.clone(), None)?;
+    let known = known.map(|k| KnownMetadata {
+        ai: k.ai.clone().map(Tensor::autodiff),
+        sanity: k.sanity.clone().map(Tensor::autodiff),
+        tags: k.tags.clone().map(Tensor::autodiff),
+    });
+    let out = head.forward(features.clone(), known.as_ref())?;
     let grads = out.score.sum().backward();
     let gradient = features.grad(&grads).ok_or(ExplainError::NoGradient)?;
     let weights = gradient.mean_dim(3).mean_dim(2);

@@ -8,6 +8,29 @@ use animescore_backbones::ResizeMode;
 
 use crate::error::{ExplainError, Result};
 
+/// Whether a map has anything to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapState {
+    /// Values differ: the map shows where influence is.
+    Ok,
+    /// Every value is zero (or not finite): e.g. Grad-CAM clipped all evidence, because
+    /// nothing in the image raises the score.
+    AllZero,
+    /// Every value is the same non-zero number: no place stands out.
+    Flat,
+}
+
+impl MapState {
+    /// The name in `explanations.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::AllZero => "all-zero",
+            Self::Flat => "flat",
+        }
+    }
+}
+
 /// A row-major grid of non-negative influence values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeatMap {
@@ -44,6 +67,20 @@ impl HeatMap {
         let top = self.get(x0, y0) * (1.0 - fx) + self.get(x1, y0) * fx;
         let bottom = self.get(x0, y1) * (1.0 - fx) + self.get(x1, y1) * fx;
         top * (1.0 - fy) + bottom * fy
+    }
+
+    /// Whether the map has anything to show (a map without is black once normalised).
+    pub fn state(&self) -> MapState {
+        let finite = || self.values.iter().copied().filter(|v| v.is_finite());
+        let lo = finite().fold(f32::INFINITY, f32::min);
+        let hi = finite().fold(f32::NEG_INFINITY, f32::max);
+        if !lo.is_finite() || (lo == 0.0 && hi == 0.0) {
+            MapState::AllZero
+        } else if hi > lo {
+            MapState::Ok
+        } else {
+            MapState::Flat
+        }
     }
 
     /// Values scaled to `0..=1` by min–max (a flat map becomes all zeros), non-finite values
@@ -259,6 +296,16 @@ mod tests {
         assert_eq!(m.values, vec![0.0, 1.0]);
         let flat = HeatMap::new(2, 1, vec![3.0, 3.0]).unwrap().normalized();
         assert_eq!(flat.values, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn empty_maps_are_told_apart() {
+        let state = |v: Vec<f32>| HeatMap::new(v.len(), 1, v).unwrap().state();
+        assert_eq!(state(vec![0.0, 0.0, 0.0]), MapState::AllZero);
+        assert_eq!(state(vec![0.0, f32::NAN]), MapState::AllZero);
+        assert_eq!(state(vec![0.5, 0.5]), MapState::Flat);
+        assert_eq!(state(vec![0.0, 0.25]), MapState::Ok);
+        assert_eq!(state(vec![0.0, f32::NAN, 0.25]), MapState::Ok);
     }
 
     /// A bright spot in a wide image, letterboxed: the map that is hot exactly where the

@@ -47,9 +47,10 @@ impl OcclusionConfig {
 }
 
 /// Occlusion maps (over the `size × size` input) of normalised images `[B, 3, size, size]`.
-/// `score` maps a batch of images to one score per image; `base` holds the unoccluded scores.
+/// `score(b, copies)` scores occluded copies of image `b` (one score per copy); `base` holds
+/// the unoccluded scores.
 pub fn occlusion(
-    score: &dyn Fn(Tensor<4>) -> Result<Vec<f32>>,
+    score: &dyn Fn(usize, Tensor<4>) -> Result<Vec<f32>>,
     images: Tensor<4>,
     base: &[f32],
     config: OcclusionConfig,
@@ -70,7 +71,7 @@ pub fn occlusion(
         for chunk in positions.chunks(config.batch_size) {
             let masks = patch_masks(chunk, size, config.patch, &device);
             let copies = image.clone().repeat_dim(0, chunk.len()) * masks;
-            changes.extend(score(copies)?.into_iter().map(|s| (base_score - s).abs()));
+            changes.extend(score(b, copies)?.into_iter().map(|s| (base_score - s).abs()));
         }
         maps.push(spread(&positions, &changes, size, config.patch)?);
     }
@@ -132,12 +133,12 @@ mod tests {
         let device = Device::flex();
         let size = 16;
         let images = Tensor::<4>::ones([2, 3, size, size], &device);
-        let score = |x: Tensor<4>| -> Result<Vec<f32>> {
+        let score = |_: usize, x: Tensor<4>| -> Result<Vec<f32>> {
             let b = x.dims()[0];
             let corner = x.narrow(2, 0, 4).narrow(3, 0, 4).mean_dim(3).mean_dim(2).mean_dim(1);
             crate::rollout::read(corner.reshape([b]))
         };
-        let base = score(images.clone()).unwrap();
+        let base = score(0, images.clone()).unwrap();
         let config = OcclusionConfig { patch: 4, stride: 2, batch_size: 10 };
         let maps = occlusion(&score, images, &base, config).unwrap();
         assert_eq!(maps.len(), 2);

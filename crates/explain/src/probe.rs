@@ -1,7 +1,8 @@
 //! Synthetic probe images whose score depends on one known region, for testing attribution:
 //! a bright disc at a random position on a dark, noisy background (drawn the way
 //! `animescore_dataset::synthesize` draws its discs); the score is the disc's brightness. An
-//! attribution method that works must put its heat on the disc.
+//! attribution method that works must put its heat on the disc. [`centred_probe_image`] puts
+//! the disc in the middle of every image: a score that depends on a central region.
 
 use image::{Rgb, RgbImage};
 use rand::Rng;
@@ -36,13 +37,25 @@ pub struct ProbeImage {
     pub score: f32,
 }
 
-/// Draws a `size × size` probe image.
+/// Draws a `size × size` probe image, its disc at a random position.
 pub fn probe_image(size: u32, rng: &mut impl Rng) -> ProbeImage {
     let s = size as f32;
     let radius = s * 0.12;
     let cx = rng.random_range(radius..s - radius);
     let cy = rng.random_range(radius..s - radius);
-    let region = Region { cx, cy, radius };
+    draw(size, Region { cx, cy, radius }, rng)
+}
+
+/// Draws a `size × size` probe image whose disc (a sixth of the side in radius) sits in the
+/// centre.
+pub fn centred_probe_image(size: u32, rng: &mut impl Rng) -> ProbeImage {
+    let s = size as f32;
+    draw(size, Region { cx: s / 2.0, cy: s / 2.0, radius: s / 6.0 }, rng)
+}
+
+/// A probe image with its disc at `region`.
+fn draw(size: u32, region: Region, rng: &mut impl Rng) -> ProbeImage {
+    let s = size as f32;
     let brightness: f32 = rng.random_range(0.0..1.0);
     let disc = (90.0 + 165.0 * brightness) as i16;
     let bg =

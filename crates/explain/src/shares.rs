@@ -4,9 +4,10 @@
 //! changes, divided by their sum, are the shares. Ablation effects need not add up to the
 //! score (the model is not linear); the shares compare them, they do not decompose the score.
 
-use animescore_heads::{HeadsConfig, MetadataProbs, ModelOutput, ScoringModel, Variant};
+use animescore_heads::{
+    HeadsConfig, KnownMetadata, MetadataLogits, MetadataProbs, ModelOutput, ScoringModel, Variant,
+};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, softmax};
 
 use animescore_backbones::Backbone;
 
@@ -51,27 +52,25 @@ pub struct MetadataShares {
     pub tags: Option<f64>,
 }
 
-/// The model's own metadata probabilities from an output (what the embedding saw).
-fn probabilities(out: &ModelOutput) -> MetadataProbs {
-    let p_ai = sigmoid(out.ai_logit.clone()).unsqueeze_dim::<2>(1);
-    MetadataProbs {
-        ai: Tensor::cat(vec![p_ai.clone().neg().add_scalar(1.0), p_ai], 1),
-        sanity: softmax(out.sanity_logits.clone(), 1),
-        tags: out.tag_logits.clone().map(sigmoid),
-    }
-}
-
-/// Shares of each image of a batch. `feature_map` is the backbone's output for `images`,
-/// `full` the model's output for them; `grey` is a batch of mean-colour images.
+/// Shares of each image of a batch. `feature_map` is the backbone's output for the images,
+/// `full` the model's output for them with their `known` metadata (if any); `grey` is a
+/// batch of mean-colour images.
 pub fn metadata_shares(
     model: &ScoringModel,
     fields: MetadataFields,
     feature_map: Tensor<4>,
     full: &ModelOutput,
+    known: Option<&KnownMetadata>,
     grey: Tensor<4>,
 ) -> Result<Vec<MetadataShares>> {
     let base = read(full.score.clone())?;
-    let probs = probabilities(full);
+    // What the embedding saw: the known metadata, else the model's own predictions.
+    let logits = MetadataLogits {
+        ai: full.ai_logit.clone(),
+        sanity: full.sanity_logits.clone(),
+        tags: full.tag_logits.clone(),
+    };
+    let probs = logits.probabilities(known, false)?;
     let change = |scores: Vec<f32>| -> Vec<f64> {
         base.iter().zip(scores).map(|(b, s)| f64::from((b - s).abs())).collect()
     };
@@ -81,7 +80,7 @@ pub fn metadata_shares(
     let image = model.head.forward_edited(grey_map, None, &move |p| *p = same.clone())?;
     let image = change(read(image.score)?);
     let ablate = |edit: &dyn Fn(&mut MetadataProbs)| -> Result<Vec<f64>> {
-        let out = model.head.forward_edited(feature_map.clone(), None, edit)?;
+        let out = model.head.forward_edited(feature_map.clone(), known, edit)?;
         Ok(change(read(out.score)?))
     };
     let zero = |t: &Tensor<2>| t.zeros_like();

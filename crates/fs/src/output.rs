@@ -150,6 +150,12 @@ impl OutputDir {
     /// What is at `name` now. Only `lstat` and, for a recorded file, a read of the regular file
     /// itself: a FIFO or a link is never opened.
     pub fn slot(&self, name: &str) -> io::Result<Slot> {
+        self.slot_as(name, self.overwrite)
+    }
+
+    /// [`Self::slot`] with `overwrite` given: without it, only our own unchanged file is
+    /// [`Slot::Replaceable`].
+    fn slot_as(&self, name: &str, overwrite: bool) -> io::Result<Slot> {
         check_name(name)?;
         let path = self.dir.join(name);
         let meta = match std::fs::symlink_metadata(&path) {
@@ -161,7 +167,7 @@ impl OutputDir {
             let what = file_type_name(&meta.file_type());
             return Ok(Slot::Taken(format!("a {what}")));
         }
-        if self.overwrite {
+        if overwrite {
             return Ok(Slot::Replaceable);
         }
         let ours = match self.owned.get(name.as_bytes()) {
@@ -214,6 +220,17 @@ impl OutputDir {
         self.owned.insert(name.as_bytes().to_vec(), digest);
         self.append_record(name, digest)?;
         Ok(path)
+    }
+
+    /// Removes `name` when it is a file this tool wrote and nobody changed since (a stale
+    /// output that would contradict this run's). Anything else there, `overwrite` or not, is
+    /// left alone; nothing there is `Ok` too.
+    pub fn remove_own(&mut self, name: &str) -> io::Result<()> {
+        if self.slot_as(name, false)? == Slot::Replaceable {
+            std::fs::remove_file(self.dir.join(name))?;
+            self.owned.remove(name.as_bytes());
+        }
+        Ok(())
     }
 
     fn append_record(&self, name: &str, digest: ContentDigest) -> io::Result<()> {
@@ -368,6 +385,14 @@ mod tests {
         assert!(d.write("link.png", b"x").is_err());
         assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
         assert!(d.write("../escape.png", b"x").is_err());
+        // Removing a stale output takes only our own unchanged file, even with `overwrite`.
+        d.remove_own("user.png").unwrap();
+        assert!(!out.join("user.png").exists(), "replaced under overwrite, so ours");
+        std::fs::write(out.join("theirs.png"), b"user's").unwrap();
+        d.remove_own("theirs.png").unwrap();
+        d.remove_own("link.png").unwrap();
+        d.remove_own("absent.png").unwrap();
+        assert!(out.join("theirs.png").exists() && out.join("link.png").exists());
         assert!(d.write(OUTPUTS_RECORD, b"x").is_err());
     }
 }

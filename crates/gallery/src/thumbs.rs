@@ -1,60 +1,181 @@
-//! Thumbnails as `data:` URIs (downscaled JPEG, base64), so the page needs no other file.
+//! Thumbnails: each image decoded (a JPEG at reduced DCT scale), shrunk so that its longer
+//! side is at most the size asked (never enlarged) and JPEG-encoded, on every core. They are
+//! embedded as `data:` URIs, or written into a thumbnail folder as `B/I.jpg` (card `I` of the
+//! page, best score first; `B = I / 1000`, so no folder holds more than 1000 files), the
+//! layout the page's script links to.
+//!
+//! The folder is built beside its final place (`DIR.partial`) and renamed over the old one
+//! at the end; a folder is only ever replaced when it holds the marker file that this module
+//! writes, so a folder of the user's that happens to have the name is never deleted.
 
-use std::path::Path;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 
-use animescore_backbones::load_image;
-use image::ImageFormat;
+use animescore_backbones::{BackboneError, load_rgb};
+use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
+use rayon::prelude::*;
 
-/// A `data:image/jpeg;base64,…` thumbnail whose longer side is at most `max_side`.
-pub fn thumbnail_uri(path: &Path, max_side: u32) -> Result<String, String> {
-    let image = load_image(path).map_err(|e| e.to_string())?;
-    // Transparent pixels composited onto white, as they are shown elsewhere.
-    let thumb = image.resize(max_side, max_side, FilterType::Triangle).to_rgba8();
-    let rgb = image::RgbImage::from_fn(thumb.width(), thumb.height(), |x, y| {
-        let p = thumb.get_pixel(x, y).0;
-        let a = f32::from(p[3]) / 255.0;
-        image::Rgb([0, 1, 2].map(|c| (f32::from(p[c]) * a + 255.0 * (1.0 - a)).round() as u8))
-    });
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    rgb.write_to(&mut bytes, ImageFormat::Jpeg).map_err(|e| e.to_string())?;
-    Ok(format!("data:image/jpeg;base64,{}", base64(bytes.get_ref())))
+use crate::base64;
+use crate::cards::Thumb;
+use crate::error::{GalleryError, Result};
+use crate::{GalleryProgress, THUMBS_MARKER};
+
+/// JPEG quality of the thumbnails.
+const QUALITY: u8 = 82;
+/// Thumbnails per subfolder.
+pub const PER_FOLDER: usize = 1000;
+
+/// A thumbnail's JPEG bytes, its longer side at most `max_side`; the error is the reason only.
+pub fn jpeg(path: &Path, max_side: u32) -> Result<Vec<u8>, String> {
+    let shrink = |w: u32, h: u32| f64::from(max_side) / f64::from(w.max(h).max(1));
+    let image = load_rgb(path, shrink).map_err(|e| match e {
+        BackboneError::File { reason, .. } => reason,
+        other => other.to_string(),
+    })?;
+    let (w, h) = image.dimensions();
+    let image = if w.max(h) > max_side {
+        let scale = f64::from(max_side) / f64::from(w.max(h));
+        let side = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+        image::imageops::resize(&image, side(w), side(h), FilterType::Triangle)
+    } else {
+        image
+    };
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, QUALITY)
+        .encode_image(&image)
+        .map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
+/// Thumbnails of `paths` as `data:` URIs, in order.
+pub fn embedded(paths: &[&Path], max_side: u32, progress: &dyn GalleryProgress) -> Vec<Thumb> {
+    progress.start(paths.len());
+    paths
+        .par_iter()
+        .map(|path| {
+            let thumb = match jpeg(path, max_side) {
+                Ok(bytes) => {
+                    Thumb::Embedded(format!("data:image/jpeg;base64,{}", base64::encode(&bytes)))
+                }
+                Err(reason) => Thumb::Missing(reason),
+            };
+            progress.advance();
+            thumb
+        })
+        .collect()
+}
+
+/// The file of card `index` under a thumbnail folder.
+pub fn relative_path(index: usize) -> PathBuf {
+    PathBuf::from((index / PER_FOLDER).to_string()).join(format!("{index}.jpg"))
+}
+
+/// Writes the thumbnails of `paths` into `dir` (replacing a thumbnail folder written before)
+/// and returns what each card got.
+pub fn folder(
+    paths: &[&Path],
+    max_side: u32,
+    dir: &Path,
+    progress: &dyn GalleryProgress,
+) -> Result<Vec<Thumb>> {
+    let partial = partial_dir(dir);
+    remove_ours(&partial)?;
+    fn io(path: &Path) -> impl Fn(std::io::Error) -> GalleryError + '_ {
+        move |source| GalleryError::Io { path: path.to_path_buf(), source }
     }
-    out
+    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let marker = partial.join(THUMBS_MARKER);
+    std::fs::write(&marker, b"thumbnails of an animescore gallery page\n").map_err(io(&marker))?;
+    for bucket in 0..paths.len().div_ceil(PER_FOLDER) {
+        let sub = partial.join(bucket.to_string());
+        std::fs::create_dir(&sub).map_err(io(&sub))?;
+    }
+    progress.start(paths.len());
+    let thumbs = paths
+        .par_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let thumb = match jpeg(path, max_side) {
+                Ok(bytes) => {
+                    let file = partial.join(relative_path(i));
+                    std::fs::write(&file, bytes).map_err(io(&file))?;
+                    Thumb::File
+                }
+                Err(reason) => Thumb::Missing(reason),
+            };
+            progress.advance();
+            Ok(thumb)
+        })
+        .collect::<Result<Vec<Thumb>>>()?;
+    remove_ours(dir)?;
+    std::fs::rename(&partial, dir).map_err(io(dir))?;
+    Ok(thumbs)
+}
+
+/// Where the folder `dir` is built before it replaces the old one.
+pub fn partial_dir(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.with_file_name(format!("{name}.partial"))
+}
+
+/// Removes `dir` if it is a thumbnail folder of ours; nothing there is fine; anything else
+/// there is an error.
+fn remove_ours(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(GalleryError::Io { path: dir.to_path_buf(), source }),
+        Ok(meta) if meta.is_dir() && dir.join(THUMBS_MARKER).is_file() => {}
+        Ok(_) => return Err(GalleryError::NotOurs { path: dir.to_path_buf() }),
+    }
+    std::fs::remove_dir_all(dir)
+        .map_err(|source| GalleryError::Io { path: dir.to_path_buf(), source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NoGalleryProgress;
+    use image::{Rgb, RgbImage};
 
     #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
+    fn thumbnails_shrink_but_never_enlarge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (big, small) = (dir.path().join("big.png"), dir.path().join("small.png"));
+        RgbImage::from_pixel(300, 150, Rgb([200, 10, 10])).save(&big).unwrap();
+        RgbImage::from_pixel(20, 10, Rgb([10, 200, 10])).save(&small).unwrap();
+        let side = |p: &Path| {
+            let img = image::load_from_memory(&jpeg(p, 100).unwrap()).unwrap();
+            (img.width(), img.height())
+        };
+        assert_eq!(side(&big), (100, 50));
+        assert_eq!(side(&small), (20, 10));
+        assert!(jpeg(&dir.path().join("absent.png"), 100).is_err());
+    }
+
+    /// The folder is replaced when it is ours, refused when it is not; a thumbnail that
+    /// cannot be made leaves its card without one.
+    #[test]
+    fn the_folder_is_replaced_only_when_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("a.png");
+        RgbImage::from_pixel(40, 40, Rgb([1, 2, 3])).save(&image).unwrap();
+        let absent = dir.path().join("absent.png");
+        let thumbs = dir.path().join("page-thumbs");
+        let paths = [image.as_path(), absent.as_path()];
+        let made = folder(&paths, 32, &thumbs, &NoGalleryProgress).unwrap();
+        assert!(matches!(made[..], [Thumb::File, Thumb::Missing(_)]), "{made:?}");
+        assert!(thumbs.join("0/0.jpg").is_file() && !thumbs.join("0/1.jpg").exists());
+        std::fs::write(thumbs.join("0/stale.jpg"), b"x").unwrap();
+        folder(&paths, 32, &thumbs, &NoGalleryProgress).unwrap();
+        assert!(!thumbs.join("0/stale.jpg").exists(), "the old folder is replaced");
+        assert!(!dir.path().join("page-thumbs.partial").exists());
+
+        let theirs = dir.path().join("theirs-thumbs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::write(theirs.join("keep.txt"), b"mine").unwrap();
+        let err = folder(&paths, 32, &theirs, &NoGalleryProgress).unwrap_err();
+        assert!(matches!(err, GalleryError::NotOurs { .. }), "{err}");
+        assert!(theirs.join("keep.txt").is_file(), "a folder that is not ours is kept");
     }
 }

@@ -19,5 +19,5 @@ mod stream;
 pub use error::{InferenceError, Result};
 pub use eval::{EvalOptions, EvalReport, evaluate_run};
 pub use inputs::{FoundImage, ImageWalk, Shard, collect_images, is_image};
-pub use predict::{KnownLabels, PredictReport, Predictor};
+pub use predict::{PredictReport, Predictor};
 pub use stream::{NoPredictProgress, PredictProgress, StreamOptions, StreamReport, predict_to};

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use animescore_dataset::{Database, sanity_level};
+use animescore_dataset::sanity_level;
 use animescore_heads::{KnownMetadata, Label, SANITY_CLASSES, unscale_score};
-use animescore_pipeline::{LoadedBatch, LoaderSettings, Sample, image_loader, read, tag_names};
+use animescore_pipeline::{
+    KnownLabels, LoadedBatch, LoaderSettings, Sample, image_loader, known_from_index,
+    known_metadata, read,
+};
 use animescore_run::{DeviceSpec, Placement, RunConfig, TrainedRun, ensure_finite};
 use animescore_scorefile::{ScoreRow, TierCuts};
 use burn::tensor::activation::{sigmoid, softmax};
@@ -19,17 +22,6 @@ use crate::error::Result;
 /// Tags reported per image at most, and the probability they need.
 const TOP_TAGS: usize = 5;
 const TAG_THRESHOLD: f64 = 0.5;
-
-/// Metadata of an image known from an index.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KnownLabels {
-    /// AI flag.
-    pub ai: bool,
-    /// Sanity class.
-    pub sanity_class: usize,
-    /// Tag indices in the run's vocabulary.
-    pub tags: Vec<usize>,
-}
 
 /// Predictions and the images that could not be read.
 #[derive(Debug, Clone, Default)]
@@ -82,20 +74,9 @@ impl Predictor {
     }
 
     /// Known metadata of every record of an index, by record name, encoded with this run's
-    /// vocabulary.
+    /// vocabulary (see [`known_from_index`]).
     pub fn known_from_index(&self, db: &Path) -> Result<HashMap<String, KnownLabels>> {
-        let source = self.run.config.train.tags.source;
-        let index = Database::open_read_only(db)?;
-        let records = animescore_pipeline::labelled_records(&index, &self.run.vocab, source)?;
-        let vocab = self.run.vocab.index();
-        Ok(records
-            .iter()
-            .filter_map(|r| {
-                let sanity_class = r.sanity_level.and_then(animescore_dataset::sanity_class)?;
-                let tags = vocab.positions(tag_names(r, source));
-                Some((r.filename.clone(), KnownLabels { ai: r.ai_flag, sanity_class, tags }))
-            })
-            .collect())
+        Ok(known_from_index(&self.run, db)?)
     }
 
     /// Scores images with the model's own metadata predictions.
@@ -183,23 +164,7 @@ impl Predictor {
     ) -> KnownMetadata {
         let rows: Vec<&KnownLabels> =
             samples.iter().filter_map(|s| known.get(&s.filename)).collect();
-        let ai: Vec<f32> = rows.iter().map(|k| f32::from(u8::from(k.ai))).collect();
-        let sanity: Vec<i64> = rows.iter().map(|k| k.sanity_class as i64).collect();
-        let device = &self.run.device;
-        let tags = self.run.model.head.tag_vocab().map(|k| {
-            let mut hot = vec![0.0f32; rows.len() * k];
-            for (r, row) in rows.iter().enumerate() {
-                for &t in row.tags.iter().filter(|&&t| t < k) {
-                    hot[r * k + t] = 1.0;
-                }
-            }
-            Tensor::<1>::from_floats(hot.as_slice(), device).reshape([rows.len(), k])
-        });
-        KnownMetadata {
-            ai: Some(Tensor::from_floats(ai.as_slice(), device)),
-            sanity: Some(Tensor::from_ints(sanity.as_slice(), device)),
-            tags,
-        }
+        known_metadata(&rows, self.run.model.head.tag_vocab(), &self.run.device)
     }
 
     fn forward(

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{InferenceError, Result};
 use crate::inputs::{FoundImage, ImageWalk, Shard};
 use crate::model_record::ModelRecord;
-use crate::predict::{KnownLabels, Predictor};
+use crate::predict::Predictor;
 use animescore_fs::OutputGuard;
+use animescore_pipeline::KnownLabels;
 use animescore_scorefile::{
     ExistingRows, ScoreRow, ScoreTarget, ScoreWriter, WriteMode, encode_all, path_key, read_rows,
     sort_best_first, sort_file,

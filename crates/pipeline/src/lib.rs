@@ -8,6 +8,8 @@
 //! - Caches: images decoded once into an [`ImageCache`], frozen-backbone features computed
 //!   once into a [`FeatureCache`], both on a crash-safe [`SlotStore`].
 //! - Read-back: per-step values stay on the device and are read in bulk ([`Pending`]).
+//! - Known metadata: [`known_from_index`] reads an index's labels for a run to use in place
+//!   of its own metadata predictions, [`known_metadata`] makes them a batch's input.
 //! - Evaluation: [`evaluate_samples`] runs an inference-mode model over a loader into
 //!   [`SplitMetrics`](animescore_run::SplitMetrics).
 //!
@@ -19,6 +21,7 @@ mod error;
 mod evaluate;
 mod feature_cache;
 mod image_cache;
+mod known;
 mod loader;
 mod readback;
 mod records;
@@ -36,6 +39,7 @@ pub use feature_cache::{CachedFeatures, FeatureCache, feature_dims};
 pub use image_cache::{
     CacheChoice, CachedImages, ImageCache, cache_root, default_cache_root, fill_image_cache,
 };
+pub use known::{KnownLabels, known_from_index, known_metadata};
 pub use loader::{BatchLoader, Batches, DEFAULT_PREFETCH};
 pub use readback::{DEFAULT_READBACK_EVERY, Pending, StepValues, read, read_f32};
 pub use records::{

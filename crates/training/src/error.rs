@@ -74,6 +74,15 @@ pub enum TrainingError {
         reason: String,
     },
 
+    /// A chart that could not be drawn.
+    #[error("{chart}: {reason}")]
+    Plot {
+        /// The chart's file name.
+        chart: &'static str,
+        /// plotters' message.
+        reason: String,
+    },
+
     /// From the run crate (settings, run directory, weights).
     #[error(transparent)]
     Settings(#[from] animescore_run::RunError),

@@ -207,7 +207,8 @@ pub fn run_grid(
         .iter()
         .map(|r| (r.name.clone(), test_or_validation(&r.summary).srcc.unwrap_or(f64::NAN)))
         .collect();
-    write_text(&out.join("results.svg"), &bars_svg("score SRCC (test, else validation)", &bars))?;
+    let title = "score SRCC per run (test split, else validation)";
+    write_text(&out.join("results.svg"), &bars_svg(title, "score SRCC (Spearman)", &bars)?)?;
     Ok(rows)
 }
 

@@ -32,7 +32,7 @@ pub use parity::{
     ParityBatches, ParityEpoch, ParityLosses, ParityRecord, ParitySettings, ParityStep,
     read_tensors, sample_tensors, write_tensors,
 };
-pub use plot::{Series, bars_svg, curves_svg};
+pub use plot::{bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
 pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};

@@ -581,7 +581,9 @@ impl<'a> Trainer<'a> {
         state.epoch = record.epoch;
         self.stopped_early = state.wait >= self.prepared.run_config.train.patience();
         write_text(&self.run.metrics(), &metrics_csv(&self.state.history)?)?;
-        write_text(&self.run.curves(), &plot::curves_svg(&self.state.history))?;
+        let best = Some(self.state.best_epoch).filter(|&e| e > 0);
+        let curves = plot::curves_svg(&self.state.history, monitor, best)?;
+        write_text(&self.run.curves(), &curves)?;
         save_checkpoint(&self.run, self.model()?, &self.optim, &self.state)?;
         self.progress.epoch_end(&record, improved);
         Ok(())
