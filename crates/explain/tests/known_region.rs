@@ -172,10 +172,11 @@ fn centre_corner_ratio(explained: &[Explanation], held_out: &[ProbeImage]) -> f6
         let edge = |v: usize| v < quarter || v >= SIZE as usize - quarter;
         edge(x) && edge(y)
     };
-    let (mut centre, mut corners) = (0.0, 0.0);
+    let (mut centre, mut corners) = (0.0f64, 0.0f64);
     for (e, probe) in explained.iter().zip(held_out) {
-        centre += e.heat.mean_inside_outside(|x, y| probe.region.contains(x, y)).0;
-        corners += e.heat.mean_inside_outside(corner).0;
+        let heat = e.heat.to_map();
+        centre += heat.mean_inside_outside(|x, y| probe.region.contains(x, y)).0;
+        corners += heat.mean_inside_outside(corner).0;
     }
     centre / corners.max(1e-9)
 }
