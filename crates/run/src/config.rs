@@ -344,7 +344,7 @@ pub struct TrainConfig {
     pub warmup_fraction: f64,
     /// AdamW weight decay (0: plain Adam).
     pub weight_decay: f64,
-    /// Clip the gradient norm of every parameter tensor to this value.
+    /// Clip the norm of all gradients together to this value (PyTorch's `clip_grad_norm_`).
     pub grad_clip: Option<f64>,
     /// The validation number that picks the best epoch and stops training early.
     pub monitor: Monitor,

@@ -35,7 +35,7 @@ pub use parity::{
 pub use plot::{bars_svg, curves_svg};
 pub use report::{metric_rows, metrics_table, model_card, score_description};
 pub use schedule::LrSchedule;
-pub use step::{ADAMW_EPSILON, StepObserver, optimizer, train_step};
+pub use step::{ADAMW_EPSILON, StepObserver, clip_grad_norm, optimizer, train_step};
 pub use train::{
     NoTrainProgress, RUN_MARKER, RunInfo, TrainOptions, TrainProgress, TrainReport, Trainer, train,
 };

@@ -469,6 +469,7 @@ impl<'a> Trainer<'a> {
                 model,
                 &mut self.optim,
                 lr,
+                self.prepared.run_config.train.grad_clip,
                 self.train_forward,
                 batch.images.clone(),
                 &batch.targets,

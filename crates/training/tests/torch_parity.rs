@@ -105,9 +105,16 @@ fn replay(variant: &str) {
         let lr = schedule.at(step.step);
         assert!(rel(lr, step.lr) <= 1e-9, "step {}: lr {lr}, PyTorch {}", step.step, step.lr);
         let (images, targets) = samples.batch(&step.samples, &device).unwrap();
-        let (next, _, loss) =
-            train_step(model, &mut optim, lr, Forward::Images(Precision::F32), images, &targets)
-                .unwrap();
+        let (next, _, loss) = train_step(
+            model,
+            &mut optim,
+            lr,
+            None,
+            Forward::Images(Precision::F32),
+            images,
+            &targets,
+        )
+        .unwrap();
         model = next;
         assert_losses(step.step, &ParityLosses::read(&loss).unwrap(), &step.losses, 1e-4);
     }
