@@ -120,8 +120,8 @@ pub fn throughput(opts: &BenchOptions) -> Result<BenchReport> {
             let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             model = optim.step(1e-4, model, grads);
         }
-        report.first_step_seconds = timer.first_step;
         let (warmup, seconds) = timer.finish()?;
+        report.first_step_seconds = timer.first_step;
         report.warmup_seconds += warmup;
         report.train_images_per_s = rate(opts.steps * c.batch_size(), seconds);
         model = c.precision.settle(model);
@@ -157,11 +157,20 @@ struct Timer<'a> {
     warmup: f64,
     /// Seconds of step 0, measured when warm-up steps are synchronised.
     first_step: Option<f64>,
+    /// Steps begun so far.
+    steps: usize,
 }
 
 impl<'a> Timer<'a> {
     fn new(device: &'a Device) -> Self {
-        Self { device, start: Instant::now(), timed_from: None, warmup: 0.0, first_step: None }
+        Self {
+            device,
+            start: Instant::now(),
+            timed_from: None,
+            warmup: 0.0,
+            first_step: None,
+            steps: 0,
+        }
     }
 
     fn sync(&self) -> Result<()> {
@@ -172,6 +181,7 @@ impl<'a> Timer<'a> {
     /// time (kernel compilation and autotuning show up here); at the first timed step, ends
     /// the warm-up.
     fn before_step(&mut self, step: usize, warmup: usize) -> Result<()> {
+        self.steps = step + 1;
         if step > 0 && step <= warmup {
             self.sync()?;
             if step == 1 {
@@ -190,9 +200,12 @@ impl<'a> Timer<'a> {
     }
 
     /// Waits for the device; returns the warm-up and the timed seconds.
-    /// Without timed steps, everything was warm-up.
-    fn finish(self) -> Result<(f64, f64)> {
+    /// Without timed steps, everything was warm-up (and a single step is the first step).
+    fn finish(&mut self) -> Result<(f64, f64)> {
         self.sync()?;
+        if self.steps == 1 && self.timed_from.is_none() {
+            self.first_step = Some(self.start.elapsed().as_secs_f64());
+        }
         Ok(match self.timed_from {
             Some(from) => (self.warmup, from.elapsed().as_secs_f64()),
             None => (self.start.elapsed().as_secs_f64(), 0.0),
@@ -320,4 +333,30 @@ pub fn loader_throughput(opts: &LoaderBenchOptions) -> Result<LoaderBenchReport>
         fill_seconds,
         images_per_s: rate(samples.len() * opts.passes.max(1), seconds).unwrap_or(0.0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first step's time after `warmup` warm-up and `timed` timed steps.
+    fn first_step(warmup: usize, timed: usize) -> Option<f64> {
+        let device = Device::flex();
+        let mut timer = Timer::new(&device);
+        for step in 0..warmup + timed {
+            timer.before_step(step, warmup).unwrap();
+        }
+        timer.finish().unwrap();
+        timer.first_step
+    }
+
+    #[test]
+    fn the_first_step_is_timed_whenever_it_is_a_warm_up_step() {
+        // `animescore warmup --steps 1`: one warm-up step and nothing after it.
+        assert!(first_step(1, 0).is_some());
+        assert!(first_step(1, 3).is_some());
+        assert!(first_step(2, 0).is_some());
+        // Without warm-up the first step is a timed one.
+        assert!(first_step(0, 2).is_none());
+    }
 }
