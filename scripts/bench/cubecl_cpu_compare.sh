@@ -51,7 +51,8 @@ def median(device, key):
     return statistics.median(r[key] for r in runs[device])
 for key, what in [("train_images_per_s", "train"), ("predict_images_per_s", "predict")]:
     flex, cubecl = median("flex", key), median("cubecl-cpu", key)
-    print(f"{what}: flex {flex:.1f} img/s, cubecl-cpu {cubecl:.1f} img/s, ratio {cubecl / flex:.2f}")
+    print(f"{what}: flex {flex:.1f} img/s, cubecl-cpu {cubecl:.3g} img/s, "
+          f"ratio cubecl-cpu / flex {cubecl / flex:.3g}")
 cold, warm = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"cubecl-cpu first training step: cold {cold['first_step_seconds']:.2f} s "
       f"({cold['kernels']}), warm {warm['first_step_seconds']:.2f} s ({warm['kernels']})")
