@@ -248,7 +248,7 @@ impl Explainer {
             if group.is_empty() {
                 continue;
             }
-            let batch: Vec<ExplainInput> = group.iter().map(|&i| images[i].clone()).collect();
+            let batch: Vec<&ExplainInput> = group.iter().map(|&i| &images[i]).collect();
             let rows: Vec<&KnownLabels> = group.iter().filter_map(|&i| row(i)).collect();
             let known = (!rows.is_empty())
                 .then(|| known_metadata(&rows, self.model.head.tag_vocab(), &self.device));
@@ -262,7 +262,7 @@ impl Explainer {
     /// Explains images that all have `known` metadata, or none, with a concrete method.
     fn explain_batch(
         &self,
-        images: &[ExplainInput],
+        images: &[&ExplainInput],
         method: Method,
         known: Option<&KnownMetadata>,
     ) -> Result<Vec<Explanation>> {
@@ -337,13 +337,14 @@ impl Explainer {
         let mut failed = Vec::new();
         let mut batch: Vec<(usize, LoadedImage)> = Vec::new();
         let mut flush = |batch: &mut Vec<(usize, LoadedImage)>| -> std::result::Result<(), E> {
-            let inputs: Vec<ExplainInput> = batch.iter().map(|(_, l)| l.input.clone()).collect();
             let rows: Vec<_> =
                 batch.iter().map(|(i, _)| known.get(*i).copied().flatten()).collect();
+            // The inputs move into the forward pass; the pictures wait for their explanations.
+            let (inputs, pictures): (Vec<ExplainInput>, Vec<(usize, RgbImage)>) =
+                batch.drain(..).map(|(i, l)| (l.input, (i, l.picture))).unzip();
             let explained = self.explain_inputs(&inputs, method, &rows)?;
-            for ((i, loaded), e) in batch.drain(..).zip(explained) {
-                let path = &paths[i];
-                each(path, &loaded.picture, e)?;
+            for ((i, picture), e) in pictures.into_iter().zip(explained) {
+                each(&paths[i], &picture, e)?;
             }
             Ok(())
         };

@@ -363,6 +363,9 @@ impl Cli {
     }
 }
 
+/// What a [`Snapshot`] records for a folder.
+const FOLDER: &[u8] = b"folder";
+
 /// Every entry under a folder, byte for byte: regular files by content, links by target,
 /// anything else (a FIFO, a folder) by its kind. Two snapshots compare equal when nothing
 /// under the folder changed.
@@ -393,7 +396,7 @@ impl Snapshot {
                     std::fs::read(&path).expect("read a snapshot file")
                 } else if meta.is_dir() {
                     pending.push(path);
-                    b"folder".to_vec()
+                    FOLDER.to_vec()
                 } else {
                     b"special file".to_vec()
                 };
@@ -408,7 +411,7 @@ impl Snapshot {
     pub fn files(&self) -> BTreeSet<String> {
         self.0
             .iter()
-            .filter(|(_, value)| value.as_slice() != b"folder")
+            .filter(|(_, value)| value.as_slice() != FOLDER)
             .map(|(path, _)| {
                 let parts: Vec<_> = path.iter().map(|p| p.to_string_lossy()).collect();
                 parts.join("/")
